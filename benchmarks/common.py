@@ -1,0 +1,70 @@
+"""Shared benchmark harness: repeat timing, the machine's description, and RESULTS.md rows.
+
+Every benchmark compares against a baseline timed in the same process, because these machines
+are noisy: the ratio is the result, the seconds are context.
+"""
+
+import datetime
+import os
+import platform
+import subprocess
+import time
+
+import numpy as np
+
+RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
+
+
+def time_call(fn, *, repeats=5, warmup=1):
+    """Median, min and max wall seconds of `fn()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median": float(np.median(times)), "min": min(times), "max": max(times)}
+
+
+def machine():
+    """One line naming the CPU, core count, Python and TensorFlow versions."""
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}")
+
+
+def git_revision():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, cwd=os.path.dirname(__file__)).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def format_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def timing_cells(t):
+    return [f"{t['median']:.4f}", f"{t['min']:.4f}-{t['max']:.4f}"]
+
+
+def record(title, header, rows, notes=""):
+    """Print the table and append it, dated and with the machine, to benchmarks/RESULTS.md."""
+    table = format_table(header, rows)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = (f"\n### {title}\n{stamp}, {machine()}, git {git_revision()}\n\n{table}\n"
+               + (f"\n{notes}\n" if notes else ""))
+    print(section)
+    with open(RESULTS, "a") as f:
+        f.write(section)

@@ -1,0 +1,354 @@
+"""Per-image quantities of Sections 2-3 of the paper, as compiled TensorFlow kernels.
+
+`measure(model, images)` is the entry point: one row per image for every quantity below, under the
+names used throughout the project (CSV columns, plots). Notation: Psi = logits, i* = pred,
+j* = runner_up, g = grad Psi^{i*}(x), g_dagger = grad (Psi^{i*} - Psi^{j*})(x), v_bar = v / ||v||.
+
+Values at degenerate points are defined, never NaN:
+  * a zero saliency map has alignment 0 (the image has no component along a null map);
+  * a class j whose gradient equals g (||g - grad Psi^j|| = 0) is at linearized distance +inf when
+    its margin is positive (the linearization never reaches that boundary) and 0 on a tie;
+  * if every class is at +inf, `runner_up` is the class with the second-largest logit, g_dagger
+    is then 0, so `bias_term` and the bounds are +inf (they still bound rho_tilde = +inf) and the
+    shifted image xi equals x.
+"""
+
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PER_IMAGE_KEYS = (
+    "pred", "runner_up", "alignment", "alignment_bin", "lin_robustness",
+    "x_term_pred", "b_term_pred", "x_term_bin", "b_term_bin", "psi_bin",
+    "x_norm", "grad_pred_norm", "grad_bin_norm", "grad_dist", "bias_term", "angle_term",
+    "bound14", "bound15", "xi_norm", "alignment_xi", "grad_dist_xi", "angle_term_xi",
+    "angle_term_xi_printed", "bound16", "bound16_printed", "pred_xi",
+)
+MAP_KEYS = ("grad_pred", "grad_bin", "xi", "gamma")
+
+_KERNELS = weakref.WeakKeyDictionary()
+
+
+def _norm(v):
+    return tf.norm(v, axis=-1)
+
+
+def _dot(u, v):
+    return tf.reduce_sum(u * v, axis=-1)
+
+
+def _ratio(num, den):
+    """num / den for num >= 0, with x / 0 = +inf for x > 0 and 0 / 0 = 0 (see module doc)."""
+    inf = tf.constant(np.inf, num.dtype)
+    return tf.where(den > 0, tf.math.divide_no_nan(num, den), tf.where(num > 0, inf, 0 * num))
+
+
+def _unit(v):
+    """v / ||v|| along the last axis; the zero vector maps to itself."""
+    return tf.math.divide_no_nan(v, _norm(v)[..., None])
+
+
+def _alignment(v, w):
+    """|<v, w>| / ||w||, eq. (3)/(7)/(11); 0 where w = 0."""
+    return _ratio(tf.abs(_dot(v, w)), _norm(w))
+
+
+def input_dtype(model):
+    """The dtype images must have for `model` (its input layer's, else its compute dtype)."""
+    inputs = getattr(model, "inputs", None)
+    return inputs[0].dtype if inputs else model.compute_dtype
+
+
+def _flat(t):
+    return tf.reshape(t, [tf.shape(t)[0], -1])
+
+
+def _class_chunks(num_classes, class_chunk):
+    step = num_classes if class_chunk is None else max(1, int(class_chunk))
+    return [(c0, min(c0 + step, num_classes)) for c0 in range(0, num_classes, step)]
+
+
+def x_terms(model, x):
+    """<x, grad_x Psi^i(x)> for every class i, by one forward-mode pass in the direction x.
+
+    Args:
+      model: Keras model from images to logits.
+      x: image batch tensor.
+
+    Returns:
+      (logits, x_terms), both (B, n).
+    """
+    with tf.autodiff.ForwardAccumulator(primals=x, tangents=x) as acc:
+        logits = model(x, training=False)
+    return logits, acc.jvp(logits)
+
+
+# Up to this many classes, one backward pass per class unrolled in the graph beats a
+# pfor-vectorised Jacobian by 2x on CPU (benchmarks/RESULTS.md); beyond it the unrolled graph
+# grows too large to trace quickly, so class chunks use the vectorised Jacobian.
+_UNROLL_MAX_CLASSES = 100
+
+
+def _runner_up(model, x, class_chunk):
+    """Exact minimiser j* of eq. (9) over all j != i*, holding at most one class chunk's gradients.
+
+    Images are independent at inference, so the gradient of a batch sum of one class's scores is
+    the batch of per-image gradients of that class.
+
+    Returns:
+      logits (B, n), pred (B,), g (B, D), runner_up (B,), lin_robustness (B,), grad of j* (B, D).
+    """
+    num_classes = model.output_shape[-1]
+    chunks = _class_chunks(num_classes, class_chunk)
+    unroll = num_classes <= _UNROLL_MAX_CLASSES
+    batch = tf.shape(x)[0]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        pred = tf.argmax(logits, axis=1, output_type=tf.int32)
+        pred_sum = tf.reduce_sum(tf.gather(logits, pred[:, None], batch_dims=1))
+        if unroll:
+            class_sums = [tf.reduce_sum(logits[:, c]) for c in range(num_classes)]
+        else:
+            chunk_sums = [tf.reduce_sum(logits[:, c0:c1], axis=0) for c0, c1 in chunks]
+
+    def chunk_gradients(index, c0, c1):
+        """(B, c1 - c0, D) gradients of the chunk's classes."""
+        if unroll:
+            return tf.stack([_flat(tape.gradient(class_sums[c], x)) for c in range(c0, c1)],
+                            axis=1)
+        jac = tape.jacobian(chunk_sums[index], x, experimental_use_pfor=True)
+        return tf.transpose(tf.reshape(jac, [c1 - c0, batch, -1]), [1, 0, 2])
+
+    first = chunk_gradients(0, *chunks[0])
+    if len(chunks) == 1:
+        g = tf.gather(first, pred, batch_dims=1)
+    else:
+        g = _flat(tape.gradient(pred_sum, x))
+    logit_pred = tf.gather(logits, pred[:, None], batch_dims=1)[:, 0]
+    best = tf.fill(tf.shape(pred), tf.constant(np.inf, logits.dtype))
+    best_j = tf.math.top_k(logits, k=2).indices[:, 1]
+    g_best = g
+    for index, (c0, c1) in enumerate(chunks):
+        grads = first if index == 0 else chunk_gradients(index, c0, c1)
+        dist = _norm(g[:, None, :] - grads)
+        ratio = _ratio(logit_pred[:, None] - logits[:, c0:c1], dist)
+        is_pred = tf.range(c0, c1)[None, :] == pred[:, None]
+        ratio = tf.where(is_pred, tf.constant(np.inf, ratio.dtype), ratio)
+        local = tf.argmin(ratio, axis=1, output_type=tf.int32)
+        local_min = tf.reduce_min(ratio, axis=1)
+        # Strict '<' keeps the first minimiser, and the logit runner-up when all are +inf.
+        better = local_min < best
+        best = tf.where(better, local_min, best)
+        best_j = tf.where(better, local + c0, best_j)
+        g_best = tf.where(better[:, None], tf.gather(grads, local, batch_dims=1), g_best)
+    return logits, pred, g, best_j, best, g_best
+
+
+def _grad_at(model, x, classes):
+    """(logits at x, grad_x Psi^{classes}(x)) per image."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        score = tf.gather(logits, classes[:, None], batch_dims=1)
+    return logits, tape.gradient(score, x)
+
+
+def measure_batch(model, x, class_chunk=None, return_maps=False):
+    """Every per-image quantity for one batch, as tensors (the kernel behind `measure`).
+
+    Args:
+      model: Keras model from images to logits, called with training=False.
+      x: float tensor (B, *image_shape).
+      class_chunk: classes whose gradients are held at once (None: all).
+      return_maps: also return the maps `grad_pred`, `grad_bin`, `xi`, `gamma` (image-shaped).
+
+    Returns:
+      dict of tensors, keys as in `measure`.
+    """
+    shape = tf.shape(x)
+    logits_jvp, xt = x_terms(model, x)
+    logits, pred, g, runner_up, lin_rob, g_runner = _runner_up(model, x, class_chunk)
+    xf = _flat(x)
+    g_bin = g - g_runner
+    bt = logits_jvp - xt
+    pick = lambda t, idx: tf.gather(t, idx[:, None], batch_dims=1)[:, 0]  # noqa: E731
+    b_bin = pick(bt, pred) - pick(bt, runner_up)
+    grad_bin_norm = _norm(g_bin)
+    g_unit, g_bin_unit = _unit(g), _unit(g_bin)
+    grad_dist = _norm(g_bin_unit - g_unit)
+    bias_term = _ratio(tf.abs(b_bin), grad_bin_norm)
+    x_norm = _norm(xf)
+    alignment = _alignment(xf, g)
+    alignment_bin = _alignment(xf, g_bin)
+    # Theorem 3: xi = x + beta_dagger / ||g_dagger|| * g_dagger_bar, so that
+    # rho_tilde = <xi, g_dagger_bar>.
+    step = tf.math.divide_no_nan(b_bin, grad_bin_norm)
+    xi = xf + step[:, None] * g_bin_unit
+    logits_xi, gamma = _grad_at(model, tf.reshape(xi, shape), pred)
+    gamma = _flat(gamma)
+    xi_norm = _norm(xi)
+    grad_dist_xi = _norm(g_bin_unit - _unit(gamma))
+    alignment_xi = _alignment(xi, gamma)
+    angle_term = x_norm * grad_dist
+    angle_term_xi = xi_norm * grad_dist_xi
+    angle_term_xi_printed = xi_norm * grad_dist
+    out = {
+        "logits": logits,
+        "x_terms": xt,
+        "b_terms": bt,
+        "pred": pred,
+        "runner_up": runner_up,
+        "alignment": alignment,
+        "alignment_bin": alignment_bin,
+        "lin_robustness": lin_rob,
+        "x_term_pred": pick(xt, pred),
+        "b_term_pred": pick(bt, pred),
+        "x_term_bin": pick(xt, pred) - pick(xt, runner_up),
+        "b_term_bin": b_bin,
+        "psi_bin": pick(logits, pred) - pick(logits, runner_up),
+        "x_norm": x_norm,
+        "grad_pred_norm": _norm(g),
+        "grad_bin_norm": grad_bin_norm,
+        "grad_dist": grad_dist,
+        "bias_term": bias_term,
+        "angle_term": angle_term,
+        "bound14": alignment_bin + bias_term,
+        "bound15": alignment + angle_term + bias_term,
+        "xi_norm": xi_norm,
+        "alignment_xi": alignment_xi,
+        "grad_dist_xi": grad_dist_xi,
+        "angle_term_xi": angle_term_xi,
+        "angle_term_xi_printed": angle_term_xi_printed,
+        "bound16": alignment_xi + angle_term_xi,
+        "bound16_printed": alignment_xi + angle_term_xi_printed,
+        "pred_xi": tf.argmax(logits_xi, axis=1, output_type=tf.int32),
+    }
+    if return_maps:
+        for key, value in zip(MAP_KEYS, (g, g_bin, xi, gamma)):
+            out[key] = tf.reshape(value, shape)
+    return out
+
+
+def _compiled_kernel(model, class_chunk, return_maps):
+    """One tf.function per (model, options), traced once for any batch size and reused."""
+    per_model = _KERNELS.setdefault(model, {})
+    key = (class_chunk, return_maps)
+    if key not in per_model:
+        spec = tf.TensorSpec([None, *model.input_shape[1:]], input_dtype(model))
+        # A weak reference, so the cache entry does not keep its own key (the model) alive.
+        model_ref = weakref.ref(model)
+        per_model[key] = tf.function(
+            lambda x: measure_batch(model_ref(), x, class_chunk, return_maps),
+            input_signature=[spec])
+    return per_model[key]
+
+
+def check_images(images, model=None, bounds=None):
+    """Validate an image batch: numeric, finite, non-empty, of the model's shape and in bounds.
+
+    Args:
+      images: array-like (N, *image_shape).
+      model: if given, the images must match its input shape and it must output 2-D logits.
+      bounds: optional (low, high) every pixel must lie in.
+
+    Returns:
+      The images as a numpy array of the model's dtype (float32 without a model).
+
+    Raises:
+      ValueError naming the problem and the fix.
+    """
+    dtype = input_dtype(model) if model is not None else "float32"
+    arr = np.asarray(images, dtype=dtype)
+    if arr.ndim < 2 or arr.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty batch (N, H, W, C); got shape {arr.shape}.")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = int(np.argwhere(bad.reshape(len(arr), -1).any(axis=1))[0, 0])
+        raise ValueError(
+            f"images contain {int(bad.sum())} NaN/Inf pixels (first in image {first}); "
+            "clean or drop those images before measuring.")
+    if model is not None:
+        expected = tuple(model.input_shape[1:])
+        if len(expected) != arr.ndim - 1 or any(
+                e is not None and e != a for e, a in zip(expected, arr.shape[1:])):
+            raise ValueError(
+                f"images have shape {arr.shape[1:]} per image but model '{model.name}' expects "
+                f"{expected}; reshape (e.g. add the channel axis) to match.")
+        if len(model.output_shape) != 2 or (model.output_shape[-1] or 0) < 2:
+            raise ValueError(
+                f"model '{model.name}' must map images to 2-D logits (batch, classes>=2); "
+                f"its output shape is {model.output_shape}.")
+    if bounds is not None:
+        low, high = bounds
+        if arr.min() < low or arr.max() > high:
+            raise ValueError(
+                f"pixels lie in [{arr.min():.4g}, {arr.max():.4g}], outside the bounds "
+                f"({low}, {high}); preprocess the images as the dataset does or pass its bounds.")
+    return arr
+
+
+def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=False,
+            compiled=True, verbose=False):
+    """Every per-image quantity of the paper for a batch of images, one row per image.
+
+    Args:
+      model: any Keras model from images to logits; evaluated with training=False (dropout off,
+        batch norm on its moving statistics, which Theorem 1 counts among the biases).
+      images: array (N, *image_shape), finite; NaN/Inf raise ValueError.
+      batch_size: images per kernel call.
+      class_chunk: class gradients held in memory at once (None: all n); for n = 1000 choose e.g.
+        50 so that the (B, n, D) Jacobian is never materialised.
+      return_maps: also return image-shaped `grad_pred`, `grad_bin`, `xi`, `gamma`.
+      compiled: run the tf.function kernel (traced once per model and options); False runs the
+        same code eagerly.
+      verbose: show a progress bar.
+
+    Returns:
+      dict of numpy arrays, first axis N:
+        logits (N, n): Psi(x).  x_terms (N, n): <x, grad Psi^i> for every i (one forward-mode JVP).
+        b_terms (N, n): beta^i = Psi^i - x_terms^i (Theorem 1).
+        pred: i* = argmax Psi.  runner_up: j*, the minimiser in eq. (9).
+        alignment: alpha = |<x, g>| / ||g||, eq. (7).
+        alignment_bin: alpha_dagger = |<x, g_dagger>| / ||g_dagger||, eq. (11).
+        lin_robustness: rho_tilde, eq. (9), exact minimum over all j != i*.
+        x_term_pred, b_term_pred: <x, g> and beta^{i*}.
+        x_term_bin, b_term_bin: <x, g_dagger> and beta_dagger = beta^{i*} - beta^{j*}.
+        psi_bin: Psi_dagger(x) = Psi^{i*} - Psi^{j*} = x_term_bin + b_term_bin.
+        x_norm: ||x||.  grad_pred_norm: ||g||.  grad_bin_norm: ||g_dagger||.
+        grad_dist: ||g_dagger_bar - g_bar||.  bias_term: |beta_dagger| / ||g_dagger||.
+        angle_term: ||x|| * grad_dist.
+        bound14: alignment_bin + bias_term, right-hand side of eq. (14)/(18).
+        bound15: alignment + angle_term + bias_term, right-hand side of eq. (15)/(19).
+        xi_norm: ||xi||, xi = x + beta_dagger / ||g_dagger|| * g_dagger_bar (Theorem 3).
+        alignment_xi: |<xi, gamma>| / ||gamma||, gamma = grad Psi^{i*}(xi).
+        grad_dist_xi: ||g_dagger_bar - gamma_bar||.  angle_term_xi: ||xi|| * grad_dist_xi.
+        bound16: alignment_xi + angle_term_xi, the form of eq. (16) that always holds.
+        angle_term_xi_printed: ||xi|| * grad_dist.
+        bound16_printed: alignment_xi + angle_term_xi_printed, eq. (16)/(20) as printed.
+        pred_xi: argmax Psi(xi) (Theorem 3's second form needs pred_xi == pred).
+        With return_maps: grad_pred g, grad_bin g_dagger, xi, gamma, each shaped like the images.
+
+      Why two forms of (16): rho_tilde = (<x, g_dagger> + beta_dagger) / ||g_dagger||
+      = <xi, g_dagger_bar> exactly, and <xi, g_dagger_bar> = <xi, gamma_bar> +
+      <xi, g_dagger_bar - gamma_bar> <= alignment_xi + ||xi|| ||g_dagger_bar - gamma_bar||. The
+      printed version replaces gamma_bar by g_bar (the saliency at x, not at xi); that is only
+      guaranteed when gamma is parallel to g, e.g. when xi stays in x's affine region, so it can
+      be violated and is reported separately.
+
+    Raises:
+      ValueError: NaN/Inf pixels, a shape the model does not take, or non-logit model output.
+    """
+    arr = check_images(images, model)
+    kernel = (_compiled_kernel(model, class_chunk, return_maps) if compiled
+              else lambda x: measure_batch(model, x, class_chunk, return_maps))
+    progbar = keras.utils.Progbar(len(arr), unit_name="image") if verbose else None
+    parts = []
+    for start in range(0, len(arr), batch_size):
+        batch = tf.convert_to_tensor(arr[start:start + batch_size])
+        parts.append({k: v.numpy() for k, v in kernel(batch).items()})
+        if progbar is not None:
+            progbar.add(len(batch))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
