@@ -22,6 +22,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.lin_robustness
+	$(PY) -m benchmarks.train_epoch
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -55,6 +55,11 @@ def _alignment(v, w):
     return _ratio(tf.abs(_dot(v, w)), _norm(w))
 
 
+def logits_network(model):
+    """The images-to-logits network of `model`: a training wrapper's `.network`, else itself."""
+    return getattr(model, "network", model)
+
+
 def input_dtype(model):
     """The dtype images must have for `model` (its input layer's, else its compute dtype)."""
     inputs = getattr(model, "inputs", None)
@@ -295,8 +300,9 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
     """Every per-image quantity of the paper for a batch of images, one row per image.
 
     Args:
-      model: any Keras model from images to logits; evaluated with training=False (dropout off,
-        batch norm on its moving statistics, which Theorem 1 counts among the biases).
+      model: any Keras model from images to logits, or a training.RobustModel wrapping one;
+        evaluated with training=False (dropout off, batch norm on its moving statistics, which
+        Theorem 1 counts among the biases).
       images: array (N, *image_shape), finite; NaN/Inf raise ValueError.
       batch_size: images per kernel call.
       class_chunk: class gradients held in memory at once (None: all n); for n = 1000 choose e.g.
@@ -341,6 +347,7 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
     Raises:
       ValueError: NaN/Inf pixels, a shape the model does not take, or non-logit model output.
     """
+    model = logits_network(model)
     arr = check_images(images, model)
     kernel = (_compiled_kernel(model, class_chunk, return_maps) if compiled
               else lambda x: measure_batch(model, x, class_chunk, return_maps))

@@ -83,3 +83,13 @@ def small_bn_net(input_shape=MNIST_SHAPE, num_classes=10, *, dtype=None, name="s
     h = layers.Flatten(dtype=dtype)(h)
     logits = layers.Dense(num_classes, dtype=dtype, name="logits")(h)
     return keras.Model(inputs, logits, name=name)
+
+
+BUILDERS = {"small_net": small_net, "linear": linear_classifier, "small_bn_net": small_bn_net}
+
+
+def build(name, input_shape, num_classes, **options):
+    """The network registered under `name` (BUILDERS), for images of `input_shape`."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; valid: {sorted(BUILDERS)}")
+    return BUILDERS[name](input_shape, num_classes, **options)

@@ -1,0 +1,137 @@
+"""The on-disk schema of runs and evaluations, written atomically.
+
+A run folder holds `run.json` (configuration, versions, status, per-epoch history), `model.keras`,
+TensorBoard logs under `tb/`, and once evaluated `per_image.csv`, `summary.json` and
+`robust_accuracy.csv`. Every write goes to a temporary file in the same folder and is moved into
+place with os.replace, so a reader (or a rerun after a kill) sees the old file or the new one,
+never half of one.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+RUN_JSON = "run.json"
+MODEL_FILE = "model.keras"
+PER_IMAGE_CSV = "per_image.csv"
+SUMMARY_JSON = "summary.json"
+ROBUST_ACCURACY_CSV = "robust_accuracy.csv"
+TENSORBOARD_DIR = "tb"
+BACKUP_DIR = "backup"
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; on success moves it onto `path`, else deletes it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                               suffix=os.path.splitext(path)[1] or ".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path, text):
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
+def _jsonable(value):
+    """numpy scalars/arrays and non-finite floats as JSON can hold them (inf -> "inf")."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_table(path, columns):
+    """Writes a dict of equal-length 1-D arrays as CSV, columns in the dict's order."""
+    names = list(columns)
+    lengths = {len(np.asarray(columns[n])) for n in names}
+    if len(lengths) != 1:
+        raise ValueError(f"columns of {path} differ in length: {sorted(lengths)}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(names)
+    writer.writerows(zip(*(np.asarray(columns[n]).tolist() for n in names)))
+    write_text(path, buffer.getvalue())
+
+
+def read_table(path):
+    """Reads a CSV written by write_table: dict of numpy arrays (int, float or str columns)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError(f"{path} is empty; rerun the stage that writes it.")
+    names, body = rows[0], rows[1:]
+    table = {}
+    for i, name in enumerate(names):
+        raw = [r[i] for r in body]
+        for kind in (np.int64, np.float64):
+            try:
+                table[name] = np.asarray(raw, dtype=kind)
+                break
+            except ValueError:
+                continue
+        else:
+            table[name] = np.asarray(raw)
+    return table
+
+
+def git_revision():
+    """The source tree's git commit (with '-dirty' if modified), or 'unknown'."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions():
+    """Versions of what a result depends on, recorded beside every run."""
+    import keras
+    import tensorflow as tf
+
+    found = {"python": platform.python_version(), "tensorflow": tf.__version__,
+             "keras": keras.__version__, "numpy": np.__version__}
+    for name in ("foolbox", "tensorflow_datasets"):
+        module = sys.modules.get(name)
+        if module is not None:
+            found[name] = getattr(module, "__version__", "unknown")
+    found["git"] = git_revision()
+    return found

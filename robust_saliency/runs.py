@@ -1,0 +1,212 @@
+"""Train one model into a run folder: resumable, atomic, honest about divergence.
+
+`train(config, run_dir)` is the single code path behind `python -m experiments.train` and every
+member of a cohort. Rerunning it on the same folder resumes from the last completed epoch
+(keras.callbacks.BackupAndRestore) and returns at once for a finished or diverged run.
+"""
+
+import dataclasses
+import math
+import os
+import shutil
+import sys
+import time
+
+import keras
+import numpy as np
+
+from robust_saliency import callbacks, data, models, penalties, results, training
+
+LR_SCHEDULES = ("step", "plateau", "constant")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one trained model. Defaults are the paper's MNIST setup."""
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    model: str = "small_net"
+    lam: float = 0.0
+    penalty: str = "gradient_norm"
+    penalty_convention: str = "batch_mean"
+    sensitivity_mode: str = "nll"
+    epochs: int = 200
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    lr_schedule: str = "step"
+    lr_decay_epochs: int = 80
+    lr_decay_factor: float = 0.1
+    weight_decay: float = 1e-6
+    train_subset: int | None = None
+    val_subset: int | None = None
+    probe_size: int = 100
+    seed: int = 0
+
+    def __post_init__(self):
+        problems = []
+        if self.dataset not in data.DATASETS:
+            problems.append(f"unknown dataset {self.dataset!r} (valid: {', '.join(data.DATASETS)})")
+        if self.model not in models.BUILDERS:
+            problems.append(f"unknown model {self.model!r} (valid: {', '.join(models.BUILDERS)})")
+        if not self.lam >= 0:
+            problems.append(f"lam must be >= 0, got {self.lam}")
+        if self.penalty not in penalties.PENALTIES:
+            problems.append(f"unknown penalty {self.penalty!r} "
+                            f"(valid: {', '.join(penalties.PENALTIES)})")
+        if self.penalty_convention not in penalties.CONVENTIONS:
+            problems.append(f"unknown penalty_convention {self.penalty_convention!r} "
+                            f"(valid: {', '.join(penalties.CONVENTIONS)})")
+        if self.sensitivity_mode not in penalties.SENSITIVITY_MODES:
+            problems.append(f"unknown sensitivity_mode {self.sensitivity_mode!r} "
+                            f"(valid: {', '.join(penalties.SENSITIVITY_MODES)})")
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"unknown lr_schedule {self.lr_schedule!r} "
+                            f"(valid: {', '.join(LR_SCHEDULES)})")
+        for name in ("epochs", "batch_size", "lr_decay_epochs", "probe_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("train_subset", "val_subset"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"{name} must be >= 1 or None (all), got {value}")
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if not self.weight_decay >= 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if problems:
+            raise ValueError("invalid training configuration: " + "; ".join(problems))
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/Inf; run.json says where."""
+
+
+def _datasets(config):
+    x_train, y_train = data.load_arrays(config.dataset, "train", config.data_dir,
+                                        num_examples=config.train_subset)
+    x_val, y_val = data.load_arrays(config.dataset, "validation", config.data_dir,
+                                    num_examples=config.val_subset)
+    if len(x_train) < config.batch_size:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {len(x_train)} training "
+                         "images; lower --batch_size or raise --train_subset.")
+    # Full batches only: the 'batch_mean' penalty scale depends on the batch size.
+    train = data.make_dataset(x_train, y_train, config.batch_size, shuffle=True,
+                              seed=config.seed, drop_remainder=True)
+    val = data.make_dataset(x_val, y_val, config.batch_size)
+    return train, val, x_val[:config.probe_size], len(x_train) // config.batch_size
+
+
+def build_model(config, steps_per_epoch=1):
+    """The compiled RobustModel of `config` (call inside a strategy scope to distribute it)."""
+    network = models.build(config.model, data.IMAGE_SHAPE, data.num_classes(config.dataset))
+    model = training.RobustModel(
+        network, lam=config.lam, penalty=config.penalty,
+        penalty_convention=config.penalty_convention, sensitivity_mode=config.sensitivity_mode,
+        weight_decay=config.weight_decay)
+    lr = config.learning_rate
+    if config.lr_schedule == "step":
+        lr = training.step_decay(lr, steps_per_epoch=steps_per_epoch,
+                                 every_epochs=config.lr_decay_epochs, factor=config.lr_decay_factor)
+    model.compile(optimizer=training.sgd(lr, config.momentum))
+    # Built now, so that BackupAndRestore can load weights and optimizer slots into it.
+    model(np.zeros((1, *data.IMAGE_SHAPE), "float32"))
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _write_hparams(log_dir, config):
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    hparams = {k: (v if isinstance(v, (bool, int, float, str)) else str(v))
+               for k, v in dataclasses.asdict(config).items()}
+    with tf.summary.create_file_writer(log_dir).as_default():
+        hp.hparams(hparams, trial_id=os.path.basename(os.path.abspath(log_dir)))
+
+
+def train(config, run_dir, *, verbose=1, extra_callbacks=()):
+    """Trains `config` into `run_dir`, resuming whatever an earlier call left there.
+
+    Args:
+      config: TrainConfig.
+      run_dir: folder for run.json, model.keras, tb/ (TensorBoard) and backup/ (resume state).
+      verbose: Keras progress-bar verbosity.
+      extra_callbacks: further Keras callbacks (e.g. for tests or progress lines).
+
+    Returns:
+      The run record (run.json's content); record['status'] is 'completed'.
+
+    Raises:
+      TrainingDiverged: the loss became NaN/Inf (now or in an earlier call); run.json holds
+        status 'diverged' and where.
+      ValueError: run_dir holds a run of a different configuration.
+    """
+    run_json = os.path.join(run_dir, results.RUN_JSON)
+    model_path = os.path.join(run_dir, results.MODEL_FILE)
+    wanted = dataclasses.asdict(config)
+    record = results.read_json(run_json) if os.path.exists(run_json) else None
+    if record is not None:
+        if record.get("config") != results._jsonable(wanted):
+            raise ValueError(f"{run_dir} holds a run of another configuration; choose another "
+                             "--run_dir or delete that folder.")
+        if record.get("status") == "completed" and os.path.exists(model_path):
+            return record
+        if record.get("status") == "diverged":
+            raise TrainingDiverged(_diverged_message(record))
+    record = record or {"config": wanted, "history": [], "epochs_completed": 0}
+    record.update(status="running", versions=results.versions(), command=sys.argv,
+                  started=record.get("started", time.time()))
+    results.write_json(run_json, record)
+
+    keras.utils.set_random_seed(config.seed)
+    train_ds, val_ds, probe, steps = _datasets(config)
+    model = build_model(config, steps)
+    tb_dir = os.path.join(run_dir, results.TENSORBOARD_DIR)
+    _write_hparams(tb_dir, config)
+    guard = callbacks.DivergenceGuard()
+    schedule = [training.plateau_decay()] if config.lr_schedule == "plateau" else []
+    # Order matters: the probe adds its medians to the logs the later callbacks record, and the
+    # backup is saved before run.json counts the epoch as completed.
+    cbs = [guard, *schedule, callbacks.ProbeMetrics(probe, os.path.join(tb_dir, "probe")),
+           keras.callbacks.BackupAndRestore(os.path.join(run_dir, results.BACKUP_DIR),
+                                            double_checkpoint=True),
+           callbacks.RunRecorder(run_json, record),
+           keras.callbacks.TensorBoard(tb_dir, write_graph=False),
+           *extra_callbacks]
+    start = time.time()
+    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs,
+              verbose=verbose, shuffle=False)  # the dataset reshuffles itself, seeded
+    record["train_seconds"] = record.get("train_seconds", 0.0) + time.time() - start
+    if guard.diverged is not None:
+        shutil.rmtree(os.path.join(run_dir, results.BACKUP_DIR), ignore_errors=True)
+        record.update(status="diverged", diverged_at=guard.diverged)
+        results.write_json(run_json, record)
+        raise TrainingDiverged(_diverged_message(record))
+    with results.atomic_path(model_path) as tmp:
+        model.save(tmp)
+    last = record["history"][-1] if record["history"] else {}
+    record.update(status="completed", finished=time.time(),
+                  final={k: v for k, v in last.items() if isinstance(v, float)
+                         and math.isfinite(v)})
+    results.write_json(run_json, record)
+    return record
+
+
+def _diverged_message(record):
+    where = record.get("diverged_at", {})
+    return (f"training diverged (loss {where.get('loss')}) in epoch {where.get('epoch', 0) + 1}, "
+            f"batch {where.get('batch')}, lam={record['config']['lam']}; lower the learning "
+            "rate or lambda.")
+
+
+def load_model(run_dir):
+    """The trained RobustModel saved in `run_dir`."""
+    path = os.path.join(run_dir, results.MODEL_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no trained model at {path}; train it first "
+                                "(python -m experiments.train --run_dir=...).")
+    return keras.models.load_model(path)

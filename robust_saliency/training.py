@@ -1,0 +1,135 @@
+"""RobustModel: any logits network trained with an input-gradient penalty (double backprop).
+
+The step follows the Keras 'customizing fit' pattern: the penalty's own inner tape inside the
+outer tape, `keras.metrics.Mean` trackers, build and compile inside `strategy.scope()`.
+"""
+
+import keras
+import tensorflow as tf
+
+from robust_saliency import metrics, penalties
+
+TRACKERS = ("loss", "nll", "penalty", "weight_norm", "accuracy")
+
+
+@keras.saving.register_keras_serializable(package="robust_saliency")
+class RobustModel(keras.Model):
+    """A logits network whose training loss is NLL + penalty + weight decay.
+
+    loss = mean_i [NLL_i + P_i] + weight_decay * sum of squared trainable weights, with P the
+    per-example penalty (see penalties.GradientNormPenalty for the two lambda conventions and the
+    factor B^2 between them).
+
+    Distribution: each replica sums its own per-example terms and divides by the *global* batch
+    size, and adds weight_decay / num_replicas of the weight term; Keras sums the replicas'
+    gradients, so one step equals the single-device step on the global batch (for batch-norm-free
+    networks; with batch norm each replica normalises by its own batch statistics). The penalty's
+    batch size B is the replica's own batch unless `penalty_batch_size` fixes it.
+
+    Args:
+      network: Keras model from images to logits.
+      lam: penalty weight lambda >= 0; 0 is exactly ordinary training.
+      penalty: registered penalty name (penalties.PENALTIES).
+      penalty_convention: 'batch_mean' (the authors' scaling) or 'per_example' (eq. 17 per image).
+      sensitivity_mode: 'nll' (the paper) or 'logits' (true-class logit).
+      weight_decay: coefficient on the sum of squared trainable weights (the authors' form).
+      penalty_batch_size: B in the 'batch_mean' scaling, None for the batch actually seen.
+      penalty_options: extra keyword options for penalties that take them.
+    """
+
+    def __init__(self, network, *, lam=0.0, penalty="gradient_norm",
+                 penalty_convention="batch_mean", sensitivity_mode="nll", weight_decay=0.0,
+                 penalty_batch_size=None, penalty_options=None, **kwargs):
+        super().__init__(**kwargs)
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.network = network
+        self.weight_decay = float(weight_decay)
+        self.penalty_options = dict(penalty_options or {})
+        self.penalty = penalties.get(
+            penalty, lam=lam, convention=penalty_convention, sensitivity_mode=sensitivity_mode,
+            batch_size=penalty_batch_size, **self.penalty_options)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in TRACKERS}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, images, training=False):
+        return self.network(images, training=training)
+
+    def weight_norm_squared(self, dtype):
+        return tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, dtype)))
+                         for v in self.network.trainable_variables])
+
+    def _loss_terms(self, images, labels, training):
+        # Differentiate w.r.t. images in the network's own dtype (Keras feeds floatx).
+        images = tf.cast(images, metrics.input_dtype(self.network))
+        logits, nll, penalty = self.penalty(self.network, images, labels, training=training)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_batch = tf.cast(tf.shape(images)[0] * replicas, nll.dtype)
+        weights = self.weight_norm_squared(nll.dtype)
+        loss = tf.reduce_sum(nll + penalty) / global_batch + self.weight_decay / replicas * weights
+        return loss, logits, nll, penalty, weights
+
+    def _update_trackers(self, labels, logits, nll, penalty, weights):
+        hit = tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32),
+                               tf.cast(labels, tf.int32)), tf.float32)
+        per_example = nll + penalty
+        self.trackers["loss"].update_state(per_example + self.weight_decay * weights)
+        self.trackers["nll"].update_state(nll)
+        self.trackers["penalty"].update_state(penalty)
+        self.trackers["weight_norm"].update_state(tf.sqrt(weights))
+        self.trackers["accuracy"].update_state(hit)
+        return {name: m.result() for name, m in self.trackers.items()}
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        with tf.GradientTape() as tape:
+            loss, logits, nll, penalty, weights = self._loss_terms(images, labels, training=True)
+        variables = self.network.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return self._update_trackers(labels, logits, nll, penalty, weights)
+
+    def test_step(self, data):
+        images, labels = data[0], data[1]
+        _, logits, nll, penalty, weights = self._loss_terms(images, labels, training=False)
+        return self._update_trackers(labels, logits, nll, penalty, weights)
+
+    def get_config(self):
+        config = super().get_config()
+        penalty = self.penalty.get_config()
+        config.update({
+            "network": keras.saving.serialize_keras_object(self.network),
+            "lam": penalty["lam"], "penalty": penalty["penalty"],
+            "penalty_convention": penalty["convention"],
+            "sensitivity_mode": penalty["sensitivity_mode"],
+            "penalty_batch_size": penalty["batch_size"],
+            "weight_decay": self.weight_decay, "penalty_options": self.penalty_options,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        network = keras.saving.deserialize_keras_object(config.pop("network"))
+        return cls(network, **config)
+
+
+def sgd(learning_rate, momentum):
+    """SGD with momentum, as in both of the paper's setups."""
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+
+
+def step_decay(initial, *, steps_per_epoch, every_epochs, factor):
+    """initial * factor ** floor(epoch / every_epochs): the MNIST schedule (x0.1 every 80 epochs).
+
+    A Keras schedule on the optimizer's step counter, so it resumes with the optimizer state.
+    """
+    return keras.optimizers.schedules.ExponentialDecay(
+        initial, decay_steps=steps_per_epoch * every_epochs, decay_rate=factor, staircase=True)
+
+
+def plateau_decay(*, monitor="val_loss", factor=0.1, patience=2):
+    """Divide the learning rate by 10 when the validation error stops improving (ImageNet)."""
+    return keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=factor, patience=patience)

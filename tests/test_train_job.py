@@ -1,0 +1,143 @@
+"""The train command end to end: outputs, resume after SIGKILL, divergence, bad flags."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from robust_saliency import runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--preset=mnist_quick", "--dataset=synthetic", "--train_subset=400", "--batch_size=20"]
+
+
+def _command(*args):
+    return [sys.executable, "-m", "experiments.train", *TINY, *args]
+
+
+def _env():
+    return dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def _run(*args):
+    return subprocess.run(_command(*args), cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=600)
+
+
+def _tags(event_dir):
+    import tensorflow as tf
+
+    tags = set()
+    for path in glob.glob(os.path.join(event_dir, "**", "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+@pytest.mark.slow
+def test_train_command_end_to_end(tmp_path):
+    run_dir = str(tmp_path / "run")
+    done = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.load(open(os.path.join(run_dir, "run.json")))
+    assert record["status"] == "completed"
+    assert [h["epoch"] for h in record["history"]] == [1, 2]
+    for key in ("loss", "nll", "penalty", "weight_norm", "accuracy", "val_loss",
+                "probe_alignment", "probe_lin_robustness"):
+        assert key in record["history"][-1], key
+    assert record["config"]["lam"] == 10.0 and record["config"]["dataset"] == "synthetic"
+    assert "tensorflow" in record["versions"]
+    model = runs.load_model(run_dir)
+    assert model.penalty.lam == 10.0
+    x = np.zeros((2, 28, 28, 1), "float32")
+    assert model(x).shape == (2, 10)
+    assert not os.path.exists(os.path.join(run_dir, "backup"))  # removed once finished
+    tags = _tags(os.path.join(run_dir, "tb"))
+    assert {"epoch_loss", "epoch_penalty", "epoch_probe_alignment"} <= tags
+    assert {"probe/images", "probe/saliency"} <= tags
+    assert "_hparams_/session_start_info" in tags
+    # A finished run reruns in no time and leaves the model untouched.
+    stamp = os.path.getmtime(os.path.join(run_dir, "model.keras"))
+    again = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}")
+    assert again.returncode == 0 and "completed" in again.stdout
+    assert os.path.getmtime(os.path.join(run_dir, "model.keras")) == stamp
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes(tmp_path):
+    run_dir = str(tmp_path / "run")
+    run_json = os.path.join(run_dir, "run.json")
+    args = ("--lam=10", "--epochs=4", "--train_subset=2000", "--batch_size=10",
+            f"--run_dir={run_dir}")
+    proc = subprocess.Popen(_command(*args), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    completed = 0
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            completed = json.load(open(run_json)).get("epochs_completed", 0)
+        except (OSError, ValueError):
+            completed = 0
+        if completed >= 1:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert 1 <= completed < 4, "training was not caught between epochs"
+    killed = json.load(open(run_json))
+    assert killed["status"] == "running"
+    first_epoch = killed["history"][0]
+    resumed = _run(*args)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    record = json.load(open(run_json))
+    assert record["status"] == "completed"
+    assert [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
+    assert record["history"][0] == first_epoch  # kept, not retrained
+    out = resumed.stdout
+    assert "Epoch 1/4" not in out and f"Epoch {completed + 1}/4" in out
+    keras.models.load_model(os.path.join(run_dir, "model.keras"))
+
+
+@pytest.mark.slow
+def test_divergence_is_recorded_and_fails(tmp_path):
+    run_dir = str(tmp_path / "run")
+    done = _run("--lam=1e30", "--epochs=2", f"--run_dir={run_dir}")
+    assert done.returncode != 0
+    assert "diverged" in done.stderr
+    record = json.load(open(os.path.join(run_dir, "run.json")))
+    assert record["status"] == "diverged"
+    assert record["diverged_at"]["epoch"] == 0
+    assert not os.path.exists(os.path.join(run_dir, "model.keras"))
+    # Rerunning reports the divergence again instead of training a NaN model on.
+    again = _run("--lam=1e30", "--epochs=2", f"--run_dir={run_dir}")
+    assert again.returncode != 0 and "diverged" in again.stderr
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--lam=-1", "lam must be >= 0"),
+    ("--batch_size=0", "batch_size must be >= 1"),
+    ("--penalty_convention=sum", "unknown penalty_convention"),
+    ("--sensitivity_mode=probs", "unknown sensitivity_mode"),
+    ("--preset=nope", "unknown preset"),
+    ("--dataset=cifar", "unknown dataset"),
+])
+def test_invalid_flags_fail_before_work(tmp_path, flag, message):
+    run_dir = tmp_path / "run"
+    done = _run(flag, f"--run_dir={run_dir}")
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert not run_dir.exists()
+
+
+def test_print_preset_shows_the_protocol():
+    done = _run("--print_preset")
+    assert done.returncode == 0
+    assert "lambdas: 10, 150, 2000, 20000, 180000" in done.stdout
+    assert "batch_size = 100" in done.stdout

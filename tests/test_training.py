@@ -1,0 +1,137 @@
+"""Double backpropagation: the update against closed forms, lam=0 against plain Keras, saving,
+and the same step under MirroredStrategy."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from robust_saliency import models, training
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _closed_form_gradients(w, b, x, y, lam, convention, mode, weight_decay):
+    """dL/dW, dL/db of mean NLL + lam * penalty + wd ||theta||^2 for Psi = W^T x + b."""
+    batch, n = len(x), w.shape[1]
+    c = lam / batch**2 if convention == "batch_mean" else lam
+    z = x @ w + b
+    p = _softmax(z)
+    r = p - np.eye(n)[y]  # dNLL/dz
+    gw = x.T @ r / batch + 2 * weight_decay * w
+    gb = r.mean(axis=0) + 2 * weight_decay * b
+    if mode == "nll":
+        # P_i = c ||W r_i||^2 with r_i = softmax(z_i) - e_y, z_i = W^T x_i + b.
+        for i in range(batch):
+            wr = w @ r[i]
+            u = 2 * c * (w.T @ wr)                                  # dP/dr
+            v = (np.diag(p[i]) - np.outer(p[i], p[i])) @ u          # dP/dz
+            gw += (2 * c * np.outer(wr, r[i]) + np.outer(x[i], v)) / batch
+            gb += v / batch
+    else:
+        # P_i = c ||W e_y||^2 = c ||w_y||^2, independent of x and b.
+        for i in range(batch):
+            gw[:, y[i]] += 2 * c * w[:, y[i]] / batch
+    return gw, gb
+
+
+@pytest.mark.parametrize("convention", ["batch_mean", "per_example"])
+@pytest.mark.parametrize("mode", ["nll", "logits"])
+def test_one_step_matches_closed_form(rng, convention, mode):
+    batch, lr, lam, wd = 6, 0.1, 3.0 if convention == "per_example" else 50.0, 1e-3
+    net = models.linear_classifier(input_shape=(5,), num_classes=4, dtype="float64")
+    w0 = rng.normal(size=(5, 4))
+    b0 = rng.normal(size=4) * 0.1
+    net.get_layer("logits").kernel.assign(w0)
+    net.get_layer("logits").bias.assign(b0)
+    x = rng.normal(size=(batch, 5))
+    y = rng.integers(0, 4, batch)
+    model = training.RobustModel(net, lam=lam, penalty_convention=convention,
+                                 sensitivity_mode=mode, weight_decay=wd)
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    gw, gb = _closed_form_gradients(w0, b0, x, y, lam, convention, mode, wd)
+    np.testing.assert_allclose(np.asarray(net.get_layer("logits").kernel), w0 - lr * gw,
+                               rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(net.get_layer("logits").bias), b0 - lr * gb, rtol=1e-5)
+    # The penalty really moved the weights: the update differs from the lam=0 one.
+    gw0, _ = _closed_form_gradients(w0, b0, x, y, 0.0, convention, mode, wd)
+    assert np.abs(gw - gw0).max() > 1e-4
+
+
+def test_lam_zero_is_ordinary_training(rng):
+    x = rng.uniform(0, 1, (20, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 20)
+    keras.utils.set_random_seed(0)
+    plain = models.small_net(dropout=0.0)
+    keras.utils.set_random_seed(0)
+    robust_net = models.small_net(dropout=0.0)
+    robust_net.set_weights(plain.get_weights())
+    plain.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    robust = training.RobustModel(robust_net, lam=0.0, weight_decay=0.0)
+    robust.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    for model in (plain, robust):
+        model.fit(x, y, batch_size=10, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(plain.get_weights(), robust_net.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+
+
+def test_save_load_round_trip(tmp_path, rng):
+    x = rng.uniform(0, 1, (10, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 10)
+    model = training.RobustModel(models.small_net(), lam=100.0, weight_decay=1e-6,
+                                 penalty_convention="per_example", sensitivity_mode="logits")
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    model.fit(x, y, batch_size=5, epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, training.RobustModel)
+    assert loaded.penalty.get_config() == model.penalty.get_config()
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+
+
+def test_invalid_arguments_fail_clearly():
+    with pytest.raises(ValueError, match="lam must be >= 0"):
+        training.RobustModel(models.linear_classifier(), lam=-1.0)
+    with pytest.raises(ValueError, match="unknown penalty convention"):
+        training.RobustModel(models.linear_classifier(), lam=1.0, penalty_convention="sum")
+    with pytest.raises(ValueError, match="unknown sensitivity mode"):
+        training.RobustModel(models.linear_classifier(), lam=1.0, sensitivity_mode="probs")
+
+
+def _one_step_weights(strategy, x, y, **options):
+    """(initial, updated) weights of one step on the global batch (x, y) under `strategy`."""
+    with strategy.scope():
+        keras.utils.set_random_seed(1)
+        net = models.small_net(dropout=0.0)
+        model = training.RobustModel(net, **options)
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.0))
+    initial = net.get_weights()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))
+    model.fit(dataset, epochs=1, verbose=0)
+    return initial, net.get_weights()
+
+
+@pytest.mark.parametrize("options", [
+    dict(lam=5.0, penalty_convention="per_example"),
+    dict(lam=5e3, penalty_convention="batch_mean", penalty_batch_size=8),
+])
+def test_mirrored_step_equals_single_device_step(rng, options):
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "conftest should provide two logical CPUs"
+    x = rng.uniform(0, 1, (8, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 8)
+    options = dict(options, weight_decay=1e-3)
+    initial, single = _one_step_weights(tf.distribute.get_strategy(), x, y, **options)
+    initial_m, mirrored = _one_step_weights(tf.distribute.MirroredStrategy(devices), x, y,
+                                            **options)
+    for a0, b0 in zip(initial, initial_m):
+        np.testing.assert_array_equal(a0, b0)
+    assert max(np.abs(a - a0).max() for a, a0 in zip(single, initial)) > 1e-4
+    for a, b in zip(single, mirrored):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
