@@ -23,6 +23,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.lin_robustness
 	$(PY) -m benchmarks.train_epoch
+	$(PY) -m benchmarks.attacks
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,7 +29,8 @@ def _exact_linear_distance(x, w, b):
     for j in range(w.shape[1]):
         dw = w[:, pred] - w[:, [j]]
         margin = scores[np.arange(len(x)), pred] - scores[:, j]
-        d = margin / np.linalg.norm(dw, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # j == pred, masked below
+            d = margin / np.linalg.norm(dw, axis=0)
         dist = np.where(pred == j, dist, np.minimum(dist, d))
     return dist
 

@@ -1,0 +1,162 @@
+"""One model + held-out images -> the per-image table of every quantity, and its summary.
+
+Stages, each written atomically as soon as it is done so that an interrupted evaluation resumes
+with what is missing: the metrics pass (per_image.csv and maps.npz), then one `rho_<method>`
+column per attack (per_image.csv rewritten with the new column), then summary.json and
+robust_accuracy.csv from the table.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from robust_saliency import attacks, data, metrics, results, runs
+
+MAPS_NPZ = "maps.npz"
+TIMINGS_JSON = "timings.json"
+NUM_MAP_IMAGES = 16
+# Class indices and flags: their medians mean nothing.
+CATEGORICAL = ("index", "label", "correct", "pred", "runner_up", "pred_xi")
+
+
+def _write_maps(path, images, r):
+    k = min(NUM_MAP_IMAGES, len(images))
+    arrays = {"x": images[:k], **{key: r[key][:k] for key in metrics.MAP_KEYS},
+              **{key: r[key][:k] for key in ("pred", "runner_up", "alignment", "alignment_bin",
+                                             "alignment_xi", "lin_robustness")}}
+    with results.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
+def _rho_columns(table):
+    return [k for k in table if k.startswith("rho_")]
+
+
+def summarize(table, *, meta=None):
+    """Medians of every numeric column, accuracy, and what each robustness median excluded.
+
+    As in the paper, an attack distance of 0 (the image is already misclassified w.r.t. the
+    attacked label) and +inf (no adversarial found) are dropped from that column's median and
+    counted under `excluded`.
+    """
+    medians, excluded = {}, {}
+    for key, column in table.items():
+        if key in CATEGORICAL or column.dtype.kind not in "iuf":
+            continue
+        values = column.astype(np.float64)
+        if key.startswith("rho_"):
+            zero, missing = values == 0, ~np.isfinite(values)
+            excluded[key] = {"already_adversarial": int(zero.sum()),
+                             "not_found": int(missing.sum())}
+            values = values[~zero & ~missing]
+        medians[key] = float(np.median(values)) if len(values) else float("nan")
+    return {**(meta or {}), "num_images": int(len(table["label"])),
+            "accuracy": float(np.mean(table["correct"])), "medians": medians,
+            "excluded": excluded}
+
+
+def robust_accuracy(table):
+    """Accuracy under an L2 budget eps, exactly, at every eps where it changes.
+
+    An image counts at budget eps when it is classified correctly and its minimal perturbation
+    is larger than eps; between breakpoints the curve is constant.
+    """
+    columns = _rho_columns(table)
+    correct = table["correct"].astype(bool)
+    finite = np.concatenate([table[c][np.isfinite(table[c])] for c in columns] or [[]])
+    eps = np.unique(np.concatenate([[0.0], finite]))
+    out = {"epsilon": eps}
+    for c in columns:
+        dist = table[c]
+        out["robust_accuracy_" + c[len("rho_"):]] = np.array(
+            [np.mean(correct & (dist > e)) for e in eps])
+    return out
+
+
+def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradient", "bim", "cw"),
+             batch_size=100, attack_options=None, meta=None, progress=None, verbose=False):
+    """Measures `model` on `images` into `out_dir`, resuming from whatever is already there.
+
+    Args:
+      model: Keras model (or RobustModel) from images to logits.
+      images, labels: held-out images inside `bounds` and their true labels.
+      out_dir: folder for per_image.csv, maps.npz, summary.json, robust_accuracy.csv.
+      bounds: attack box.
+      attack_methods: attacks.METHODS to run; each adds a `rho_<method>` column.
+      batch_size: images per kernel/attack batch.
+      attack_options: {method: {option: value}} passed to that attack.
+      meta: extra fields for summary.json (dataset, run, ...).
+      progress: callable(str) told of each stage as it starts.
+      verbose: Keras progress bars for the metrics pass and every attack.
+
+    Returns:
+      The summary dict, plus 'stages_run': the stages computed by this call.
+    """
+    attack_options = attack_options or {}
+    unknown = set(attack_methods) - set(attacks.METHODS)
+    if unknown:
+        raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: {attacks.METHODS}")
+    images = metrics.check_images(images, metrics.logits_network(model), bounds=bounds)
+    labels = np.asarray(labels)
+    say = progress or (lambda message: None)
+    table_path = os.path.join(out_dir, results.PER_IMAGE_CSV)
+    timings_path = os.path.join(out_dir, TIMINGS_JSON)
+    timings = results.read_json(timings_path) if os.path.exists(timings_path) else {}
+    stages = []
+    table = results.read_table(table_path) if os.path.exists(table_path) else None
+    if table is not None and not (len(table["label"]) == len(labels)
+                                  and np.array_equal(table["label"], labels)):
+        table = None  # another image set: start over
+    if table is None:
+        say("metrics")
+        start = time.time()
+        r = metrics.measure(model, images, batch_size, return_maps=True, verbose=verbose)
+        table = {"index": np.arange(len(images)), "label": labels,
+                 "correct": (r["pred"] == labels).astype(int),
+                 **{key: r[key] for key in metrics.PER_IMAGE_KEYS}}
+        _write_maps(os.path.join(out_dir, MAPS_NPZ), images, r)
+        results.write_table(table_path, table)
+        timings = {"metrics": time.time() - start}
+        results.write_json(timings_path, timings)
+        stages.append("metrics")
+    for method in attack_methods:
+        column = "rho_" + method
+        if column in table:
+            continue
+        say(f"attack {method}")
+        start = time.time()
+        table[column] = attacks.minimal_l2(model, images, method, bounds, batch_size=batch_size,
+                                           verbose=verbose, **attack_options.get(method, {}))
+        results.write_table(table_path, table)
+        timings[column] = time.time() - start
+        results.write_json(timings_path, timings)
+        stages.append(column)
+    rho = [table["rho_" + m] for m in attack_methods]
+    if rho:
+        table["rho_best"] = np.min(np.stack(rho), axis=0)
+        results.write_table(table_path, table)
+    summary = summarize(table, meta={**(meta or {}), "attacks": list(attack_methods),
+                                     "attack_options": attack_options,
+                                     "bounds": list(bounds), "seconds": timings})
+    results.write_json(os.path.join(out_dir, results.SUMMARY_JSON), summary)
+    results.write_table(os.path.join(out_dir, results.ROBUST_ACCURACY_CSV),
+                        robust_accuracy(table))
+    return {**summary, "stages_run": stages}
+
+
+def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim", "cw"),
+                 batch_size=100, attack_options=None, progress=None, verbose=False):
+    """Evaluates the trained model of a run folder on its dataset's first validation images."""
+    record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
+    config = record["config"]
+    model = runs.load_model(run_dir)
+    x, y = data.load_arrays(config["dataset"], "validation", config.get("data_dir"),
+                            num_examples=num_images)
+    meta = {"run_dir": os.path.abspath(run_dir), "dataset": config["dataset"],
+            "lam": config["lam"], "split": "validation"}
+    return evaluate(model, x, y, run_dir, bounds=data.bounds(config["dataset"]),
+                    attack_methods=attack_methods, batch_size=batch_size,
+                    attack_options=attack_options, meta=meta, progress=progress,
+                    verbose=verbose)

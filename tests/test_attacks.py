@@ -1,0 +1,105 @@
+"""Attacks: exact linear distances as ground truth, verification, the paper's ordering, input
+checks."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import randomize_biases
+from test_theory import _exact_linear_distance, _linear_weights
+
+from robust_saliency import attacks, models
+
+
+@pytest.fixture(scope="module")
+def linear_case():
+    rng = np.random.default_rng(7)
+    keras.utils.set_random_seed(7)
+    model = randomize_biases(models.linear_classifier(), rng, scale=0.5)
+    # Pixels well inside (0, 1), so the nearest boundary point stays in the box.
+    x = rng.uniform(0.3, 0.7, (24, 28, 28, 1)).astype("float32")
+    w, b = _linear_weights(model)
+    exact = _exact_linear_distance(x.astype(np.float64), w.astype(np.float64), b)
+    return model, x, exact
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method, tolerance", [
+    ("gradient", 0.10), ("bim", 0.10), ("cw", 0.02), ("ddn", 0.10)])
+def test_linear_distances_are_upper_bounds_close_to_exact(linear_case, method, tolerance):
+    model, x, exact = linear_case
+    found = attacks.minimal_l2(model, x, method, (0.0, 1.0))
+    assert np.all(np.isfinite(found))
+    assert np.all(found >= exact - 1e-4), "an attack beat the exact distance: verification bug"
+    assert np.median(found / exact) <= 1 + tolerance
+
+
+@pytest.fixture(scope="module")
+def trained_attacks(trained_small_net, synthetic_arrays):
+    _, (x_val, _) = synthetic_arrays
+    x = x_val[:16]
+    out = {}
+    for method in ("gradient", "bim", "cw"):
+        out[method] = attacks.find_adversarials(trained_small_net, x, method, (0.0, 1.0))
+    return x, out
+
+
+@pytest.mark.slow
+def test_every_reported_perturbation_flips_and_stays_in_bounds(trained_small_net,
+                                                               trained_attacks):
+    x, out = trained_attacks
+    pred = trained_small_net.predict(x, verbose=0).argmax(1)
+    for method, (dist, adv) in out.items():
+        assert np.all(np.isfinite(dist)), method
+        assert adv.min() >= 0.0 and adv.max() <= 1.0, method
+        np.testing.assert_array_equal(trained_small_net.predict(adv, verbose=0).argmax(1) != pred,
+                                      True, err_msg=method)
+        np.testing.assert_allclose(
+            np.linalg.norm((adv - x).reshape(len(x), -1).astype(np.float64), axis=1), dist,
+            rtol=1e-9, err_msg=method)
+
+
+@pytest.mark.slow
+def test_paper_ordering_cw_bim_gradient(trained_attacks):
+    _, out = trained_attacks
+    median = {m: np.median(d) for m, (d, _) in out.items()}
+    assert median["cw"] <= median["bim"] <= median["gradient"], median
+
+
+def test_labels_none_equals_predictions(trained_small_net, synthetic_arrays):
+    _, (x_val, _) = synthetic_arrays
+    x = x_val[:8]
+    pred = trained_small_net.predict(x, verbose=0).argmax(1)
+    a = attacks.minimal_l2(trained_small_net, x, "gradient", (0.0, 1.0))
+    b = attacks.minimal_l2(trained_small_net, x, "gradient", (0.0, 1.0), labels=pred)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_already_misclassified_images_are_at_zero(trained_small_net, synthetic_arrays):
+    _, (x_val, _) = synthetic_arrays
+    x = x_val[:6]
+    pred = trained_small_net.predict(x, verbose=0).argmax(1)
+    wrong = (pred + 1) % 10
+    wrong[3:] = pred[3:]
+    d = attacks.minimal_l2(trained_small_net, x, "gradient", (0.0, 1.0), labels=wrong)
+    assert np.all(d[:3] == 0) and np.all(d[3:] > 0)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda x: x + 0.5, "outside the bounds"),
+    (lambda x: np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), "NaN/Inf"),
+])
+def test_bad_images_fail_before_any_attack(mutate, message):
+    model = models.linear_classifier()
+    x = np.full((3, 28, 28, 1), 0.6, "float32")
+    with pytest.raises(ValueError, match=message):
+        attacks.minimal_l2(model, mutate(x), "cw", (0.0, 1.0))
+
+
+def test_unknown_method_and_bad_model_fail():
+    x = np.full((2, 28, 28, 1), 0.5, "float32")
+    with pytest.raises(ValueError, match="unknown attack method 'pgd'"):
+        attacks.minimal_l2(models.linear_classifier(), x, "pgd", (0.0, 1.0))
+    inputs = keras.Input((28, 28, 1))
+    not_logits = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
+    with pytest.raises(ValueError, match="2-D logits"):
+        attacks.minimal_l2(not_logits, x, "gradient", (0.0, 1.0))

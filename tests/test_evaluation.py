@@ -1,0 +1,111 @@
+"""Evaluation: the table's contents, resume after an interrupted attack, the robust-accuracy
+curve, and the evaluate command end to end."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from robust_saliency import attacks, evaluation, metrics, results, runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHEAP = {"cw": {"steps": 50, "binary_search_steps": 3}, "bim": {"steps": 5, "search_steps": 4}}
+
+
+def test_table_summary_and_maps(tmp_path, trained_small_net, synthetic_arrays):
+    _, (x, y) = synthetic_arrays
+    x, y = x[:12], y[:12]
+    summary = evaluation.evaluate(trained_small_net, x, y, str(tmp_path), bounds=(0.0, 1.0),
+                                  attack_methods=("gradient", "cw"), attack_options=CHEAP)
+    table = results.read_table(tmp_path / "per_image.csv")
+    for key in ("index", "label", "correct", *metrics.PER_IMAGE_KEYS, "rho_gradient", "rho_cw",
+                "rho_best"):
+        assert key in table and len(table[key]) == 12, key
+    np.testing.assert_array_equal(table["label"], y)
+    np.testing.assert_array_equal(table["rho_best"],
+                                  np.minimum(table["rho_gradient"], table["rho_cw"]))
+    assert summary["accuracy"] == pytest.approx(np.mean(table["pred"] == y))
+    assert summary["medians"]["rho_cw"] == pytest.approx(np.median(table["rho_cw"]))
+    assert "pred" not in summary["medians"]
+    on_disk = json.load(open(tmp_path / "summary.json"))
+    assert on_disk["excluded"]["rho_cw"] == {"already_adversarial": 0, "not_found": 0}
+    maps = np.load(tmp_path / "maps.npz")
+    assert maps["grad_pred"].shape == (12, 28, 28, 1)
+    np.testing.assert_allclose(maps["x"], x)
+
+
+def test_interrupted_evaluation_resumes_with_missing_attacks(tmp_path, trained_small_net,
+                                                             synthetic_arrays, monkeypatch):
+    _, (x, y) = synthetic_arrays
+    x, y = x[:8], y[:8]
+    real = attacks.minimal_l2
+    calls = []
+
+    def interrupted(model, images, method, bounds, **options):
+        calls.append(method)
+        if method == "bim":
+            raise KeyboardInterrupt
+        return real(model, images, method, bounds, **options)
+
+    monkeypatch.setattr(attacks, "minimal_l2", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation.evaluate(trained_small_net, x, y, str(tmp_path), bounds=(0.0, 1.0),
+                            attack_methods=("gradient", "bim"), attack_options=CHEAP)
+    table = results.read_table(tmp_path / "per_image.csv")
+    assert "rho_gradient" in table and "rho_bim" not in table
+    monkeypatch.setattr(attacks, "minimal_l2", real)
+    summary = evaluation.evaluate(trained_small_net, x, y, str(tmp_path), bounds=(0.0, 1.0),
+                                  attack_methods=("gradient", "bim"), attack_options=CHEAP)
+    assert summary["stages_run"] == ["rho_bim"]
+    again = evaluation.evaluate(trained_small_net, x, y, str(tmp_path), bounds=(0.0, 1.0),
+                                attack_methods=("gradient", "bim"), attack_options=CHEAP)
+    assert again["stages_run"] == []
+
+
+def test_robust_accuracy_is_the_exact_step_function():
+    table = {"label": np.zeros(4), "correct": np.array([1, 1, 0, 1]),
+             "rho_cw": np.array([0.5, 2.0, 1.0, np.inf])}
+    curve = evaluation.robust_accuracy(table)
+    np.testing.assert_array_equal(curve["epsilon"], [0.0, 0.5, 1.0, 2.0])
+    np.testing.assert_array_equal(curve["robust_accuracy_cw"], [0.75, 0.5, 0.5, 0.25])
+
+
+def test_summary_excludes_zero_and_inf_distances():
+    table = {"label": np.zeros(5), "correct": np.ones(5),
+             "rho_bim": np.array([0.0, 1.0, 2.0, 3.0, np.inf])}
+    summary = evaluation.summarize(table)
+    assert summary["medians"]["rho_bim"] == 2.0
+    assert summary["excluded"]["rho_bim"] == {"already_adversarial": 1, "not_found": 1}
+
+
+@pytest.mark.slow
+def test_evaluate_command_end_to_end(tmp_path):
+    config = dataclasses.replace(runs.TrainConfig(), dataset="synthetic", epochs=1,
+                                 batch_size=50, train_subset=500, val_subset=100, probe_size=20,
+                                 lr_schedule="constant", learning_rate=1e-2)
+    run_dir = str(tmp_path / "run")
+    runs.train(config, run_dir, verbose=0)
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.evaluate", f"--run_dir={run_dir}",
+         "--num_images=20", "--attacks=gradient,bim,cw",
+         "--attack_options=cw.steps=30,cw.binary_search_steps=2,bim.steps=5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "evaluated 20 images" in done.stdout
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    assert summary["num_images"] == 20 and summary["dataset"] == "synthetic"
+    assert summary["attack_options"]["cw"] == {"steps": 30, "binary_search_steps": 2}
+    curve = results.read_table(os.path.join(run_dir, "robust_accuracy.csv"))
+    assert {"epsilon", "robust_accuracy_cw", "robust_accuracy_best"} <= set(curve)
+
+
+def test_evaluate_command_rejects_bad_flags(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.evaluate", f"--run_dir={tmp_path}",
+         "--attacks=gradient,pgd"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "unknown attack methods ['pgd']" in done.stderr
