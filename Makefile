@@ -4,7 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench clean
+DATASET ?= mnist
+PRESET ?= mnist_quick
+RESULTS ?= results/$(PRESET)_$(DATASET)
+# The cohort whose results README.md shows (committed, without model files).
+README_RESULTS := results/mnist_quick_fashion_mnist
+
+.PHONY: install demo figures test lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +19,16 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The main job: train and evaluate the lambda sweep, then every figure and the claims table.
+demo: $(STAMP)
+	$(PY) -m experiments.cohort --preset=$(PRESET) --dataset=$(DATASET) --results_dir=$(RESULTS)
+	$(PY) -m experiments.figures --results_dir=$(RESULTS) --out_dir=figures/$(PRESET)_$(DATASET)
+	$(PY) -m experiments.claims --results_dir=$(RESULTS)
+
+figures: $(STAMP)
+	$(PY) -m experiments.figures --results_dir=$(README_RESULTS) --out_dir=figures
+	$(PY) -m experiments.claims --results_dir=$(README_RESULTS)
 
 test: $(STAMP)
 	$(PY) -m pytest

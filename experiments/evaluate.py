@@ -8,7 +8,6 @@ Writes per_image.csv, maps.npz, summary.json and robust_accuracy.csv into the ru
 --out_dir); rerunning after an interruption computes only the missing attacks.
 """
 
-import ast
 import sys
 
 from absl import app, flags
@@ -26,18 +25,9 @@ flags.DEFINE_integer("batch_size", 100, "Images per batch.")
 flags.DEFINE_list("attack_options", [], "method.option=value pairs, e.g. cw.steps=200.")
 
 
-def parse_attack_options(pairs):
-    """['cw.steps=200', 'bim.rel_stepsize=0.05'] -> {'cw': {'steps': 200}, ...}."""
-    options = {}
-    for pair in pairs:
-        try:
-            key, value = pair.split("=", 1)
-            method, option = key.split(".", 1)
-            options.setdefault(method, {})[option] = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as e:
-            raise ValueError(f"bad --attack_options entry {pair!r}; expected method.option=value"
-                             ", e.g. cw.steps=200") from e
-    return options
+def _announce(stage, done=None, total=None):
+    if not done:
+        print(f"evaluating: {stage}")
 
 
 def main(argv):
@@ -45,7 +35,7 @@ def main(argv):
     from robust_saliency import attacks, data, evaluation
 
     try:
-        options = parse_attack_options(FLAGS.attack_options)
+        options = attacks.parse_options(FLAGS.attack_options)
         unknown = (set(FLAGS.attacks) | set(options)) - set(attacks.METHODS)
         if unknown:
             raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: "
@@ -53,8 +43,7 @@ def main(argv):
         if FLAGS.num_images < 1 or FLAGS.batch_size < 1:
             raise ValueError("--num_images and --batch_size must be >= 1")
         common = dict(attack_methods=FLAGS.attacks, batch_size=FLAGS.batch_size,
-                      attack_options=options, progress=lambda s: print(f"evaluating: {s}"),
-                      verbose=True)
+                      attack_options=options, progress=_announce, verbose=True)
         if FLAGS.run_dir:
             summary = evaluation.evaluate_run(FLAGS.run_dir, num_images=FLAGS.num_images,
                                               **common)

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from robust_saliency.cohort import CohortSpec
 from robust_saliency.runs import TrainConfig
 
 
@@ -19,12 +20,22 @@ class Preset:
     lambdas: tuple
     num_images: int = 1000
     attacks: tuple = ("gradient", "bim", "cw")
+    attack_options: dict = dataclasses.field(default_factory=dict)
+
+    def cohort_spec(self, *, lambdas=None, num_images=None, attacks=None, attack_options=None,
+                    **train_overrides):
+        """The CohortSpec of this preset, with any field overridden."""
+        return CohortSpec(
+            name=self.name, train=dataclasses.replace(self.train, **train_overrides),
+            lambdas=tuple(lambdas or self.lambdas), num_images=num_images or self.num_images,
+            attacks=tuple(attacks or self.attacks),
+            attack_options=self.attack_options if attack_options is None else attack_options)
 
     def describe(self):
         lines = [f"preset {self.name}", "", self.doc.strip(), "",
                  "lambdas: " + ", ".join(f"{lam:g}" for lam in self.lambdas),
                  f"num_images: {self.num_images}", f"attacks: {', '.join(self.attacks)}",
-                 "train:"]
+                 f"attack_options: {self.attack_options}", "train:"]
         lines += [f"  {k} = {v!r}" for k, v in dataclasses.asdict(self.train).items()]
         return "\n".join(lines)
 
@@ -56,7 +67,8 @@ The paper's protocol shrunk to minutes on 2 CPU cores. Same network, optimizer f
 convention and lambda range (10 .. 180,000, batch-mean convention at B = 100); shrunk: 5 lambdas
 instead of 16, 10,000 training images instead of 50,000, 3 epochs instead of 200 with a constant
 learning rate of 1e-2 (the paper's 1e-3 barely moves in 3 epochs), validation loss on 1,000
-images, and 200 measured images instead of 1,000.
+images, 200 measured images instead of 1,000, and a cheaper CW (100 steps of size 0.05 per
+binary-search step instead of 500 of size 0.01: 5x faster, slightly larger distances).
 Command: python -m experiments.cohort --preset=mnist_quick --dataset=fashion_mnist
 Expected: the same qualitative trend as the paper (alignment and robustness rise with lambda);
 absolute numbers are those of briefly trained models.""",
@@ -64,7 +76,8 @@ absolute numbers are those of briefly trained models.""",
                                   lr_schedule="constant", train_subset=10_000,
                                   val_subset=1_000),
         lambdas=(10.0, 150.0, 2_000.0, 20_000.0, 180_000.0),
-        num_images=200),
+        num_images=200,
+        attack_options={"cw": {"steps": 100, "stepsize": 0.05}}),
 }
 
 

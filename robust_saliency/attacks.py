@@ -29,6 +29,7 @@ Methods (defaults chosen for MNIST-format data in [0, 1]; all are keyword option
     distances are 0.01-0.4, at 100 and at 1,000 steps.)
 """
 
+import ast
 import math
 
 import eagerpy as ep
@@ -66,7 +67,13 @@ class _Attacker:
         self.network = network
         self.bounds = (float(bounds[0]), float(bounds[1]))
         self._logits = tf.function(lambda x: network(x, training=False))
-        self.fmodel = fb.TensorFlowModel(self._logits, bounds=self.bounds)
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")  # Foolbox calls the deprecated tf.test.is_gpu_available
+        try:
+            self.fmodel = fb.TensorFlowModel(self._logits, bounds=self.bounds)
+        finally:
+            logger.setLevel(level)
 
     def predict(self, x):
         return tf.argmax(self._logits(tf.convert_to_tensor(x)), axis=1,
@@ -159,7 +166,7 @@ class _Attacker:
 
 
 def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=100,
-                      verbose=False, **options):
+                      verbose=False, progress=None, **options):
     """Like `minimal_l2`, also returning the verified adversarial images.
 
     Returns:
@@ -196,6 +203,8 @@ def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=
             adversarials[todo[ok]] = candidate[ok]
         if progbar is not None:
             progbar.add(len(rows))
+        if progress is not None:
+            progress(int(rows[-1]) + 1, len(x))
     return distances, adversarials
 
 
@@ -208,7 +217,8 @@ def minimal_l2(model, images, method, bounds, labels=None, **options):
       method: one of METHODS (see the module docstring for each one's settings).
       bounds: (low, high) pixel box the perturbed images must stay in.
       labels: the labels to move away from; None uses the model's predictions (the paper).
-      **options: `batch_size`, `verbose` (progress bar), and the method's own settings.
+      **options: `batch_size`, `verbose` (progress bar), `progress` (callable(done, total)
+        after each batch), and the method's own settings.
 
     Returns:
       np.ndarray (N,) of float64: ||e|| with argmax model(x + e) != label, x + e in bounds;
@@ -220,3 +230,20 @@ def minimal_l2(model, images, method, bounds, labels=None, **options):
     """
     distances, _ = find_adversarials(model, images, method, bounds, labels, **options)
     return distances
+
+
+def parse_options(pairs):
+    """['cw.steps=200', 'bim.rel_stepsize=0.05'] -> {'cw': {'steps': 200}, 'bim': {...}}.
+
+    The command-line form of per-method attack options (--attack_options).
+    """
+    options = {}
+    for pair in pairs:
+        try:
+            key, value = pair.split("=", 1)
+            method, option = key.split(".", 1)
+            options.setdefault(method, {})[option] = ast.literal_eval(value)
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(f"bad attack option {pair!r}; expected method.option=value, "
+                             "e.g. cw.steps=200") from e
+    return options

@@ -12,6 +12,7 @@ import gzip
 import math
 import operator
 import os
+import socket
 import struct
 import tempfile
 import zlib
@@ -25,6 +26,7 @@ DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 NUM_TRAIN = 50_000
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+TFDS_DOWNLOAD_HOST = "storage.googleapis.com"  # where TFDS fetches MNIST-format data
 SYNTHETIC_SIZES = {"train": 2_000, "validation": 500, "test": 500}
 
 # Standard file names per official split, without the optional ".gz".
@@ -137,9 +139,28 @@ def _load_tfds(name, split_spec, data_dir):
     """
     import tensorflow_datasets as tfds  # takes seconds to import; only this fallback needs it
 
-    ds = tfds.load(name, split=split_spec, data_dir=data_dir, as_supervised=True,
-                   batch_size=-1, download=data_dir is None)
-    return tfds.as_numpy(ds)
+    def load(download):
+        return tfds.as_numpy(tfds.load(name, split=split_spec, data_dir=data_dir,
+                                       as_supervised=True, batch_size=-1, download=download))
+
+    if data_dir is not None:
+        return load(download=False)
+    try:
+        return load(download=False)  # an already prepared copy needs no network
+    except Exception:  # noqa: BLE001 - any failure here means "not prepared yet"
+        if not _can_reach(TFDS_DOWNLOAD_HOST):
+            raise ConnectionError(f"no network: {TFDS_DOWNLOAD_HOST} cannot be reached, and "
+                                  "TFDS would retry for minutes before giving up") from None
+        return load(download=True)
+
+
+def _can_reach(host, port=443, timeout=3.0):
+    """Whether a TCP connection to host:port opens within `timeout` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _offline_fix(name):

@@ -88,7 +88,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
       batch_size: images per kernel/attack batch.
       attack_options: {method: {option: value}} passed to that attack.
       meta: extra fields for summary.json (dataset, run, ...).
-      progress: callable(str) told of each stage as it starts.
+      progress: callable(stage, done=None, total=None), told when a stage starts and, for
+        attacks, after every batch.
       verbose: Keras progress bars for the metrics pass and every attack.
 
     Returns:
@@ -100,7 +101,7 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: {attacks.METHODS}")
     images = metrics.check_images(images, metrics.logits_network(model), bounds=bounds)
     labels = np.asarray(labels)
-    say = progress or (lambda message: None)
+    say = progress or (lambda stage, done=None, total=None: None)
     table_path = os.path.join(out_dir, results.PER_IMAGE_CSV)
     timings_path = os.path.join(out_dir, TIMINGS_JSON)
     timings = results.read_json(timings_path) if os.path.exists(timings_path) else {}
@@ -125,10 +126,12 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         column = "rho_" + method
         if column in table:
             continue
-        say(f"attack {method}")
+        say(method, 0, len(images))
         start = time.time()
-        table[column] = attacks.minimal_l2(model, images, method, bounds, batch_size=batch_size,
-                                           verbose=verbose, **attack_options.get(method, {}))
+        table[column] = attacks.minimal_l2(
+            model, images, method, bounds, batch_size=batch_size, verbose=verbose,
+            progress=lambda done, total, method=method: say(method, done, total),
+            **attack_options.get(method, {}))
         results.write_table(table_path, table)
         timings[column] = time.time() - start
         results.write_json(timings_path, timings)

@@ -152,3 +152,15 @@ def test_many_classes_chunked_path_is_exact(rng):
     for chunk in (None, 50):
         r = metrics.measure(model, x, class_chunk=chunk)
         np.testing.assert_allclose(r["lin_robustness"], exact, rtol=1e-5)
+
+
+def test_bound_summands_agree_with_the_jvp_decomposition(images, rng):
+    keras.utils.set_random_seed(13)
+    model = randomize_biases(models.small_net(dtype="float64"), rng)
+    r = metrics.measure(model, images)
+    rows = np.arange(len(images))
+    jvp_bin = r["x_terms"][rows, r["pred"]] - r["x_terms"][rows, r["runner_up"]]
+    np.testing.assert_allclose(r["x_term_bin"], jvp_bin, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(r["x_term_pred"], r["x_terms"][rows, r["pred"]], rtol=1e-9)
+    np.testing.assert_allclose(r["b_term_pred"], r["b_terms"][rows, r["pred"]], rtol=1e-8,
+                               atol=1e-12)

@@ -1,0 +1,34 @@
+"""Check the paper's claims on a cohort's results; print the table and write claims.md.
+
+    python -m experiments.claims --results_dir=results/mnist_quick_fashion_mnist
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("results_dir", None, "A cohort folder written by experiments.cohort.")
+flags.DEFINE_string("out", None, "Markdown output (default <results_dir>/claims.md).")
+flags.mark_flag_as_required("results_dir")
+
+
+def main(argv):
+    del argv
+    from robust_saliency import claims, cohort, results
+
+    try:
+        rows = claims.check(FLAGS.results_dir)
+        spec, table = cohort.read(FLAGS.results_dir)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    title = (f"Claims on {spec['train']['dataset']}, preset {spec['name']} "
+             f"({int((table['status'] == 'evaluated').sum())} models)")
+    markdown = claims.to_markdown(rows, title)
+    results.write_text(FLAGS.out or os.path.join(FLAGS.results_dir, "claims.md"), markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,70 @@
+"""Train and evaluate a whole lambda sweep, resumably; then write cohort.csv.
+
+    python -m experiments.cohort --preset=mnist_quick --dataset=fashion_mnist
+    python -m experiments.cohort --preset=mnist_paper --shard=0/4   # one of 4 parallel jobs
+
+Rerunning finishes whatever an interruption left; a finished cohort reruns in seconds.
+"""
+
+import sys
+
+from absl import app, flags
+
+from experiments import presets
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("preset", "mnist_quick", "Preset name: " + ", ".join(presets.PRESETS))
+flags.DEFINE_string("dataset", None, "Override the preset's dataset.")
+flags.DEFINE_string("data_dir", None, "Folder of IDX files or a TFDS data dir.")
+flags.DEFINE_string("results_dir", None, "Cohort folder (default results/<preset>_<dataset>).")
+flags.DEFINE_integer("num_images", None, "Validation images measured per model.")
+flags.DEFINE_list("attacks", None, "Attack methods (default: the preset's).")
+flags.DEFINE_list("attack_options", None, "method.option=value pairs (default: the preset's).")
+flags.DEFINE_list("lambdas", None, "Override the preset's lambda sweep.")
+flags.DEFINE_integer("epochs", None, "Override the number of training epochs.")
+flags.DEFINE_integer("train_subset", None, "Train on the first N training images.")
+flags.DEFINE_integer("batch_size", None, "Override the training batch size.")
+flags.DEFINE_list("members", None, "Run only these member indices, e.g. 0,3.")
+flags.DEFINE_string("shard", None, "Run only shard i/n of the members (every n-th from i).")
+
+
+def spec_from_flags():
+    from robust_saliency import attacks
+
+    preset = presets.get(FLAGS.preset)
+    overrides = {k: FLAGS[k].value for k in ("dataset", "data_dir", "epochs", "train_subset",
+                                             "batch_size") if FLAGS[k].value is not None}
+    options = (None if FLAGS.attack_options is None
+               else attacks.parse_options(FLAGS.attack_options))
+    lambdas = [float(v) for v in FLAGS.lambdas] if FLAGS.lambdas else None
+    return preset.cohort_spec(lambdas=lambdas, num_images=FLAGS.num_images,
+                              attacks=FLAGS.attacks, attack_options=options, **overrides)
+
+
+def _say(message, end="\n"):
+    print(f"\r{message}\033[K", end=end, flush=True)
+
+
+def main(argv):
+    del argv
+    from robust_saliency import attacks, cohort
+
+    try:
+        spec = spec_from_flags()
+        unknown = (set(spec.attacks) | set(spec.attack_options)) - set(attacks.METHODS)
+        if unknown:
+            raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: "
+                             f"{', '.join(attacks.METHODS)}")
+        members = [int(m) for m in FLAGS.members] if FLAGS.members else None
+        results_dir = FLAGS.results_dir or f"results/{spec.name}_{spec.train.dataset}"
+        ran = cohort.run(results_dir, spec, members=members, shard=FLAGS.shard, progress=_say)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    _, table = cohort.read(results_dir)
+    counts = {s: int((table["status"] == s).sum()) for s in cohort.STATUSES}
+    print(f"cohort {results_dir}: {len(ran)} stages run; "
+          + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,143 @@
+"""The paper's checkable claims, judged on a cohort's results.
+
+Each claim names what the paper says, the number these results give, the rule that turns the
+number into a verdict, and the verdict. The rules are fixed here, before looking at any result,
+and are printed with it.
+"""
+
+import os
+
+import numpy as np
+
+from robust_saliency import cohort, metrics, results
+
+ESTIMATES = (("rho_gradient", "gradient"), ("rho_bim", "BIM"), ("rho_cw", "CW"),
+             ("lin_robustness", "linearized"))
+
+
+def _ranks(values):
+    """Ranks 1..n with ties given their average rank."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for v in np.unique(values):
+        tied = values == v
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def pearson(a, b):
+    """Pearson correlation over the pairs where both are finite; nan with < 3 pairs."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3 or np.std(a[keep]) == 0 or np.std(b[keep]) == 0:
+        return float("nan")
+    return float(np.corrcoef(a[keep], b[keep])[0, 1])
+
+
+def spearman(a, b):
+    """Spearman rank correlation over the finite pairs."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3:
+        return float("nan")
+    return pearson(_ranks(a[keep]), _ranks(b[keep]))
+
+
+def _row(claim, paper, measured, rule, holds):
+    verdict = "n/a" if holds is None else ("reproduced" if holds else "not reproduced")
+    return {"claim": claim, "paper": paper, "measured": measured, "rule": rule,
+            "verdict": verdict}
+
+
+def _share(numerator, denominator):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = numerator / denominator
+    return float(np.median(share[np.isfinite(share)]))
+
+
+def check(results_dir):
+    """The claims table of a cohort folder: a list of dicts (claim, paper, measured, rule,
+    verdict)."""
+    spec, table = cohort.read(results_dir)
+    evaluated = table["status"] == "evaluated"
+    if evaluated.sum() == 0:
+        raise ValueError(f"{results_dir} has no evaluated member yet; run the cohort first.")
+    imagenet = spec["train"]["dataset"] == "imagenet"
+    members = [results.read_table(os.path.join(results_dir, d, results.PER_IMAGE_CSV))
+               for d in table["run_dir"][evaluated]]
+    med_align = table["median_alignment"][evaluated]
+    med_lin = table["median_lin_robustness"][evaluated]
+    rows = []
+    for column, name in ESTIMATES:
+        key = "median_" + column
+        if key not in table:
+            continue
+        rho = spearman(table[key][evaluated], med_align)
+        rows.append(_row(f"median alignment rises with median robustness ({name})",
+                         "Figs. 2-3: it rises (MNIST: saturating at the top)",
+                         f"Spearman {rho:.2f} over {evaluated.sum()} models",
+                         "reproduced if Spearman >= 0.6", None if np.isnan(rho) else rho >= 0.6))
+    if all(f"median_rho_{m}" in table for m in ("cw", "bim", "gradient")):
+        cw, bim, grad = (table[f"median_rho_{m}"][evaluated] for m in ("cw", "bim", "gradient"))
+        ordered = int(np.sum((cw <= bim) & (bim <= grad)))
+        rows.append(_row("CW <= BIM <= gradient attack medians", "Figs. 2-3: the elaborate "
+                         "attacks find smaller perturbations", f"{ordered} of {len(cw)} models",
+                         "reproduced if every model", ordered == len(cw)))
+    if all("rho_cw" in m for m in members):
+        r = [pearson(m["lin_robustness"], m["rho_cw"]) for m in members]
+        rows.append(_row("pointwise lin_robustness vs rho_cw correlation", "Fig. 5: tight",
+                         f"Pearson r median {np.nanmedian(r):.2f} (range {np.nanmin(r):.2f}.."
+                         f"{np.nanmax(r):.2f})", "reproduced if median r >= 0.8",
+                         np.nanmedian(r) >= 0.8))
+    r = [pearson(m["lin_robustness"], m["alignment"]) for m in members]
+    expectation = ("Fig. 4: no visible correlation on ImageNet" if imagenet
+                   else "Fig. 4: highly correlated on MNIST")
+    rows.append(_row("pointwise lin_robustness vs alignment correlation", expectation,
+                     f"Pearson r median {np.nanmedian(r):.2f} (range {np.nanmin(r):.2f}.."
+                     f"{np.nanmax(r):.2f})",
+                     "reproduced if median r < 0.3" if imagenet else
+                     "reproduced if median r >= 0.5",
+                     np.nanmedian(r) < 0.3 if imagenet else np.nanmedian(r) >= 0.5))
+    total = sum(len(m["lin_robustness"]) for m in members)
+    for bound, label in (("bound14", "(14)"), ("bound15", "(15)"), ("bound16", "(16), valid form")):
+        bad = sum(int(np.sum(m["lin_robustness"] > m[bound] + metrics.roundoff_slack(m)))
+                  for m in members)
+        rows.append(_row(f"rho_tilde <= right-hand side of {label}", "Theorems 2-3: always",
+                         f"{bad} violations in {total} images", "reproduced if 0 violations",
+                         bad == 0))
+    bad = sum(int(np.sum(m["lin_robustness"] > m["bound16_printed"] + metrics.roundoff_slack(m)))
+              for m in members)
+    rows.append(_row("rho_tilde <= (16) as printed (g_bar in place of gamma_bar)",
+                     "Theorem 3 as printed", f"{bad} violations in {total} images",
+                     "informational: only the valid form is a theorem", None))
+    share18 = [_share(m["alignment_bin"], m["bound14"]) for m in members]
+    rho = spearman(med_lin, share18)
+    rows.append(_row("share of alignment_bin in the right-hand side of (18) vs robustness",
+                     "Fig. 6: rises on ImageNet, falls on MNIST",
+                     f"Spearman {rho:.2f}; share {share18[int(np.argmin(med_lin))]:.2f} (least "
+                     f"robust) -> {share18[int(np.argmax(med_lin))]:.2f} (most robust)",
+                     "reproduced if Spearman " + ("> 0" if imagenet else "< 0"),
+                     None if np.isnan(rho) else (rho > 0 if imagenet else rho < 0)))
+    ratio = [np.median(np.abs(m["x_term_bin"])) / np.median(np.abs(m["psi_bin"]))
+             for m in members]
+    rho = spearman(med_lin, ratio)
+    rows.append(_row("M|<x, g_dagger>| / M|Psi_dagger| vs robustness",
+                     "Fig. 9: rises on ImageNet; on MNIST near 1, then falls",
+                     f"Spearman {rho:.2f}; ratio {ratio[int(np.argmin(med_lin))]:.2f} (least "
+                     f"robust) -> {ratio[int(np.argmax(med_lin))]:.2f} (most robust)",
+                     "reproduced if Spearman " + ("> 0" if imagenet else "< 0"),
+                     None if np.isnan(rho) else (rho > 0 if imagenet else rho < 0)))
+    return rows
+
+
+def to_markdown(rows, title=None):
+    """The claims as a Markdown table (pipes inside cells escaped)."""
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| claim | paper | measured | rule | verdict |", "|---|---|---|---|---|"]
+    for r in rows:
+        cells = (str(r[k]).replace("|", "\\|") for k in ("claim", "paper", "measured", "rule",
+                                                           "verdict"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,187 @@
+"""A lambda sweep: train and evaluate one model per lambda into one results folder, resumably.
+
+Layout of a cohort folder:
+  cohort.json            the specification (name, dataset, lambdas, training template, protocol)
+  cohort.csv             one row per member: member, lam, status, accuracy, num_images,
+                         run_dir and median_<column> for every numeric per-image column
+  m00_lam10/ ...         one run folder per member (run.json, model.keras, per_image.csv, ...)
+
+Members are independent: `members=` runs only some of them, so a cohort can be spread over
+machines or a cluster job array writing into the same folder; `gather` then summarises whatever
+is complete. A stage whose outputs exist is skipped, so a rerun finishes what an interruption
+left and a finished cohort reruns in seconds. A diverged member is recorded and the sweep goes on.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from robust_saliency import evaluation, results, runs
+
+COHORT_JSON = "cohort.json"
+COHORT_CSV = "cohort.csv"
+STATUSES = ("evaluated", "diverged", "trained", "pending")
+
+
+@dataclasses.dataclass(frozen=True)
+class CohortSpec:
+    """What a cohort is: its training template, lambda sweep and evaluation protocol."""
+
+    name: str
+    train: runs.TrainConfig
+    lambdas: tuple
+    num_images: int = 1000
+    attacks: tuple = ("gradient", "bim", "cw")
+    attack_options: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.lambdas:
+            raise ValueError("a cohort needs at least one lambda")
+        if any(not lam >= 0 for lam in self.lambdas):
+            raise ValueError(f"lambdas must be >= 0, got {self.lambdas}")
+        if self.num_images < 1:
+            raise ValueError(f"num_images must be >= 1, got {self.num_images}")
+
+    def to_json(self):
+        return {"name": self.name, "train": dataclasses.asdict(self.train),
+                "lambdas": list(self.lambdas), "num_images": self.num_images,
+                "attacks": list(self.attacks), "attack_options": self.attack_options}
+
+
+def member_dir(results_dir, index, lam):
+    return os.path.join(results_dir, f"m{index:02d}_lam{lam:g}")
+
+
+def select_members(count, members=None, shard=None):
+    """Member indices to run: all, an explicit list, or shard 'i/n' (every n-th from i)."""
+    chosen = list(range(count))
+    if members is not None:
+        bad = [m for m in members if not 0 <= m < count]
+        if bad:
+            raise ValueError(f"members {bad} out of range: this cohort has members 0..{count - 1}")
+        chosen = sorted(set(members))
+    if shard is not None:
+        try:
+            i, n = (int(v) for v in str(shard).split("/"))
+        except ValueError as e:
+            raise ValueError(f"shard must look like 'i/n' (e.g. 0/4), got {shard!r}") from e
+        if not 0 <= i < n:
+            raise ValueError(f"shard {shard!r}: need 0 <= i < n")
+        chosen = [m for m in chosen if m % n == i]
+    return chosen
+
+
+def _claim_folder(results_dir, spec):
+    path = os.path.join(results_dir, COHORT_JSON)
+    wanted = results._jsonable(spec.to_json())
+    if os.path.exists(path):
+        found = results.read_json(path)
+        if found != wanted:
+            changed = sorted(k for k in wanted if found.get(k) != wanted[k])
+            raise ValueError(f"{results_dir} holds a cohort with different {', '.join(changed)}; "
+                             "choose another --results_dir or delete that folder.")
+    else:
+        results.write_json(path, wanted)
+
+
+def _evaluated(run_dir, spec):
+    path = os.path.join(run_dir, results.SUMMARY_JSON)
+    if not os.path.exists(path):
+        return False
+    summary = results.read_json(path)
+    return (summary.get("num_images") == spec.num_images
+            and set(spec.attacks) <= set(summary.get("attacks", [])))
+
+
+def run(results_dir, spec, *, members=None, shard=None, progress=None, train_verbose=2):
+    """Trains and evaluates the chosen members of `spec` into `results_dir`, then gathers.
+
+    Args:
+      results_dir: the cohort folder.
+      spec: CohortSpec.
+      members, shard: which members to run (see select_members); None runs all.
+      progress: callable(str, end) for one progress line per stage (end='\\r' while a stage
+        counts images, '\\n' when it is done).
+      train_verbose: Keras verbosity while training (2: one line per epoch).
+
+    Returns:
+      The stages this call ran, as (member, stage) pairs; empty when everything existed.
+    """
+    say = progress or (lambda message, end="\n": None)
+    chosen = select_members(len(spec.lambdas), members, shard)
+    _claim_folder(results_dir, spec)
+    ran = []
+    for index in chosen:
+        lam = spec.lambdas[index]
+        run_dir = member_dir(results_dir, index, lam)
+        head = f"model {index + 1}/{len(spec.lambdas)}, lambda={lam:g}"
+        if _evaluated(run_dir, spec):
+            say(f"{head}: done")
+            continue
+        config = dataclasses.replace(spec.train, lam=lam)
+        record_path = os.path.join(run_dir, results.RUN_JSON)
+        before = results.read_json(record_path) if os.path.exists(record_path) else {}
+        if before.get("status") != "completed":
+            say(f"{head}: training")
+            ran.append((index, "train"))
+        try:
+            runs.train(config, run_dir, verbose=train_verbose)
+        except runs.TrainingDiverged as e:
+            say(f"{head}: diverged ({e})")
+            gather(results_dir)
+            continue
+
+        def stage_progress(stage, done=None, total=None, head=head):
+            count = f" {done}/{total}" if total else ""
+            say(f"{head}: evaluating {stage}{count}", end="\r" if total and done < total
+                else "\n")
+
+        summary = evaluation.evaluate_run(
+            run_dir, num_images=spec.num_images, attack_methods=spec.attacks,
+            attack_options=spec.attack_options, progress=stage_progress)
+        ran += [(index, stage) for stage in summary["stages_run"]]
+        gather(results_dir)
+    gather(results_dir)
+    return ran
+
+
+def _member_row(results_dir, index, lam):
+    run_dir = member_dir(results_dir, index, lam)
+    row = {"member": index, "lam": lam, "status": "pending", "accuracy": np.nan,
+           "num_images": 0, "run_dir": os.path.relpath(run_dir, results_dir)}
+    run_json = os.path.join(run_dir, results.RUN_JSON)
+    summary_json = os.path.join(run_dir, results.SUMMARY_JSON)
+    if os.path.exists(run_json):
+        status = results.read_json(run_json).get("status")
+        row["status"] = {"completed": "trained", "diverged": "diverged"}.get(status, "pending")
+    if row["status"] == "trained" and os.path.exists(summary_json):
+        summary = results.read_json(summary_json)
+        row.update(status="evaluated", accuracy=summary["accuracy"],
+                   num_images=summary["num_images"])
+        row.update({f"median_{k}": float(v) for k, v in summary["medians"].items()})
+    return row
+
+
+def gather(results_dir):
+    """Writes cohort.csv from whatever members exist; returns it as a dict of columns."""
+    spec = results.read_json(os.path.join(results_dir, COHORT_JSON))
+    rows = [_member_row(results_dir, i, lam) for i, lam in enumerate(spec["lambdas"])]
+    names = list(rows[0])
+    for row in rows:
+        names += [k for k in row if k not in names]
+    table = {n: [row.get(n, np.nan) for row in rows] for n in names}
+    results.write_table(os.path.join(results_dir, COHORT_CSV), table)
+    return {n: np.asarray(v) for n, v in table.items()}
+
+
+def read(results_dir):
+    """(cohort.json, cohort.csv as columns) of a cohort folder, with a clear error if absent."""
+    spec_path = os.path.join(results_dir, COHORT_JSON)
+    table_path = os.path.join(results_dir, COHORT_CSV)
+    for path in (spec_path, table_path):
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"{path} not found: {results_dir} is not a cohort results folder; run "
+                "python -m experiments.cohort --results_dir=... first.")
+    return results.read_json(spec_path), results.read_table(table_path)

@@ -1,0 +1,341 @@
+"""Shared pieces of the figure commands: reading a cohort folder, style, saving, image panels.
+
+Figures read only what `experiments.cohort` wrote (cohort.json, cohort.csv and each member's
+per_image.csv and maps.npz); anything missing raises MissingResults naming the file or column
+and the command that writes it. Labels use the paper's symbols, with the column names of
+DESIGN.md as the keys of LABELS.
+"""
+
+import functools
+import logging
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # Figures are files; never open a window (CI has no display).
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from robust_saliency import results  # noqa: E402
+
+# absl shows Python logging at INFO; fontTools logs every font it subsets into a PDF there.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+COHORT_JSON = "cohort.json"  # The names robust_saliency.cohort writes.
+COHORT_CSV = "cohort.csv"
+MAPS_NPZ = "maps.npz"
+
+# Okabe & Ito (2008): distinguishable with every common form of colour blindness.
+PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7",
+           "#F0E442")
+STYLE = {
+    "figure.dpi": 100, "savefig.dpi": 200, "savefig.bbox": "tight", "font.size": 9,
+    "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
+    "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5, "legend.frameon": False,
+    "lines.linewidth": 1.4, "lines.markersize": 5, "pdf.fonttype": 42,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+}
+# Robustness estimates: (label, colour, marker); one look per estimate in every figure.
+ESTIMATES = {
+    "lin_robustness": (r"linearized $\tilde\rho(x)$", PALETTE[0], "o"),
+    "rho_gradient": ("gradient attack", PALETTE[1], "s"),
+    "rho_bim": ("BIM (L2) attack", PALETTE[2], "^"),
+    "rho_cw": ("CW (L2) attack", PALETTE[3], "D"),
+}
+LABELS = {
+    "lin_robustness": r"$\tilde\rho(x)$",
+    "alignment": r"$\alpha(x)$",
+    "alignment_bin": r"$\alpha^\dagger(x)$",
+    "bias_term": r"$|\beta^\dagger|/\|g^\dagger\|$",
+    "angle_term": r"$\|x\|\,\|\bar g^\dagger-\bar g\|$",
+    "alignment_xi": r"$|\langle\xi,\gamma\rangle|/\|\gamma\|$",
+    "angle_term_xi": r"$\|\xi\|\,\|\bar g^\dagger-\bar\gamma\|$",
+    "angle_term_xi_printed": r"$\|\xi\|\,\|\bar g^\dagger-\bar g\|$ (as printed)",
+    "x_term_bin": r"$|\langle x, g^\dagger\rangle|$",
+    "psi_bin": r"$|\Psi^\dagger(x)|$",
+}
+COHORT_COMMAND = "python -m experiments.cohort --results_dir={}"
+
+
+class MissingResults(ValueError):
+    """A figure's input file, member or column is absent; the message says what writes it."""
+
+
+def styled(function):
+    """Runs a figure function under STYLE, leaving the caller's rcParams untouched."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return function(*args, **kwargs)
+    return wrapper
+
+
+def _require_file(path, results_dir):
+    if not os.path.exists(path):
+        raise MissingResults(f"{path} not found; it is written by "
+                             f"{COHORT_COMMAND.format(results_dir)}")
+
+
+def load(results_dir, *, columns=("median_lin_robustness",)):
+    """The cohort's specification and its evaluated members.
+
+    Args:
+      results_dir: a cohort folder.
+      columns: cohort.csv columns the caller needs; absent ones raise MissingResults.
+
+    Returns:
+      (spec, members): cohort.json as a dict, and the evaluated rows of cohort.csv as a dict of
+      numpy columns, ordered by lambda (the sweep's order, so lines join neighbouring lambdas).
+    """
+    for name in (COHORT_JSON, COHORT_CSV):
+        _require_file(os.path.join(results_dir, name), results_dir)
+    from robust_saliency import cohort  # Imports TensorFlow: only once there is a cohort.
+
+    spec, table = cohort.read(results_dir)
+    keep = np.flatnonzero(table["status"] == "evaluated")
+    if not len(keep):
+        counts = ", ".join(f"{int((table['status'] == s).sum())} {s}"
+                           for s in np.unique(table["status"]))
+        raise MissingResults(f"no evaluated member in {os.path.join(results_dir, COHORT_CSV)} "
+                             f"({counts}); finish it with {COHORT_COMMAND.format(results_dir)}")
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise MissingResults(f"column {', '.join(missing)} missing from "
+                             f"{os.path.join(results_dir, COHORT_CSV)}; it is written by "
+                             f"{COHORT_COMMAND.format(results_dir)}")
+    keep = keep[np.lexsort((table["member"][keep], table["lam"][keep]))]
+    return spec, {name: column[keep] for name, column in table.items()}
+
+
+def title(spec, what, members=None):
+    """`what`, then the dataset and preset, and how many models are in when some are not."""
+    line = f"{spec['train']['dataset']}, preset {spec['name']}"
+    if members is not None and len(members["lam"]) < len(spec["lambdas"]):
+        line += f" ({len(members['lam'])} of {len(spec['lambdas'])} models evaluated)"
+    return f"{what}\n{line}"
+
+
+def lam_text(lam):
+    return rf"$\lambda$={lam:g}"
+
+
+def extremes(members):
+    """Positions (least, most) robust among `members`: by median rho_best, else median rho_tilde.
+
+    rho_best (the smallest distance any attack found) is the paper's notion of robustness; the
+    linearized estimate stands in when no attack column exists or some median is undefined.
+    """
+    key = "median_rho_best"
+    if key not in members or not np.all(np.isfinite(members[key])):
+        key = "median_lin_robustness"
+    return int(np.argmin(members[key])), int(np.argmax(members[key]))
+
+
+def pick(members, member=None):
+    """Position of member index `member` among `members`; None: the most robust (extremes)."""
+    if member is None:
+        return extremes(members)[1]
+    found = np.flatnonzero(members["member"] == member)
+    if not len(found):
+        raise MissingResults(f"member {member} is not evaluated; evaluated members: "
+                             f"{', '.join(str(m) for m in members['member'])}")
+    return int(found[0])
+
+
+def per_image(results_dir, members, position, columns=()):
+    """One member's per_image.csv as a dict of columns, checking that `columns` exist."""
+    path = os.path.join(results_dir, str(members["run_dir"][position]), results.PER_IMAGE_CSV)
+    _require_file(path, results_dir)
+    table = results.read_table(path)
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise MissingResults(f"column {', '.join(missing)} missing from {path}; it is written "
+                             f"by {COHORT_COMMAND.format(results_dir)}")
+    return table
+
+
+def maps(results_dir, members, position):
+    """One member's maps.npz (x, grad_pred, grad_bin, xi, gamma and their alignments)."""
+    path = os.path.join(results_dir, str(members["run_dir"][position]), MAPS_NPZ)
+    _require_file(path, results_dir)
+    with np.load(path) as arrays:
+        return dict(arrays)
+
+
+def save(fig, out_dir, stem):
+    """Writes `fig` as <out_dir>/<stem>.png and .pdf, each atomically; closes it.
+
+    Returns:
+      The two paths written.
+    """
+    paths = []
+    for ext in ("png", "pdf"):
+        path = os.path.join(out_dir, f"{stem}.{ext}")
+        with results.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def annotate_lambdas(ax, x, y, lams):
+    """Small grey lambda labels beside points, light enough not to compete with the data."""
+    for xi, yi, lam in zip(x, y, lams):
+        if np.isfinite(xi) and np.isfinite(yi):
+            ax.annotate(f"{lam:g}", (xi, yi), xytext=(-4, 3), textcoords="offset points",
+                        ha="right", fontsize=6, color="0.45")
+
+
+def _unit(image):
+    image = np.asarray(image, np.float64)
+    low, high = image.min(), image.max()
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
+def show_image(ax, image, display=None):
+    """An input (x or xi) in `ax`.
+
+    Args:
+      image: (H, W, C) with C = 1 or 3, as the network sees it.
+      display: callable from that array to something imshow shows (e.g. undoing caffe BGR mean
+        subtraction for ImageNet); default: per-image min-max scaling to [0, 1].
+    """
+    shown = display(image) if display else _unit(image)
+    shown = np.squeeze(shown, axis=-1) if shown.shape[-1] == 1 else shown
+    ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, interpolation="nearest")
+    _bare(ax)
+
+
+def show_map(ax, saliency):
+    """A saliency map scaled symmetrically around 0 to its own max |value| (paper, Fig. 10).
+
+    One channel: diverging colormap, red > 0 > blue, white at 0. Three channels: colour image
+    with 0 at mid-grey, channels in stored order.
+    """
+    saliency = np.asarray(saliency, np.float64)
+    scale = np.max(np.abs(saliency)) or 1.0
+    if saliency.shape[-1] == 1:
+        ax.imshow(saliency[..., 0], cmap="RdBu_r", vmin=-scale, vmax=scale,
+                  interpolation="nearest")
+    else:
+        ax.imshow(0.5 + 0.5 * saliency / scale, interpolation="nearest")
+    _bare(ax)
+
+
+def _bare(ax):
+    # Ticks and spines off but the axes kept, so that set_ylabel still labels a gallery row.
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _estimate_look(key, extra_index):
+    if key in ESTIMATES:
+        return ESTIMATES[key]
+    # An attack added after this module was written still gets its own colour and label.
+    return f"{key[len('rho_'):]} attack", PALETTE[4 + extra_index % 4], "v"
+
+
+@styled
+def alignment_vs_robustness(results_dir, out_dir, stem):
+    """Figures 2 (ImageNet) and 3 (MNIST): median alpha against median robustness, per model.
+
+    One line per robustness estimate (each attack's minimal L2 distance, and the linearized
+    rho_tilde of eq. 9), one point per evaluated model, joined in lambda order.
+
+    Returns:
+      The PNG and PDF paths written.
+    """
+    spec, members = load(results_dir, columns=("median_alignment", "median_lin_robustness"))
+    attacks = [k[len("median_"):] for k in members
+               if k.startswith("median_rho_") and k != "median_rho_best"]
+    keys = ["lin_robustness"] + [k for k in ESTIMATES if k in attacks]
+    keys += [k for k in attacks if k not in keys]
+    fig, ax = plt.subplots(figsize=(5.4, 3.9))
+    alignment = members["median_alignment"]
+    extra = 0
+    for key in keys:
+        label, colour, marker = _estimate_look(key, extra)
+        extra += key not in ESTIMATES
+        x = members[f"median_{key}"]
+        ok = np.isfinite(x) & np.isfinite(alignment)
+        ax.plot(x[ok], alignment[ok], marker=marker, color=colour, label=label)
+    annotate_lambdas(ax, members["median_lin_robustness"], alignment, members["lam"])
+    ax.set_xlabel(r"median robustness: $M[\rho(x)]$ per attack, $M[\tilde\rho(x)]$")
+    ax.set_ylabel(r"median $\alpha(x)$")
+    ax.legend(title=r"estimate ($\lambda$ beside $\tilde\rho$ points)", loc="best")
+    ax.set_title(title(spec, "Median alignment against median robustness", members))
+    return save(fig, out_dir, stem)
+
+
+def _share(numerator, denominator):
+    # Per image, then the median: inf/inf and 0/0 are undefined and left out, not counted as 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.nanmedian(numerator / denominator))
+
+
+def _violations(tables, rhs):
+    from robust_saliency.metrics import roundoff_slack  # imported late: it loads TensorFlow
+
+    # The bounds hold exactly in exact arithmetic; allow only the kernels' float32 round-off.
+    over = [t["lin_robustness"] > t[rhs] + roundoff_slack(t) for t in tables]
+    return int(sum(o.sum() for o in over)), int(sum(len(o) for o in over))
+
+
+@styled
+def bound_summands(results_dir, out_dir, stem, *, equation, terms, rhs, printed=None):
+    """Figures 6-8: the summands of an upper bound on rho_tilde, one point per model.
+
+    Left: the median over images of each summand, of the right-hand side and of rho_tilde
+    against median rho_tilde. Right: the alignment term's share of the right-hand side,
+    computed per image and then the median.
+
+    Args:
+      equation: the inequality's number in the paper, e.g. "(18)".
+      terms: per-image columns that sum to `rhs`; the first is the alignment term.
+      rhs: the right-hand-side column.
+      printed: optional (term, rhs) columns of the form as the paper prints it, drawn dashed.
+
+    Returns:
+      The PNG and PDF paths written.
+    """
+    spec, members = load(results_dir)
+    need = (*terms, rhs, "lin_robustness", *(printed or ()))
+    tables = [per_image(results_dir, members, i, need) for i in range(len(members["lam"]))]
+    x = members["median_lin_robustness"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
+    for k, term in enumerate(terms):
+        left.plot(x, [np.median(t[term]) for t in tables], marker="o", color=PALETTE[k + 1],
+                  label=LABELS[term])
+    left.plot(x, [np.median(t[rhs]) for t in tables], marker="s", color=PALETTE[0],
+              label=f"right-hand side of {equation}")
+    if printed:
+        left.plot(x, [np.median(t[printed[0]]) for t in tables], marker="o", ls="--",
+                  color=PALETTE[len(terms)], label=LABELS[printed[0]])
+        left.plot(x, [np.median(t[printed[1]]) for t in tables], marker="s", ls="--",
+                  color=PALETTE[0], label=f"right-hand side of {equation} as printed")
+    left.plot(x, x, marker=".", color="0.6", label=LABELS["lin_robustness"] + " (left side)")
+    bad, total = _violations(tables, rhs)
+    note = f"{equation} violated in {bad} of {total} images"
+    if printed:
+        note += f"; as printed: {_violations(tables, printed[1])[0]}"
+    # Below the axes: summands of very different sizes leave no reliably empty corner.
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7,
+                title=note, title_fontsize=7)
+    left.set_xlabel(r"median $\tilde\rho(x)$")
+    left.set_ylabel("median over images")
+    share = [_share(t[terms[0]], t[rhs]) for t in tables]
+    right.plot(x, share, marker="o", color=PALETTE[1], label=f"{equation}")
+    if printed:
+        right.plot(x, [_share(t[terms[0]], t[printed[1]]) for t in tables], marker="o",
+                   ls="--", color=PALETTE[1], label=f"{equation} as printed")
+        right.legend(loc="best")
+    annotate_lambdas(right, x, share, members["lam"])
+    right.set_xlabel(r"median $\tilde\rho(x)$")
+    right.set_ylabel(f"{LABELS[terms[0]]} / right-hand side,\nper image, then median")
+    fig.suptitle(title(spec, f"Summands of inequality {equation}", members), fontsize=9)
+    return save(fig, out_dir, stem)

@@ -1,0 +1,123 @@
+"""The cohort: end to end on synthetic data, skipping finished stages, resuming after a kill,
+divergence, member selection."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from robust_saliency import cohort, results, runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_TRAIN = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
+                              val_subset=100, probe_size=10, lr_schedule="constant",
+                              learning_rate=1e-2)
+CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "search_steps": 3}}
+
+
+def _spec(lambdas=(1.0, 1000.0)):
+    return cohort.CohortSpec(name="tiny", train=TINY_TRAIN, lambdas=lambdas, num_images=12,
+                             attacks=("gradient", "bim", "cw"), attack_options=CHEAP)
+
+
+@pytest.mark.slow
+def test_cohort_end_to_end_then_skips_everything(tmp_path):
+    folder = str(tmp_path / "c")
+    lines = []
+    ran = cohort.run(folder, _spec(), progress=lambda m, end="\n": lines.append(m),
+                     train_verbose=0)
+    assert ran == [(0, "train"), (0, "metrics"), (0, "rho_gradient"), (0, "rho_bim"),
+                   (0, "rho_cw"), (1, "train"), (1, "metrics"), (1, "rho_gradient"),
+                   (1, "rho_bim"), (1, "rho_cw")]
+    assert "model 2/2, lambda=1000: evaluating cw 12/12" in lines
+    spec, table = cohort.read(folder)
+    assert list(table["status"]) == ["evaluated", "evaluated"]
+    assert list(table["lam"]) == [1.0, 1000.0]
+    summary = results.read_json(os.path.join(folder, table["run_dir"][1], "summary.json"))
+    assert table["median_rho_cw"][1] == pytest.approx(summary["medians"]["rho_cw"])
+    before = open(os.path.join(folder, "cohort.csv")).read()
+    lines.clear()
+    assert cohort.run(folder, _spec(), progress=lambda m, end="\n": lines.append(m)) == []
+    assert lines == ["model 1/2, lambda=1: done", "model 2/2, lambda=1000: done"]
+    assert open(os.path.join(folder, "cohort.csv")).read() == before
+
+
+@pytest.mark.slow
+def test_diverged_member_is_recorded_and_the_sweep_goes_on(tmp_path):
+    folder = str(tmp_path / "c")
+    cohort.run(folder, _spec(lambdas=(1e30, 1.0)), train_verbose=0)
+    _, table = cohort.read(folder)
+    assert list(table["status"]) == ["diverged", "evaluated"]
+    assert np.isnan(table["accuracy"][0]) and table["accuracy"][1] >= 0
+
+
+@pytest.mark.slow
+def test_members_subset_then_gather_the_rest(tmp_path):
+    folder = str(tmp_path / "c")
+    ran = cohort.run(folder, _spec(), members=[1], train_verbose=0)
+    assert {m for m, _ in ran} == {1}
+    _, table = cohort.read(folder)
+    assert list(table["status"]) == ["pending", "evaluated"]
+
+
+def test_member_selection():
+    assert cohort.select_members(5) == [0, 1, 2, 3, 4]
+    assert cohort.select_members(5, members=[3, 0, 3]) == [0, 3]
+    assert cohort.select_members(5, shard="1/2") == [1, 3]
+    with pytest.raises(ValueError, match="out of range"):
+        cohort.select_members(3, members=[5])
+    with pytest.raises(ValueError, match="i/n"):
+        cohort.select_members(3, shard="two")
+
+
+def test_folder_of_another_cohort_is_refused(tmp_path):
+    folder = str(tmp_path / "c")
+    os.makedirs(folder)
+    results.write_json(os.path.join(folder, "cohort.json"), _spec().to_json())
+    with pytest.raises(ValueError, match="different lambdas"):
+        cohort.run(folder, _spec(lambdas=(5.0,)))
+
+
+def _cohort_command(folder):
+    return [sys.executable, "-m", "experiments.cohort", "--dataset=synthetic",
+            f"--results_dir={folder}", "--lambdas=1,1000", "--epochs=1", "--train_subset=300",
+            "--num_images=12", "--attacks=gradient,bim",
+            "--attack_options=bim.steps=3,bim.search_steps=3"]
+
+
+@pytest.mark.slow
+def test_killed_cohort_rerun_completes_with_the_same_rows(tmp_path):
+    folder = str(tmp_path / "c")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(_cohort_command(folder), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = os.path.join(folder, "m00_lam1", "summary.json")
+    second_run = os.path.join(folder, "m01_lam1000", "run.json")
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(first) and os.path.exists(second_run):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the cohort finished before it could be killed"
+    _, killed = cohort.read(folder)
+    assert killed["status"][0] == "evaluated" and killed["status"][1] != "evaluated"
+    row0 = {k: v[0] for k, v in killed.items()}
+    done = subprocess.run(_cohort_command(folder), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "model 1/2, lambda=1: done" in done.stdout
+    _, table = cohort.read(folder)
+    assert list(table["status"]) == ["evaluated", "evaluated"]
+    for key, value in row0.items():
+        if isinstance(value, float) and np.isnan(value):
+            assert np.isnan(table[key][0]), key
+        else:
+            assert table[key][0] == value, key
+    assert json.load(open(os.path.join(folder, "cohort.json")))["lambdas"] == [1.0, 1000.0]

@@ -1,0 +1,128 @@
+"""The figure commands on a real, tiny cohort: every file written, every missing input named."""
+
+import importlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import figures
+from robust_saliency import plotting, results
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULES = {name: importlib.import_module(f"experiments.{name}") for name in figures.MODULES}
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory):
+    """Two synthetic members, trained one epoch and measured on 12 images with all attacks."""
+    from robust_saliency import cohort, runs
+
+    spec = cohort.CohortSpec(
+        name="tiny", train=runs.TrainConfig(
+            dataset="synthetic", epochs=1, batch_size=50, train_subset=300, val_subset=100,
+            probe_size=10, lr_schedule="constant", learning_rate=1e-2),
+        lambdas=(1.0, 1000.0), num_images=12, attacks=("gradient", "bim", "cw"),
+        attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
+                        "bim": {"steps": 3, "search_steps": 3}})
+    path = str(tmp_path_factory.mktemp("cohort"))
+    cohort.run(path, spec, train_verbose=0)
+    return path
+
+
+def _copy(cohort_dir, tmp_path):
+    # The figures read tables and maps only; leaving the models out keeps the copy cheap.
+    target = str(tmp_path / "copy")
+    shutil.copytree(cohort_dir, target, ignore=shutil.ignore_patterns("model.keras", "tb"))
+    return target
+
+
+def _rewrite(path, change):
+    table = results.read_table(path)
+    change(table)
+    results.write_table(path, table)
+
+
+def _member_files(results_dir, name):
+    spec, members = plotting.load(results_dir)
+    return [os.path.join(results_dir, d, name) for d in members["run_dir"]]
+
+
+@pytest.mark.parametrize("name", figures.MODULES)
+def test_each_figure_writes_png_and_pdf(cohort_dir, tmp_path, name):
+    paths = MODULES[name].plot(cohort_dir, str(tmp_path))
+    assert sorted(os.path.basename(p) for p in paths) == [f"{name}.pdf", f"{name}.png"]
+    for path in paths:
+        assert os.path.getsize(path) > 1000, path
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths)
+
+
+def test_figures_command_draws_all_twenty(cohort_dir, tmp_path):
+    paths, errors = figures.plot(cohort_dir, str(tmp_path / "figs"), member=0)
+    assert errors == {}
+    assert len(paths) == 20 and len(set(paths)) == 20
+    assert all(os.path.getsize(p) > 1000 for p in paths)
+
+
+@pytest.mark.parametrize("name", figures.MODULES)
+def test_empty_folder_names_the_file_and_the_command(tmp_path, name):
+    with pytest.raises(plotting.MissingResults,
+                       match=r"cohort.json not found.*python -m experiments.cohort "
+                             + re.escape(f"--results_dir={tmp_path}")):
+        MODULES[name].plot(str(tmp_path), str(tmp_path / "out"))
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_no_evaluated_member_fails_every_figure(cohort_dir, tmp_path):
+    copy = _copy(cohort_dir, tmp_path)
+    path = os.path.join(copy, "cohort.csv")
+    _rewrite(path, lambda t: t.update(status=np.array(["diverged", "pending"])))
+    for module in MODULES.values():
+        with pytest.raises(plotting.MissingResults, match="no evaluated member.*1 diverged"):
+            module.plot(copy, str(tmp_path / "out"))
+
+
+def test_without_cw_figure5_falls_back_and_says_so(cohort_dir, tmp_path):
+    copy = _copy(cohort_dir, tmp_path)
+    _rewrite(os.path.join(copy, "cohort.csv"), lambda t: t.pop("median_rho_cw"))
+    for path in _member_files(copy, results.PER_IMAGE_CSV):
+        _rewrite(path, lambda t: t.pop("rho_cw"))
+    fig05 = MODULES["fig05_pointwise_attack"]
+    table = results.read_table(_member_files(copy, results.PER_IMAGE_CSV)[0])
+    assert fig05.choose_attack(table) in ("rho_gradient", "rho_bim")
+    assert len(fig05.plot(copy, str(tmp_path / "out"))) == 2
+    assert len(MODULES["fig02_alignment_robustness"].plot(copy, str(tmp_path / "out"))) == 2
+
+
+def test_missing_maps_and_columns_are_named(cohort_dir, tmp_path):
+    copy = _copy(cohort_dir, tmp_path)
+    for path in _member_files(copy, "maps.npz"):
+        os.remove(path)
+    for name in ("fig01_saliency", "fig10_gallery"):
+        with pytest.raises(plotting.MissingResults, match="maps.npz not found.*experiments.cohort"):
+            MODULES[name].plot(copy, str(tmp_path / "out"))
+    for path in _member_files(copy, results.PER_IMAGE_CSV):
+        _rewrite(path, lambda t: t.pop("bound14"))
+    with pytest.raises(plotting.MissingResults, match="column bound14 missing from .*per_image"):
+        MODULES["fig06_bound18"].plot(copy, str(tmp_path / "out"))
+
+
+def test_member_option(cohort_dir, tmp_path):
+    fig04 = MODULES["fig04_pointwise_alignment"]
+    assert len(fig04.plot(cohort_dir, str(tmp_path), member=0)) == 2
+    with pytest.raises(plotting.MissingResults, match="member 7 is not evaluated.*0, 1"):
+        fig04.plot(cohort_dir, str(tmp_path), member=7)
+
+
+def test_command_exits_with_one_error_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.fig06_bound18", f"--results_dir={tmp_path}",
+         f"--out_dir={tmp_path / 'out'}"], cwd=ROOT, capture_output=True, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=120)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path}/cohort.json")
