@@ -8,7 +8,7 @@ DATASET ?= mnist
 PRESET ?= mnist_quick
 RESULTS ?= results/$(PRESET)_$(DATASET)
 # The cohort whose results README.md shows (committed, without model files).
-README_RESULTS := results/mnist_quick_fashion_mnist
+README_COHORT := mnist_quick_fashion_mnist
 
 .PHONY: install demo figures test lint bench clean
 
@@ -27,8 +27,8 @@ demo: $(STAMP)
 	$(PY) -m experiments.claims --results_dir=$(RESULTS)
 
 figures: $(STAMP)
-	$(PY) -m experiments.figures --results_dir=$(README_RESULTS) --out_dir=figures
-	$(PY) -m experiments.claims --results_dir=$(README_RESULTS)
+	$(PY) -m experiments.figures --results_dir=results/$(README_COHORT) --out_dir=figures/$(README_COHORT)
+	$(PY) -m experiments.claims --results_dir=results/$(README_COHORT)
 
 test: $(STAMP)
 	$(PY) -m pytest
