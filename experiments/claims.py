@@ -1,4 +1,5 @@
-"""Check the paper's claims on a cohort's results; print the table and write claims.md.
+"""Check the paper's claims on a cohort's results; print the cohort and claims tables and write
+them as Markdown to claims.md.
 
     python -m experiments.claims --results_dir=results/mnist_quick_fashion_mnist
 """
@@ -25,7 +26,7 @@ def main(argv):
         sys.exit(f"error: {e}")
     title = (f"Claims on {spec['train']['dataset']}, preset {spec['name']} "
              f"({int((table['status'] == 'evaluated').sum())} models)")
-    markdown = claims.to_markdown(rows, title)
+    markdown = claims.cohort_markdown(table) + "\n" + claims.to_markdown(rows, title)
     results.write_text(FLAGS.out or os.path.join(FLAGS.results_dir, "claims.md"), markdown)
     print(markdown)
 

@@ -141,3 +141,21 @@ def to_markdown(rows, title=None):
                                                            "verdict"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+COHORT_COLUMNS = (("accuracy", "accuracy"), ("median_alignment", "M[alpha]"),
+                  ("median_alignment_bin", "M[alpha_dagger]"),
+                  ("median_lin_robustness", "M[rho_tilde]"), ("median_rho_gradient", "M[rho] grad"),
+                  ("median_rho_bim", "M[rho] BIM"), ("median_rho_cw", "M[rho] CW"))
+
+
+def cohort_markdown(table):
+    """The cohort's per-model summary (lambda, status, accuracy, key medians) as Markdown."""
+    columns = [(k, name) for k, name in COHORT_COLUMNS if k in table]
+    lines = ["| lambda | status | " + " | ".join(name for _, name in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for i in range(len(table["lam"])):
+        cells = [f"{table[k][i]:.3f}" if np.isfinite(table[k][i]) else "-" for k, _ in columns]
+        lines.append(f"| {table['lam'][i]:g} | {table['status'][i]} | " + " | ".join(cells)
+                     + " |")
+    return "\n".join(lines) + "\n"

@@ -107,3 +107,12 @@ def test_markdown_escapes_pipes():
 def test_missing_results_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="cohort.json not found"):
         claims.check(str(tmp_path))
+
+
+def test_cohort_markdown_lists_every_member(tmp_path):
+    rng = np.random.default_rng(3)
+    _write_cohort(tmp_path, [_member(rng, 10, scale=s, correlated=True) for s in (1.0, 2.0)])
+    _, table = cohort.read(str(tmp_path))
+    md = claims.cohort_markdown(table)
+    assert md.splitlines()[0].startswith("| lambda | status | accuracy | M[alpha]")
+    assert "| 1 | evaluated | 0.900 |" in md and "| 10 | evaluated |" in md
