@@ -6,6 +6,8 @@
 Rerunning finishes whatever an interruption left; a finished cohort reruns in seconds.
 """
 
+import dataclasses
+import os
 import sys
 
 from absl import app, flags
@@ -26,6 +28,8 @@ flags.DEFINE_integer("train_subset", None, "Train on the first N training images
 flags.DEFINE_integer("batch_size", None, "Override the training batch size.")
 flags.DEFINE_list("members", None, "Run only these member indices, e.g. 0,3.")
 flags.DEFINE_string("shard", None, "Run only shard i/n of the members (every n-th from i).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy for training each member.")
 
 
 def spec_from_flags():
@@ -37,8 +41,13 @@ def spec_from_flags():
     options = (None if FLAGS.attack_options is None
                else attacks.parse_options(FLAGS.attack_options))
     lambdas = [float(v) for v in FLAGS.lambdas] if FLAGS.lambdas else None
-    return preset.cohort_spec(lambdas=lambdas, num_images=FLAGS.num_images,
+    spec = preset.cohort_spec(lambdas=lambdas, num_images=FLAGS.num_images,
                               attacks=FLAGS.attacks, attack_options=options, **overrides)
+    return preset, spec
+
+
+def results_dir_of(spec):
+    return FLAGS.results_dir or f"results/{spec.name}_{spec.train.dataset}"
 
 
 def _say(message, end="\n"):
@@ -50,14 +59,17 @@ def main(argv):
     from robust_saliency import attacks, cohort
 
     try:
-        spec = spec_from_flags()
+        preset, spec = spec_from_flags()
+        results_dir = results_dir_of(spec)
+        spec = dataclasses.replace(spec, train=presets.with_data(
+            preset, spec.train, os.path.join(results_dir, "data")))
         unknown = (set(spec.attacks) | set(spec.attack_options)) - set(attacks.METHODS)
         if unknown:
             raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: "
                              f"{', '.join(attacks.METHODS)}")
         members = [int(m) for m in FLAGS.members] if FLAGS.members else None
-        results_dir = FLAGS.results_dir or f"results/{spec.name}_{spec.train.dataset}"
-        ran = cohort.run(results_dir, spec, members=members, shard=FLAGS.shard, progress=_say)
+        ran = cohort.run(results_dir, spec, members=members, shard=FLAGS.shard, progress=_say,
+                         strategy=FLAGS.strategy)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     _, table = cohort.read(results_dir)

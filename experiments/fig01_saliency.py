@@ -23,9 +23,11 @@ def plot(results_dir, out_dir, num_images=4, display=None):
 
     Args:
       num_images: rows, the first images of maps.npz.
-      display: how to show an input image (plotting.show_image); default min-max scaling.
+      display: how to show an input image (plotting.show_image); default by dataset
+        (plotting.default_display).
     """
     spec, members = plotting.load(results_dir)
+    display = display or plotting.default_display(spec)
     least, most = plotting.extremes(members)
     shown = {at: plotting.maps(results_dir, members, at) for at in (least, most)}
     rows = min(num_images, len(shown[most]["x"]))

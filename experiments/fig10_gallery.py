@@ -28,9 +28,11 @@ def plot(results_dir, out_dir, num_images=3, display=None):
 
     Args:
       num_images: images shown, each in two rows (most, then least robust model).
-      display: how to show x and xi (plotting.show_image); default min-max scaling.
+      display: how to show x and xi (plotting.show_image); default by dataset
+        (plotting.default_display).
     """
     spec, members = plotting.load(results_dir)
+    display = display or plotting.default_display(spec)
     least, most = plotting.extremes(members)
     shown = {at: plotting.maps(results_dir, members, at) for at in (least, most)}
     count = min(num_images, len(shown[most]["x"]))

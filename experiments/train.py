@@ -30,10 +30,14 @@ flags.DEFINE_string("penalty_convention", None, "batch_mean (authors) or per_exa
 flags.DEFINE_string("sensitivity_mode", None, "nll (paper) or logits.")
 flags.DEFINE_string("run_dir", None, "Output folder (default runs/<preset>_<dataset>_lam<lam>).")
 flags.DEFINE_integer("seed", None, "Random seed.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy; --batch_size is the global batch over replicas.")
+flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
+flags.DEFINE_integer("image_size", None, "ImageNet crop size (default 256).")
 
 # Flags whose names are TrainConfig fields and override it when given.
 OVERRIDES = ("dataset", "data_dir", "lam", "epochs", "batch_size", "train_subset",
-             "penalty_convention", "sensitivity_mode", "seed")
+             "penalty_convention", "sensitivity_mode", "seed", "weights", "image_size")
 
 
 def config_from_flags():
@@ -58,7 +62,8 @@ def main(argv):
     run_dir = FLAGS.run_dir or os.path.join(
         "runs", f"{preset.name}_{config.dataset}_lam{config.lam:g}")
     try:
-        record = runs.train(config, run_dir)
+        config = presets.with_data(preset, config, os.path.join(run_dir, "data"))
+        record = runs.train(config, run_dir, strategy=FLAGS.strategy)
     except runs.TrainingDiverged as e:
         sys.exit(f"error: {e}")
     except (ValueError, FileNotFoundError) as e:

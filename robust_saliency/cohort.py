@@ -77,8 +77,10 @@ def _claim_folder(results_dir, spec):
     wanted = results._jsonable(spec.to_json())
     if os.path.exists(path):
         found = results.read_json(path)
-        if found != wanted:
-            changed = sorted(k for k in wanted if found.get(k) != wanted[k])
+        changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
+        if not runs.saved_config_matches(found.get("train", {}), spec.train):
+            changed.append("train")
+        if changed:
             raise ValueError(f"{results_dir} holds a cohort with different {', '.join(changed)}; "
                              "choose another --results_dir or delete that folder.")
     else:
@@ -94,7 +96,8 @@ def _evaluated(run_dir, spec):
             and set(spec.attacks) <= set(summary.get("attacks", [])))
 
 
-def run(results_dir, spec, *, members=None, shard=None, progress=None, train_verbose=2):
+def run(results_dir, spec, *, members=None, shard=None, progress=None, train_verbose=2,
+        strategy="default"):
     """Trains and evaluates the chosen members of `spec` into `results_dir`, then gathers.
 
     Args:
@@ -104,6 +107,7 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
       progress: callable(str, end) for one progress line per stage (end='\\r' while a stage
         counts images, '\\n' when it is done).
       train_verbose: Keras verbosity while training (2: one line per epoch).
+      strategy: distribute.STRATEGIES name used to train each member.
 
     Returns:
       The stages this call ran, as (member, stage) pairs; empty when everything existed.
@@ -126,7 +130,7 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
             say(f"{head}: training")
             ran.append((index, "train"))
         try:
-            runs.train(config, run_dir, verbose=train_verbose)
+            runs.train(config, run_dir, strategy=strategy, verbose=train_verbose)
         except runs.TrainingDiverged as e:
             say(f"{head}: diverged ({e})")
             gather(results_dir)

@@ -20,7 +20,7 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-DATASETS = ("mnist", "fashion_mnist", "synthetic")
+DATASETS = ("mnist", "fashion_mnist", "synthetic", "imagenet")
 SPLITS = ("train", "validation", "test")
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 NUM_TRAIN = 50_000
@@ -54,13 +54,38 @@ def _check_name(name):
 def bounds(name):
     """Returns the (low, high) pixel box, also the attack box, of dataset `name`."""
     _check_name(name)
+    if name == "imagenet":
+        from robust_saliency import imagenet
+
+        return imagenet.BOUNDS
     return (0.0, 1.0)
 
 
 def num_classes(name):
     """Returns the number of classes of dataset `name`."""
     _check_name(name)
-    return NUM_CLASSES
+    return 1000 if name == "imagenet" else NUM_CLASSES
+
+
+def image_shape(name, image_size=None):
+    """Shape of one preprocessed image of `name`; `image_size` sets ImageNet's crop (256)."""
+    _check_name(name)
+    if name == "imagenet":
+        from robust_saliency import imagenet
+
+        size = image_size or imagenet.IMAGE_SIZE
+        return (size, size, 3)
+    return IMAGE_SHAPE
+
+
+def display(name):
+    """A function mapping preprocessed images of `name` to RGB in [0, 1] for showing them."""
+    _check_name(name)
+    if name == "imagenet":
+        from robust_saliency import imagenet
+
+        return imagenet.to_display
+    return lambda images: images
 
 
 def read_idx(path):
@@ -286,7 +311,7 @@ def _synthetic(split):
     return np.clip(noisy, 0.0, 1.0).astype(np.float32), labels
 
 
-def load_arrays(name, split, data_dir=None, num_examples=None):
+def load_arrays(name, split, data_dir=None, num_examples=None, image_size=None, source=None):
     """Loads one split of a dataset into memory.
 
     Args:
@@ -297,6 +322,9 @@ def load_arrays(name, split, data_dir=None, num_examples=None):
         searches the default places. Ignored for 'synthetic'.
       num_examples: keep only the first `num_examples` of the split (all of it when None or
         when the split is smaller).
+      image_size: ImageNet only: the crop size (default 256); images are preprocessed for
+        evaluation (robust_saliency.imagenet.preprocess_eval) from TFRecord shards in data_dir.
+      source: ImageNet only: 'tfrecord' (default) or 'tfds' (imagenet2012 manual dir).
 
     Returns:
       (images, labels): float32 (N, 28, 28, 1) in [0, 1] and int64 (N,), owned by the caller.
@@ -316,6 +344,15 @@ def load_arrays(name, split, data_dir=None, num_examples=None):
     if name == "synthetic":
         images, labels = _synthetic(split)
         return images[:num_examples], labels[:num_examples]
+    if name == "imagenet":
+        from robust_saliency import imagenet
+
+        if data_dir is None:
+            raise DataNotFoundError("dataset 'imagenet' needs data_dir: a folder of TFRecord "
+                                    "shards (train-*-of-*, validation-*-of-*) (--data_dir).")
+        return imagenet.load_arrays(split, data_dir, num_examples=num_examples,
+                                    source=source or "tfrecord",
+                                    image_size=image_size or imagenet.IMAGE_SIZE)
     images, labels = _official_arrays(name, "test" if split == "test" else "train", data_dir)
     if split != "test":
         if len(images) <= NUM_TRAIN:

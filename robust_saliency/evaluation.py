@@ -156,7 +156,8 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim",
     config = record["config"]
     model = runs.load_model(run_dir)
     x, y = data.load_arrays(config["dataset"], "validation", config.get("data_dir"),
-                            num_examples=num_images)
+                            num_examples=num_images, image_size=config.get("image_size"),
+                            source=config.get("data_source"))
     meta = {"run_dir": os.path.abspath(run_dir), "dataset": config["dataset"],
             "lam": config["lam"], "split": "validation"}
     return evaluate(model, x, y, run_dir, bounds=data.bounds(config["dataset"]),

@@ -92,8 +92,19 @@ def x_terms(model, x):
 
 # Up to this many classes, one backward pass per class unrolled in the graph beats a
 # pfor-vectorised Jacobian by 2x on CPU (benchmarks/RESULTS.md); beyond it the unrolled graph
-# grows too large to trace quickly, so class chunks use the vectorised Jacobian.
+# grows too large to trace quickly, so classes go in chunks through a while-loop Jacobian: one
+# backward pass per class at a time, so memory holds one chunk's gradients and one backward pass
+# (a pfor Jacobian would hold the chunk's backward passes all at once: ~k times the activations).
 _UNROLL_MAX_CLASSES = 100
+# Bytes of class gradients (batch x chunk x pixels x 4) held at once when class_chunk is None.
+_CHUNK_BYTES = 256 * 2**20
+
+
+def _auto_chunk(num_classes, batch_size, pixels):
+    """class_chunk for `measure`: all classes when they are unrolled, else a memory-bound chunk."""
+    if num_classes <= _UNROLL_MAX_CLASSES:
+        return None
+    return int(max(1, min(num_classes, _CHUNK_BYTES // (4 * batch_size * pixels))))
 
 
 def _runner_up(model, x, class_chunk):
@@ -124,7 +135,8 @@ def _runner_up(model, x, class_chunk):
         if unroll:
             return tf.stack([_flat(tape.gradient(class_sums[c], x)) for c in range(c0, c1)],
                             axis=1)
-        jac = tape.jacobian(chunk_sums[index], x, experimental_use_pfor=True)
+        jac = tape.jacobian(chunk_sums[index], x, experimental_use_pfor=False,
+                            parallel_iterations=1)
         return tf.transpose(tf.reshape(jac, [c1 - c0, batch, -1]), [1, 0, 2])
 
     first = chunk_gradients(0, *chunks[0])
@@ -313,8 +325,9 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
         Theorem 1 counts among the biases).
       images: array (N, *image_shape), finite; NaN/Inf raise ValueError.
       batch_size: images per kernel call.
-      class_chunk: class gradients held in memory at once (None: all n); for n = 1000 choose e.g.
-        50 so that the (B, n, D) Jacobian is never materialised.
+      class_chunk: class gradients held in memory at once; None holds all n <= 100 classes and
+        for more classes picks a chunk of at most 256 MB of gradients, so the (B, n, D)
+        Jacobian is never materialised (only running minima and the i*, j* gradients are kept).
       return_maps: also return image-shaped `grad_pred`, `grad_bin`, `xi`, `gamma`.
       compiled: run the tf.function kernel (traced once per model and options); False runs the
         same code eagerly.
@@ -359,6 +372,9 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
     """
     model = logits_network(model)
     arr = check_images(images, model)
+    if class_chunk is None:
+        class_chunk = _auto_chunk(model.output_shape[-1], min(batch_size, len(arr)),
+                                  int(np.prod(arr.shape[1:])))
     kernel = (_compiled_kernel(model, class_chunk, return_maps) if compiled
               else lambda x: measure_batch(model, x, class_chunk, return_maps))
     progbar = keras.utils.Progbar(len(arr), unit_name="image") if verbose else None

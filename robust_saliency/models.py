@@ -85,7 +85,64 @@ def small_bn_net(input_shape=MNIST_SHAPE, num_classes=10, *, dtype=None, name="s
     return keras.Model(inputs, logits, name=name)
 
 
-BUILDERS = {"small_net": small_net, "linear": linear_classifier, "small_bn_net": small_bn_net}
+def resnet50(input_shape=(256, 256, 3), num_classes=1000, *, weights=None, bn_momentum=0.999,
+             name="resnet50"):
+    """keras.applications ResNet50 returning logits (the scores Psi are pre-softmax).
+
+    Args:
+      input_shape: image shape; any size >= 32, since the top is global pooling + Dense.
+      num_classes: logits; 1000 to load ImageNet weights.
+      weights: None (random), 'imagenet' (Keras' pretrained weights, fetched once into
+        ~/.keras/models), or the path of a weights file (.h5/.weights.h5) for this architecture.
+      bn_momentum: moving-average momentum of every batch-norm layer (0.999 as the authors).
+      name: model name.
+
+    Returns:
+      An uncompiled Keras model from caffe-preprocessed BGR images to logits.
+
+    Raises:
+      WeightsUnavailableError: 'imagenet' weights cannot be fetched (no network, no cached file).
+    """
+    import keras.applications
+
+    network = keras.applications.ResNet50(
+        include_top=True, weights=None, input_shape=input_shape, classes=num_classes,
+        classifier_activation=None, name=name)
+    for layer in network.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = bn_momentum
+    if weights == "imagenet":
+        _load_imagenet_weights(network)
+    elif weights is not None:
+        network.load_weights(weights)
+    return network
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights could not be fetched; the message names the offline alternative."""
+
+
+def _load_imagenet_weights(network):
+    """Copies Keras' ImageNet ResNet50 weights into `network` (any input size: the convolutions
+    and the Dense top do not depend on it, but Keras builds the pretrained model at 224 only)."""
+    import keras.applications
+
+    if network.output_shape[-1] != 1000:
+        raise ValueError("ImageNet weights need num_classes=1000")
+    try:
+        pretrained = keras.applications.ResNet50(weights="imagenet", classifier_activation=None)
+    except Exception as e:  # noqa: BLE001 - urllib, HTTP and OS errors all mean "not fetched"
+        raise WeightsUnavailableError(
+            "could not fetch the ImageNet ResNet50 weights "
+            f"({type(e).__name__}: {e}). Offline: copy "
+            "resnet50_weights_tf_dim_ordering_tf_kernels.h5 into ~/.keras/models/ on this "
+            "machine, or pass weights=PATH (--weights=PATH) to a weights file of this "
+            "architecture.") from e
+    network.set_weights(pretrained.get_weights())
+
+
+BUILDERS = {"small_net": small_net, "linear": linear_classifier, "small_bn_net": small_bn_net,
+            "resnet50": resnet50}
 
 
 def build(name, input_shape, num_classes, **options):

@@ -194,6 +194,16 @@ def _unit(image):
     return (image - low) / (high - low) if high > low else np.zeros_like(image)
 
 
+def default_display(spec):
+    """How to show a cohort's input images: undo ImageNet's caffe preprocessing, else None
+    (min-max scaling, right for MNIST-format images)."""
+    if spec["train"]["dataset"] == "imagenet":
+        from robust_saliency import imagenet
+
+        return imagenet.to_display
+    return None
+
+
 def show_image(ax, image, display=None):
     """An input (x or xi) in `ax`.
 

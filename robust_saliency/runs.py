@@ -15,7 +15,7 @@ import time
 import keras
 import numpy as np
 
-from robust_saliency import callbacks, data, models, penalties, results, training
+from robust_saliency import callbacks, data, distribute, models, penalties, results, training
 
 LR_SCHEDULES = ("step", "plateau", "constant")
 
@@ -26,10 +26,14 @@ class TrainConfig:
 
     dataset: str = "mnist"
     data_dir: str | None = None
+    data_source: str = "tfrecord"  # ImageNet only: 'tfrecord' shards or the 'tfds' manual dir
+    image_size: int | None = None  # ImageNet only: crop size (None: the paper's 256)
     model: str = "small_net"
+    weights: str | None = None  # resnet50 only: None, 'imagenet' or a weights file
     lam: float = 0.0
     penalty: str = "gradient_norm"
     penalty_convention: str = "batch_mean"
+    penalty_batch_size: int | None = None  # B of 'batch_mean'; None: each replica's own batch
     sensitivity_mode: str = "nll"
     epochs: int = 200
     batch_size: int = 100
@@ -61,13 +65,17 @@ class TrainConfig:
         if self.sensitivity_mode not in penalties.SENSITIVITY_MODES:
             problems.append(f"unknown sensitivity_mode {self.sensitivity_mode!r} "
                             f"(valid: {', '.join(penalties.SENSITIVITY_MODES)})")
+        if self.weights is not None and self.model != "resnet50":
+            problems.append(f"weights={self.weights!r} needs model 'resnet50'")
+        if self.image_size is not None and self.image_size < 32:
+            problems.append(f"image_size must be >= 32 or None, got {self.image_size}")
         if self.lr_schedule not in LR_SCHEDULES:
             problems.append(f"unknown lr_schedule {self.lr_schedule!r} "
                             f"(valid: {', '.join(LR_SCHEDULES)})")
         for name in ("epochs", "batch_size", "lr_decay_epochs", "probe_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("train_subset", "val_subset"):
+        for name in ("train_subset", "val_subset", "penalty_batch_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"{name} must be >= 1 or None (all), got {value}")
@@ -86,6 +94,9 @@ class TrainingDiverged(RuntimeError):
 
 
 def _datasets(config):
+    """(train, validation, probe images, steps per epoch) of `config`, batched globally."""
+    if config.dataset == "imagenet":
+        return _imagenet_datasets(config)
     x_train, y_train = data.load_arrays(config.dataset, "train", config.data_dir,
                                         num_examples=config.train_subset)
     x_val, y_val = data.load_arrays(config.dataset, "validation", config.data_dir,
@@ -100,20 +111,45 @@ def _datasets(config):
     return train, val, x_val[:config.probe_size], len(x_train) // config.batch_size
 
 
-def build_model(config, steps_per_epoch=1):
+def _imagenet_datasets(config):
+    from robust_saliency import imagenet
+
+    if config.data_dir is None:
+        raise ValueError("dataset 'imagenet' needs --data_dir (TFRecord shards or, with "
+                         "data_source='tfds', the imagenet2012 manual-download folder).")
+    size = config.image_size or imagenet.IMAGE_SIZE
+    common = dict(data_dir=config.data_dir, source=config.data_source, image_size=size)
+    train = imagenet.dataset("train", config.batch_size, training=True, seed=config.seed,
+                             num_examples=config.train_subset, drop_remainder=True, **common)
+    val = imagenet.dataset("validation", config.batch_size, training=False,
+                           num_examples=config.val_subset, **common)
+    probe, _ = imagenet.load_arrays("validation", config.data_dir, source=config.data_source,
+                                    image_size=size, num_examples=config.probe_size)
+    if not config.train_subset:
+        return train, val, probe, None  # epochs end with the data
+    # A known epoch length: Keras then keeps one iterator across epochs, so it must not end.
+    return train.repeat(), val, probe, config.train_subset // config.batch_size
+
+
+def build_model(config, steps_per_epoch=None):
     """The compiled RobustModel of `config` (call inside a strategy scope to distribute it)."""
-    network = models.build(config.model, data.IMAGE_SHAPE, data.num_classes(config.dataset))
+    shape = data.image_shape(config.dataset, config.image_size)
+    options = {"weights": config.weights} if config.model == "resnet50" else {}
+    network = models.build(config.model, shape, data.num_classes(config.dataset), **options)
     model = training.RobustModel(
         network, lam=config.lam, penalty=config.penalty,
         penalty_convention=config.penalty_convention, sensitivity_mode=config.sensitivity_mode,
-        weight_decay=config.weight_decay)
+        weight_decay=config.weight_decay, penalty_batch_size=config.penalty_batch_size)
     lr = config.learning_rate
     if config.lr_schedule == "step":
+        if not steps_per_epoch:
+            raise ValueError("lr_schedule 'step' needs a known epoch length: set train_subset "
+                             "for streamed datasets, or use lr_schedule 'plateau'.")
         lr = training.step_decay(lr, steps_per_epoch=steps_per_epoch,
                                  every_epochs=config.lr_decay_epochs, factor=config.lr_decay_factor)
     model.compile(optimizer=training.sgd(lr, config.momentum))
     # Built now, so that BackupAndRestore can load weights and optimizer slots into it.
-    model(np.zeros((1, *data.IMAGE_SHAPE), "float32"))
+    model(np.zeros((1, *shape), "float32"))
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -128,12 +164,22 @@ def _write_hparams(log_dir, config):
         hp.hparams(hparams, trial_id=os.path.basename(os.path.abspath(log_dir)))
 
 
-def train(config, run_dir, *, verbose=1, extra_callbacks=()):
+def saved_config_matches(saved, config):
+    """Whether a config saved in run.json/cohort.json is `config`; fields added to TrainConfig
+    since it was saved count at their defaults, so older result folders stay usable."""
+    defaults = results._jsonable(dataclasses.asdict(TrainConfig()))
+    return {**defaults, **saved} == results._jsonable(dataclasses.asdict(config))
+
+
+def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=()):
     """Trains `config` into `run_dir`, resuming whatever an earlier call left there.
 
     Args:
       config: TrainConfig.
       run_dir: folder for run.json, model.keras, tb/ (TensorBoard) and backup/ (resume state).
+      strategy: distribute.STRATEGIES name; batch_size is the global batch over all replicas.
+        Under 'multi_worker' every worker runs this; the chief writes run_dir, the others
+        run_dir/workers/<task> (see distribute.worker_dir).
       verbose: Keras progress-bar verbosity.
       extra_callbacks: further Keras callbacks (e.g. for tests or progress lines).
 
@@ -145,33 +191,39 @@ def train(config, run_dir, *, verbose=1, extra_callbacks=()):
         status 'diverged' and where.
       ValueError: run_dir holds a run of a different configuration.
     """
+    scope = distribute.get_strategy(strategy)
+    run_dir = distribute.worker_dir(run_dir) if strategy == "multi_worker" else run_dir
     run_json = os.path.join(run_dir, results.RUN_JSON)
     model_path = os.path.join(run_dir, results.MODEL_FILE)
-    wanted = dataclasses.asdict(config)
     record = results.read_json(run_json) if os.path.exists(run_json) else None
     if record is not None:
-        if record.get("config") != results._jsonable(wanted):
+        if not saved_config_matches(record.get("config", {}), config):
             raise ValueError(f"{run_dir} holds a run of another configuration; choose another "
                              "--run_dir or delete that folder.")
         if record.get("status") == "completed" and os.path.exists(model_path):
             return record
         if record.get("status") == "diverged":
             raise TrainingDiverged(_diverged_message(record))
-    record = record or {"config": wanted, "history": [], "epochs_completed": 0}
+    record = record or {"config": dataclasses.asdict(config), "history": [],
+                        "epochs_completed": 0}
     record.update(status="running", versions=results.versions(), command=sys.argv,
-                  started=record.get("started", time.time()))
+                  started=record.get("started", time.time()), strategy=strategy,
+                  replicas=scope.num_replicas_in_sync)
     results.write_json(run_json, record)
 
     keras.utils.set_random_seed(config.seed)
     train_ds, val_ds, probe, steps = _datasets(config)
-    model = build_model(config, steps)
+    with scope.scope():
+        model = build_model(config, steps)
     tb_dir = os.path.join(run_dir, results.TENSORBOARD_DIR)
     _write_hparams(tb_dir, config)
     guard = callbacks.DivergenceGuard()
     schedule = [training.plateau_decay()] if config.lr_schedule == "plateau" else []
     # Order matters: the probe adds its medians to the logs the later callbacks record, and the
     # backup is saved before run.json counts the epoch as completed.
-    cbs = [guard, *schedule, callbacks.ProbeMetrics(probe, os.path.join(tb_dir, "probe")),
+    cbs = [guard, *schedule,
+           callbacks.ProbeMetrics(probe, os.path.join(tb_dir, "probe"),
+                                  display=data.display(config.dataset)),
            keras.callbacks.BackupAndRestore(os.path.join(run_dir, results.BACKUP_DIR),
                                             double_checkpoint=True),
            callbacks.RunRecorder(run_json, record),
@@ -179,7 +231,8 @@ def train(config, run_dir, *, verbose=1, extra_callbacks=()):
            *extra_callbacks]
     start = time.time()
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs,
-              verbose=verbose, shuffle=False)  # the dataset reshuffles itself, seeded
+              verbose=verbose, shuffle=False,  # the dataset reshuffles itself, seeded
+              steps_per_epoch=steps)
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.time() - start
     if guard.diverged is not None:
         shutil.rmtree(os.path.join(run_dir, results.BACKUP_DIR), ignore_errors=True)

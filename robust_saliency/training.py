@@ -55,6 +55,15 @@ class RobustModel(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 (3.15) builds a distributed model before fit by all-reducing a sample batch
+        # eagerly, which raises under MultiWorkerMirroredStrategy ("Attempt to convert a value
+        # (PerReplica...)"). A RobustModel built with its optimizer (runs.build_model does so)
+        # needs no symbolic build: it has no compiled loss or metrics.
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def call(self, images, training=False):
         return self.network(images, training=training)
 
@@ -81,7 +90,11 @@ class RobustModel(keras.Model):
         self.trackers["penalty"].update_state(penalty)
         self.trackers["weight_norm"].update_state(tf.sqrt(weights))
         self.trackers["accuracy"].update_state(hit)
-        return {name: m.result() for name, m in self.trackers.items()}
+        logs = {name: m.result() for name, m in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 averages step outputs across workers along axis 0, which scalars lack.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def train_step(self, data):
         images, labels = data[0], data[1]

@@ -62,3 +62,13 @@ def trained_small_net(synthetic_arrays):
                   metrics=["accuracy"])
     model.fit(x, y, batch_size=50, epochs=2, verbose=0)
     return model
+
+
+@pytest.fixture(scope="session")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs for the whole session: separate instances
+    over the same devices in one process reuse collective instance keys and then abort each
+    other's all-reduces ("Shape mismatch in the collective instance")."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "two logical CPUs are configured above"
+    return tf.distribute.MirroredStrategy(devices)

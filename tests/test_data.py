@@ -245,9 +245,20 @@ def test_unknown_split_lists_valid_splits():
 
 
 def test_bounds_and_num_classes():
-    for name in data.DATASETS:
+    for name in ("mnist", "fashion_mnist", "synthetic"):
         assert data.bounds(name) == (0.0, 1.0)
         assert data.num_classes(name) == 10
+        assert data.image_shape(name) == (28, 28, 1)
+    # ImageNet: caffe-preprocessed BGR in the paper's scalar attack box, 1000 classes.
+    assert data.bounds("imagenet") == (-130.0, 155.0)
+    assert data.num_classes("imagenet") == 1000
+    assert data.image_shape("imagenet") == (256, 256, 3)
+    assert data.image_shape("imagenet", 32) == (32, 32, 3)
+
+
+def test_imagenet_needs_a_data_dir():
+    with pytest.raises(data.DataNotFoundError, match="needs data_dir"):
+        data.load_arrays("imagenet", "validation")
 
 
 # Default sources: the Debian folder and TFDS, with TFDS replaced so nothing goes online.

@@ -81,16 +81,18 @@ def _bias_variables(model):
     return [v.value for v in found]
 
 
-def _bias_sum(model, x):
-    """sum_k b_k dPsi^i/db_k per image and class, by differentiating w.r.t. the biases."""
+def _bias_sum(model, x, classes=None):
+    """sum_k b_k dPsi^i/db_k per image and class i (all, or `classes`), by differentiating
+    w.r.t. the biases."""
     biases = _bias_variables(model)
     assert biases, "model has no bias terms"
-    out = np.zeros((len(x), model.output_shape[-1]))
+    classes = list(range(model.output_shape[-1])) if classes is None else list(classes)
+    out = np.zeros((len(x), len(classes)))
     for b in range(len(x)):
         with tf.GradientTape(persistent=True) as tape:
             for v in biases:
                 tape.watch(v)
-            scores = tf.unstack(model(x[b:b + 1], training=False)[0])
+            scores = tf.unstack(tf.gather(model(x[b:b + 1], training=False)[0], classes))
         for i, score in enumerate(scores):
             grads = tape.gradient(score, biases)
             out[b, i] = sum(float(tf.reduce_sum(v * g)) for v, g in zip(biases, grads))

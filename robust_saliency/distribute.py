@@ -1,0 +1,68 @@
+"""tf.distribute strategies by name, and which process of a multi-worker job writes results.
+
+  default       one device (TensorFlow's default strategy)
+  mirrored      all local GPUs, or all local (logical) CPU devices when there is no GPU
+  multi_worker  MultiWorkerMirroredStrategy across machines, configured by the TF_CONFIG
+                environment variable (every worker runs the same command)
+
+Under every strategy the dataset is batched at the *global* batch size and RobustModel scales
+each replica's loss by it, so one step equals the single-device step on the same global batch.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def get_strategy(name="default"):
+    """The strategy called `name` (see module doc); create it before building the model."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = (tf.config.list_logical_devices("GPU")
+                   or tf.config.list_logical_devices("CPU"))
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    config = os.environ.get("TF_CONFIG")
+    if not config:
+        raise ValueError(
+            "strategy 'multi_worker' needs the TF_CONFIG environment variable on every worker, "
+            'e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}\' (index 1 on the second machine).')
+    try:
+        json.loads(config)
+    except ValueError as e:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from e
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def task():
+    """(type, index) of this process in a multi-worker cluster; ('worker', 0) when alone."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    info = config.get("task", {})
+    return info.get("type", "worker"), int(info.get("index", 0))
+
+
+def is_chief():
+    """Whether this process writes the results: the chief, else worker 0 when there is none."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    kind, index = task()
+    if "chief" in config.get("cluster", {}):
+        return kind == "chief"
+    return kind == "worker" and index == 0
+
+
+def worker_dir(run_dir):
+    """Where this process writes: run_dir for the chief, run_dir/workers/<type><index> else.
+
+    Every worker must save (saving is collective under MultiWorkerMirroredStrategy), but only the
+    chief's files are the run's; the others keep theirs apart for inspection.
+    """
+    if is_chief():
+        return run_dir
+    kind, index = task()
+    return os.path.join(run_dir, "workers", f"{kind}{index}")
