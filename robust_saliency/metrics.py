@@ -97,7 +97,7 @@ def x_terms(model, x):
 # (a pfor Jacobian would hold the chunk's backward passes all at once: ~k times the activations).
 _UNROLL_MAX_CLASSES = 100
 # Bytes of class gradients (batch x chunk x pixels x 4) held at once when class_chunk is None.
-_CHUNK_BYTES = 256 * 2**20
+_CHUNK_BYTES = 64 * 2**20
 
 
 def _auto_chunk(num_classes, batch_size, pixels):
@@ -149,7 +149,11 @@ def _runner_up(model, x, class_chunk):
     best_j = tf.math.top_k(logits, k=2).indices[:, 1]
     g_best = g
     for index, (c0, c1) in enumerate(chunks):
-        grads = first if index == 0 else chunk_gradients(index, c0, c1)
+        # The chunks are independent, so the graph executor would run their Jacobian loops
+        # concurrently and hold all their memory at once; chaining each chunk to the previous
+        # running minimum keeps one chunk in flight.
+        with tf.control_dependencies([best, g_best]):
+            grads = first if index == 0 else chunk_gradients(index, c0, c1)
         dist = _norm(g[:, None, :] - grads)
         ratio = _ratio(logit_pred[:, None] - logits[:, c0:c1], dist)
         is_pred = tf.range(c0, c1)[None, :] == pred[:, None]
@@ -187,7 +191,11 @@ def measure_batch(model, x, class_chunk=None, return_maps=False):
     """
     shape = tf.shape(x)
     _, xt = x_terms(model, x)
-    logits, pred, g, runner_up, lin_rob, g_runner = _runner_up(model, x, class_chunk)
+    # One pass at a time: without this dependency the graph runs the forward-mode pass beside
+    # the taped one and holds both passes' activations at once (ResNet50 at 224x224).
+    with tf.control_dependencies([xt]):
+        x_after = tf.identity(x)
+    logits, pred, g, runner_up, lin_rob, g_runner = _runner_up(model, x_after, class_chunk)
     xf = _flat(x)
     g_bin = g - g_runner
     bt = logits - xt
@@ -326,7 +334,7 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
       images: array (N, *image_shape), finite; NaN/Inf raise ValueError.
       batch_size: images per kernel call.
       class_chunk: class gradients held in memory at once; None holds all n <= 100 classes and
-        for more classes picks a chunk of at most 256 MB of gradients, so the (B, n, D)
+        for more classes picks a chunk of at most 64 MB of gradients, so the (B, n, D)
         Jacobian is never materialised (only running minima and the i*, j* gradients are kept).
       return_maps: also return image-shaped `grad_pred`, `grad_bin`, `xi`, `gamma`.
       compiled: run the tf.function kernel (traced once per model and options); False runs the
