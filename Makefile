@@ -36,10 +36,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check robust_saliency experiments benchmarks tests
 
+# Each benchmark times its baseline in the same run and appends to benchmarks/RESULTS.md.
+# (benchmarks.imagenet_memory, ~5 min for one 1000-class batch at 224x224, runs on its own.)
 bench: $(STAMP)
-	$(PY) -m benchmarks.lin_robustness
+	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.train_epoch
+	$(PY) -m benchmarks.lin_robustness
+	$(PY) -m benchmarks.metrics
 	$(PY) -m benchmarks.attacks
+	$(PY) -m benchmarks.cohort
 
 clean:
 	rm -rf $(VENV) build *.egg-info

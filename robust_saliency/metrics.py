@@ -90,11 +90,12 @@ def x_terms(model, x):
     return logits, acc.jvp(logits)
 
 
-# Up to this many classes, one backward pass per class unrolled in the graph beats a
-# pfor-vectorised Jacobian by 2x on CPU (benchmarks/RESULTS.md); beyond it the unrolled graph
-# grows too large to trace quickly, so classes go in chunks through a while-loop Jacobian: one
-# backward pass per class at a time, so memory holds one chunk's gradients and one backward pass
-# (a pfor Jacobian would hold the chunk's backward passes all at once: ~k times the activations).
+# Up to this many classes, one backward pass per class unrolled in one compiled graph beats a
+# pfor-vectorised Jacobian by 2x on CPU (benchmarks/RESULTS.md). Beyond it (ImageNet's 1000) the
+# classes go in chunks, each one compiled call of its own from a Python loop that keeps only
+# running minima: inside one graph, TensorFlow kept every chunk's buffers alive (peak memory grew
+# with the number of chunks, past 7 GB for ResNet50 at 224x224), and separate calls bound the
+# memory to one chunk's gradients plus one backward pass.
 _UNROLL_MAX_CLASSES = 100
 # Bytes of class gradients (batch x chunk x pixels x 4) held at once when class_chunk is None.
 _CHUNK_BYTES = 64 * 2**20
@@ -107,8 +108,21 @@ def _auto_chunk(num_classes, batch_size, pixels):
     return int(max(1, min(num_classes, _CHUNK_BYTES // (4 * batch_size * pixels))))
 
 
-def _runner_up(model, x, class_chunk):
-    """Exact minimiser j* of eq. (9) over all j != i*, holding at most one class chunk's gradients.
+def _head(model, x):
+    """JVP x-terms, then logits, prediction and its gradient g (one pass after the other)."""
+    _, xt = x_terms(model, x)
+    with tf.control_dependencies([xt]):  # never both passes' activations at once
+        x = tf.identity(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        pred = tf.argmax(logits, axis=1, output_type=tf.int32)
+        score = tf.gather(logits, pred[:, None], batch_dims=1)
+    return xt, logits, pred, _flat(tape.gradient(score, x))
+
+
+def _runner_up(model, x):
+    """Exact minimiser j* of eq. (9) over all j != i*, one unrolled backward pass per class.
 
     Images are independent at inference, so the gradient of a batch sum of one class's scores is
     the batch of per-image gradients of that class.
@@ -117,55 +131,69 @@ def _runner_up(model, x, class_chunk):
       logits (B, n), pred (B,), g (B, D), runner_up (B,), lin_robustness (B,), grad of j* (B, D).
     """
     num_classes = model.output_shape[-1]
-    chunks = _class_chunks(num_classes, class_chunk)
-    unroll = num_classes <= _UNROLL_MAX_CLASSES
-    batch = tf.shape(x)[0]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         logits = model(x, training=False)
         pred = tf.argmax(logits, axis=1, output_type=tf.int32)
-        pred_sum = tf.reduce_sum(tf.gather(logits, pred[:, None], batch_dims=1))
-        if unroll:
-            class_sums = [tf.reduce_sum(logits[:, c]) for c in range(num_classes)]
-        else:
-            chunk_sums = [tf.reduce_sum(logits[:, c0:c1], axis=0) for c0, c1 in chunks]
+        class_sums = [tf.reduce_sum(logits[:, c]) for c in range(num_classes)]
+    grads = tf.stack([_flat(tape.gradient(s, x)) for s in class_sums], axis=1)
+    g = tf.gather(grads, pred, batch_dims=1)
+    classes = tf.range(num_classes)
+    best, best_j, g_best = _chunk_minimum(logits, pred, g, grads, classes)
+    # When every class is at +inf, fall back to the logit runner-up (see module doc).
+    second = tf.math.top_k(logits, k=2).indices[:, 1]
+    found = tf.math.is_finite(best)
+    best_j = tf.where(found, best_j, second)
+    g_best = tf.where(found[:, None], g_best, g)
+    return logits, pred, g, best_j, best, g_best
 
-    def chunk_gradients(index, c0, c1):
-        """(B, c1 - c0, D) gradients of the chunk's classes."""
-        if unroll:
-            return tf.stack([_flat(tape.gradient(class_sums[c], x)) for c in range(c0, c1)],
-                            axis=1)
-        jac = tape.jacobian(chunk_sums[index], x, experimental_use_pfor=False,
-                            parallel_iterations=1)
-        return tf.transpose(tf.reshape(jac, [c1 - c0, batch, -1]), [1, 0, 2])
 
-    first = chunk_gradients(0, *chunks[0])
-    if len(chunks) == 1:
-        g = tf.gather(first, pred, batch_dims=1)
-    else:
-        g = _flat(tape.gradient(pred_sum, x))
-    logit_pred = tf.gather(logits, pred[:, None], batch_dims=1)[:, 0]
+def _chunk_minimum(logits, pred, g, grads, classes):
+    """Per image, over `classes` (their gradients `grads` (B, k, D)): the smallest ratio of
+    eq. (9), its class and its gradient; the predicted class counts as +inf."""
+    logit_pred = tf.gather(logits, pred[:, None], batch_dims=1)
+    dist = _norm(g[:, None, :] - grads)
+    ratio = _ratio(logit_pred - tf.gather(logits, classes, axis=1), dist)
+    ratio = tf.where(classes[None, :] == pred[:, None], tf.constant(np.inf, ratio.dtype), ratio)
+    local = tf.argmin(ratio, axis=1, output_type=tf.int32)
+    return (tf.reduce_min(ratio, axis=1), tf.gather(classes, local),
+            tf.gather(grads, local, batch_dims=1))
+
+
+def _chunk(model, x, classes, pred, g):
+    """`_chunk_minimum` over one chunk of classes, from its own forward pass and one backward
+    pass per class at a time (a while-loop Jacobian)."""
+    # persistent: eager while-loop Jacobians need it (compiled ones do not care).
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        sums = tf.reduce_sum(tf.gather(logits, classes, axis=1), axis=0)
+    jac = tape.jacobian(sums, x, experimental_use_pfor=False, parallel_iterations=1)
+    grads = tf.transpose(tf.reshape(jac, [tf.shape(classes)[0], tf.shape(x)[0], -1]), [1, 0, 2])
+    return _chunk_minimum(logits, pred, g, grads, classes)
+
+
+def _runner_up_chunked(head, chunk, x, num_classes, class_chunk):
+    """`_runner_up` for many classes: compiled head and chunk calls, running minima in between.
+
+    Returns:
+      xt (B, n) and the six results of `_runner_up`.
+    """
+    xt, logits, pred, g = head(x)
     best = tf.fill(tf.shape(pred), tf.constant(np.inf, logits.dtype))
     best_j = tf.math.top_k(logits, k=2).indices[:, 1]
     g_best = g
-    for index, (c0, c1) in enumerate(chunks):
-        # The chunks are independent, so the graph executor would run their Jacobian loops
-        # concurrently and hold all their memory at once; chaining each chunk to the previous
-        # running minimum keeps one chunk in flight.
-        with tf.control_dependencies([best, g_best]):
-            grads = first if index == 0 else chunk_gradients(index, c0, c1)
-        dist = _norm(g[:, None, :] - grads)
-        ratio = _ratio(logit_pred[:, None] - logits[:, c0:c1], dist)
-        is_pred = tf.range(c0, c1)[None, :] == pred[:, None]
-        ratio = tf.where(is_pred, tf.constant(np.inf, ratio.dtype), ratio)
-        local = tf.argmin(ratio, axis=1, output_type=tf.int32)
-        local_min = tf.reduce_min(ratio, axis=1)
+    for c0 in range(0, num_classes, class_chunk):
+        # Every call has the same shapes (one trace): the last chunk repeats its final class.
+        classes = tf.constant(np.minimum(np.arange(c0, c0 + class_chunk), num_classes - 1),
+                              tf.int32)
+        local_min, local_j, local_g = chunk(x, classes, pred, g)
         # Strict '<' keeps the first minimiser, and the logit runner-up when all are +inf.
         better = local_min < best
         best = tf.where(better, local_min, best)
-        best_j = tf.where(better, local + c0, best_j)
-        g_best = tf.where(better[:, None], tf.gather(grads, local, batch_dims=1), g_best)
-    return logits, pred, g, best_j, best, g_best
+        best_j = tf.where(better, local_j, best_j)
+        g_best = tf.where(better[:, None], local_g, g_best)
+    return xt, logits, pred, g, best_j, best, g_best
 
 
 def _grad_at(model, x, classes):
@@ -183,19 +211,27 @@ def measure_batch(model, x, class_chunk=None, return_maps=False):
     Args:
       model: Keras model from images to logits, called with training=False.
       x: float tensor (B, *image_shape).
-      class_chunk: classes whose gradients are held at once (None: all).
+      class_chunk: classes whose gradients are held at once (None: all, up to 100 classes).
       return_maps: also return the maps `grad_pred`, `grad_bin`, `xi`, `gamma` (image-shaped).
 
     Returns:
       dict of tensors, keys as in `measure`.
     """
-    shape = tf.shape(x)
+    num_classes = model.output_shape[-1]
+    if num_classes > _UNROLL_MAX_CLASSES:
+        found = _runner_up_chunked(lambda v: _head(model, v),
+                                   lambda *args: _chunk(model, *args), x, num_classes,
+                                   class_chunk or num_classes)
+        return _derived(model, x, *found, return_maps)
     _, xt = x_terms(model, x)
-    # One pass at a time: without this dependency the graph runs the forward-mode pass beside
-    # the taped one and holds both passes' activations at once (ResNet50 at 224x224).
-    with tf.control_dependencies([xt]):
+    with tf.control_dependencies([xt]):  # never both passes' activations at once
         x_after = tf.identity(x)
-    logits, pred, g, runner_up, lin_rob, g_runner = _runner_up(model, x_after, class_chunk)
+    return _derived(model, x, xt, *_runner_up(model, x_after), return_maps)
+
+
+def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, return_maps):
+    """Every quantity from the passes' results, plus the xi pass (see measure_batch)."""
+    shape = tf.shape(x)
     xf = _flat(x)
     g_bin = g - g_runner
     bt = logits - xt
@@ -266,17 +302,33 @@ def measure_batch(model, x, class_chunk=None, return_maps=False):
 
 
 def _compiled_kernel(model, class_chunk, return_maps):
-    """One tf.function per (model, options), traced once for any batch size and reused."""
+    """Compiled kernel per (model, options), traced once for any batch size and reused: one
+    tf.function up to 100 classes, else compiled head, chunk and derived steps (see
+    _runner_up_chunked)."""
     per_model = _KERNELS.setdefault(model, {})
     key = (class_chunk, return_maps)
-    if key not in per_model:
-        spec = tf.TensorSpec([None, *model.input_shape[1:]], input_dtype(model))
-        # A weak reference, so the cache entry does not keep its own key (the model) alive.
-        model_ref = weakref.ref(model)
-        per_model[key] = tf.function(
-            lambda x: measure_batch(model_ref(), x, class_chunk, return_maps),
-            input_signature=[spec])
-    return per_model[key]
+    if key in per_model:
+        return per_model[key]
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], input_dtype(model))
+    # A weak reference, so the cache entry does not keep its own key (the model) alive.
+    ref = weakref.ref(model)
+    num_classes = model.output_shape[-1]
+    if num_classes <= _UNROLL_MAX_CLASSES:
+        per_model[key] = tf.function(lambda x: measure_batch(ref(), x, None, return_maps),
+                                     input_signature=[spec])
+        return per_model[key]
+    head = tf.function(lambda x: _head(ref(), x), input_signature=[spec])
+    chunk = tf.function(lambda x, classes, pred, g: _chunk(ref(), x, classes, pred, g),
+                        reduce_retracing=True)
+    derived = tf.function(lambda *found: _derived(ref(), *found, return_maps),
+                          reduce_retracing=True)
+
+    def kernel(x):
+        return derived(x, *_runner_up_chunked(head, chunk, x, num_classes,
+                                              class_chunk or num_classes))
+
+    per_model[key] = kernel
+    return kernel
 
 
 def check_images(images, model=None, bounds=None):

@@ -53,8 +53,8 @@ def test_1000_classes_chunked_equals_brute_force():
     dist = np.linalg.norm(jac[rows, pred][:, None] - jac, axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(np.arange(1000)[None] == pred[:, None], np.inf, margin / dist)
-    for chunk in (None, 64):
-        r = metrics.measure(model, x, class_chunk=chunk)
+    for chunk, compiled in ((None, True), (64, True), (64, False)):
+        r = metrics.measure(model, x, class_chunk=chunk, compiled=compiled)
         np.testing.assert_allclose(r["lin_robustness"], ratio.min(1), rtol=1e-5)
         np.testing.assert_array_equal(r["runner_up"], ratio.argmin(1))
 

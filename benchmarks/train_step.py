@@ -1,0 +1,118 @@
+"""One training step of small_net on an MNIST-shaped batch of 100: plain, double backprop as
+shipped, double backprop with XLA (jit_compile=True), and PyTorch eager double backprop.
+
+    python -m benchmarks.train_step [--steps=30] [--repeats=5]
+
+The plain row (RobustModel with lambda = 0, the same step without the inner tape) is the
+baseline. The PyTorch row runs when torch is importable: the same network, SGD with momentum,
+weight decay and the batch-mean penalty, with torch.autograd.grad(..., create_graph=True).
+Targets (issue 7, this 2-core CPU): double backprop / plain <= 2.2; ours / PyTorch <= 0.5.
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from benchmarks.common import record  # noqa: E402
+from robust_saliency import models, training  # noqa: E402
+
+LAM, WEIGHT_DECAY, BATCH = 100.0, 1e-6, 100
+
+
+def keras_step_seconds(x, y, *, lam, jit, steps, repeats):
+    keras.utils.set_random_seed(0)
+    model = training.RobustModel(models.small_net(), lam=lam, weight_decay=WEIGHT_DECAY)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), jit_compile=jit)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2)
+    model.fit(data, steps_per_epoch=5, epochs=1, verbose=0)  # trace and warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+        times.append((time.perf_counter() - start) / steps)
+    return times
+
+
+def torch_step_seconds(x, y, *, steps, repeats):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(128 * 3 * 3, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10))
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+    xt = torch.tensor(np.transpose(x, (0, 3, 1, 2)).copy())
+    yt = torch.tensor(y)
+
+    def step():
+        inputs = xt.clone().requires_grad_(True)
+        nll = nn.functional.cross_entropy(net(inputs), yt, reduction="none")
+        (grad,) = torch.autograd.grad(nll.sum(), inputs, create_graph=True)
+        penalty = LAM / BATCH**2 * grad.pow(2).sum(dim=(1, 2, 3))
+        decay = sum(p.pow(2).sum() for p in net.parameters())
+        loss = (nll + penalty).mean() + WEIGHT_DECAY * decay
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append((time.perf_counter() - start) / steps)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (BATCH, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, BATCH).astype("int64")
+    rows = {}
+    rows["plain step, lambda=0 (baseline)"] = keras_step_seconds(
+        x, y, lam=0.0, jit=False, steps=args.steps, repeats=args.repeats)
+    rows["double backprop as shipped"] = keras_step_seconds(
+        x, y, lam=LAM, jit=False, steps=args.steps, repeats=args.repeats)
+    rows["double backprop, jit_compile=True"] = keras_step_seconds(
+        x, y, lam=LAM, jit=True, steps=args.steps, repeats=args.repeats)
+    try:
+        import torch  # noqa: F401
+        rows["PyTorch eager double backprop"] = torch_step_seconds(
+            x, y, steps=args.steps, repeats=args.repeats)
+    except ImportError:
+        pass
+    base = np.median(rows["plain step, lambda=0 (baseline)"])
+    shipped = np.median(rows["double backprop as shipped"])
+    table = [[name, f"{np.median(t) * 1e3:.1f}", f"{min(t) * 1e3:.1f}-{max(t) * 1e3:.1f}",
+              f"{np.median(t) / base:.2f}"] for name, t in rows.items()]
+    notes = [f"double backprop / plain = {shipped / base:.2f} (target <= 2.2: "
+             f"{'met' if shipped / base <= 2.2 else 'not met'})"]
+    if "PyTorch eager double backprop" in rows:
+        ratio = shipped / np.median(rows["PyTorch eager double backprop"])
+        notes.append(f"ours / PyTorch = {ratio:.2f} (target <= 0.5: "
+                     f"{'met' if ratio <= 0.5 else 'not met'})")
+    else:
+        notes.append("PyTorch not importable: no PyTorch row")
+    record(f"train_step, small_net, batch {BATCH}, lambda={LAM:g}",
+           ["step", "median ms", "min-max ms", "ratio to plain"], table, notes="; ".join(notes))
+
+
+if __name__ == "__main__":
+    main()
