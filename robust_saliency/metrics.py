@@ -317,11 +317,13 @@ def _compiled_kernel(model, class_chunk, return_maps):
         per_model[key] = tf.function(lambda x: measure_batch(ref(), x, None, return_maps),
                                      input_signature=[spec])
         return per_model[key]
-    head = tf.function(lambda x: _head(ref(), x), input_signature=[spec])
+    # autograph off: these steps have no Python control flow to convert (and autograph
+    # cannot parse lambdas).
+    head = tf.function(lambda x: _head(ref(), x), input_signature=[spec], autograph=False)
     chunk = tf.function(lambda x, classes, pred, g: _chunk(ref(), x, classes, pred, g),
-                        reduce_retracing=True)
+                        reduce_retracing=True, autograph=False)
     derived = tf.function(lambda *found: _derived(ref(), *found, return_maps),
-                          reduce_retracing=True)
+                          reduce_retracing=True, autograph=False)
 
     def kernel(x):
         return derived(x, *_runner_up_chunked(head, chunk, x, num_classes,
