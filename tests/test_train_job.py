@@ -71,11 +71,12 @@ def test_train_command_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_resumes(tmp_path):
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_sigkill_then_rerun_resumes(tmp_path, strategy):
     run_dir = str(tmp_path / "run")
     run_json = os.path.join(run_dir, "run.json")
     args = ("--lam=10", "--epochs=4", "--train_subset=2000", "--batch_size=10",
-            f"--run_dir={run_dir}")
+            f"--strategy={strategy}", f"--run_dir={run_dir}")
     proc = subprocess.Popen(_command(*args), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -97,7 +98,7 @@ def test_sigkill_then_rerun_resumes(tmp_path):
     resumed = _run(*args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     record = json.load(open(run_json))
-    assert record["status"] == "completed"
+    assert record["status"] == "completed" and record["strategy"] == strategy
     assert [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
     assert record["history"][0] == first_epoch  # kept, not retrained
     out = resumed.stdout
