@@ -19,6 +19,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from robust_saliency.passes import (
+    _UNROLL_MAX_CLASSES,
+    _alignment,
+    _auto_chunk,
+    _chunk,
+    _dot,
+    _flat,
+    _head,
+    _norm,
+    _ratio,
+    _runner_up,
+    _runner_up_chunked,
+    _unit,
+    x_terms,  # noqa: F401 - public here too
+)
+
 PER_IMAGE_KEYS = (
     "pred", "runner_up", "alignment", "alignment_bin", "lin_robustness",
     "x_term_pred", "b_term_pred", "x_term_bin", "b_term_bin", "psi_bin",
@@ -31,30 +47,6 @@ MAP_KEYS = ("grad_pred", "grad_bin", "xi", "gamma")
 _KERNELS = weakref.WeakKeyDictionary()
 
 
-def _norm(v):
-    return tf.norm(v, axis=-1)
-
-
-def _dot(u, v):
-    return tf.reduce_sum(u * v, axis=-1)
-
-
-def _ratio(num, den):
-    """num / den for num >= 0, with x / 0 = +inf for x > 0 and 0 / 0 = 0 (see module doc)."""
-    inf = tf.constant(np.inf, num.dtype)
-    return tf.where(den > 0, tf.math.divide_no_nan(num, den), tf.where(num > 0, inf, 0 * num))
-
-
-def _unit(v):
-    """v / ||v|| along the last axis; the zero vector maps to itself."""
-    return tf.math.divide_no_nan(v, _norm(v)[..., None])
-
-
-def _alignment(v, w):
-    """|<v, w>| / ||w||, eq. (3)/(7)/(11); 0 where w = 0."""
-    return _ratio(tf.abs(_dot(v, w)), _norm(w))
-
-
 def logits_network(model):
     """The images-to-logits network of `model`: a training wrapper's `.network`, else itself."""
     return getattr(model, "network", model)
@@ -64,136 +56,6 @@ def input_dtype(model):
     """The dtype images must have for `model` (its input layer's, else its compute dtype)."""
     inputs = getattr(model, "inputs", None)
     return inputs[0].dtype if inputs else model.compute_dtype
-
-
-def _flat(t):
-    return tf.reshape(t, [tf.shape(t)[0], -1])
-
-
-def _class_chunks(num_classes, class_chunk):
-    step = num_classes if class_chunk is None else max(1, int(class_chunk))
-    return [(c0, min(c0 + step, num_classes)) for c0 in range(0, num_classes, step)]
-
-
-def x_terms(model, x):
-    """<x, grad_x Psi^i(x)> for every class i, by one forward-mode pass in the direction x.
-
-    Args:
-      model: Keras model from images to logits.
-      x: image batch tensor.
-
-    Returns:
-      (logits, x_terms), both (B, n).
-    """
-    with tf.autodiff.ForwardAccumulator(primals=x, tangents=x) as acc:
-        logits = model(x, training=False)
-    return logits, acc.jvp(logits)
-
-
-# Up to this many classes, one backward pass per class unrolled in one compiled graph beats a
-# pfor-vectorised Jacobian by 2x on CPU (benchmarks/RESULTS.md). Beyond it (ImageNet's 1000) the
-# classes go in chunks, each one compiled call of its own from a Python loop that keeps only
-# running minima: inside one graph, TensorFlow kept every chunk's buffers alive (peak memory grew
-# with the number of chunks, past 7 GB for ResNet50 at 224x224), and separate calls bound the
-# memory to one chunk's gradients plus one backward pass.
-_UNROLL_MAX_CLASSES = 100
-# Bytes of class gradients (batch x chunk x pixels x 4) held at once when class_chunk is None.
-_CHUNK_BYTES = 64 * 2**20
-
-
-def _auto_chunk(num_classes, batch_size, pixels):
-    """class_chunk for `measure`: all classes when they are unrolled, else a memory-bound chunk."""
-    if num_classes <= _UNROLL_MAX_CLASSES:
-        return None
-    return int(max(1, min(num_classes, _CHUNK_BYTES // (4 * batch_size * pixels))))
-
-
-def _head(model, x):
-    """JVP x-terms, then logits, prediction and its gradient g (one pass after the other)."""
-    _, xt = x_terms(model, x)
-    with tf.control_dependencies([xt]):  # never both passes' activations at once
-        x = tf.identity(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        pred = tf.argmax(logits, axis=1, output_type=tf.int32)
-        score = tf.gather(logits, pred[:, None], batch_dims=1)
-    return xt, logits, pred, _flat(tape.gradient(score, x))
-
-
-def _runner_up(model, x):
-    """Exact minimiser j* of eq. (9) over all j != i*, one unrolled backward pass per class.
-
-    Images are independent at inference, so the gradient of a batch sum of one class's scores is
-    the batch of per-image gradients of that class.
-
-    Returns:
-      logits (B, n), pred (B,), g (B, D), runner_up (B,), lin_robustness (B,), grad of j* (B, D).
-    """
-    num_classes = model.output_shape[-1]
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        pred = tf.argmax(logits, axis=1, output_type=tf.int32)
-        class_sums = [tf.reduce_sum(logits[:, c]) for c in range(num_classes)]
-    grads = tf.stack([_flat(tape.gradient(s, x)) for s in class_sums], axis=1)
-    g = tf.gather(grads, pred, batch_dims=1)
-    classes = tf.range(num_classes)
-    best, best_j, g_best = _chunk_minimum(logits, pred, g, grads, classes)
-    # When every class is at +inf, fall back to the logit runner-up (see module doc).
-    second = tf.math.top_k(logits, k=2).indices[:, 1]
-    found = tf.math.is_finite(best)
-    best_j = tf.where(found, best_j, second)
-    g_best = tf.where(found[:, None], g_best, g)
-    return logits, pred, g, best_j, best, g_best
-
-
-def _chunk_minimum(logits, pred, g, grads, classes):
-    """Per image, over `classes` (their gradients `grads` (B, k, D)): the smallest ratio of
-    eq. (9), its class and its gradient; the predicted class counts as +inf."""
-    logit_pred = tf.gather(logits, pred[:, None], batch_dims=1)
-    dist = _norm(g[:, None, :] - grads)
-    ratio = _ratio(logit_pred - tf.gather(logits, classes, axis=1), dist)
-    ratio = tf.where(classes[None, :] == pred[:, None], tf.constant(np.inf, ratio.dtype), ratio)
-    local = tf.argmin(ratio, axis=1, output_type=tf.int32)
-    return (tf.reduce_min(ratio, axis=1), tf.gather(classes, local),
-            tf.gather(grads, local, batch_dims=1))
-
-
-def _chunk(model, x, classes, pred, g):
-    """`_chunk_minimum` over one chunk of classes, from its own forward pass and one backward
-    pass per class at a time (a while-loop Jacobian)."""
-    # persistent: eager while-loop Jacobians need it (compiled ones do not care).
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        sums = tf.reduce_sum(tf.gather(logits, classes, axis=1), axis=0)
-    jac = tape.jacobian(sums, x, experimental_use_pfor=False, parallel_iterations=1)
-    grads = tf.transpose(tf.reshape(jac, [tf.shape(classes)[0], tf.shape(x)[0], -1]), [1, 0, 2])
-    return _chunk_minimum(logits, pred, g, grads, classes)
-
-
-def _runner_up_chunked(head, chunk, x, num_classes, class_chunk):
-    """`_runner_up` for many classes: compiled head and chunk calls, running minima in between.
-
-    Returns:
-      xt (B, n) and the six results of `_runner_up`.
-    """
-    xt, logits, pred, g = head(x)
-    best = tf.fill(tf.shape(pred), tf.constant(np.inf, logits.dtype))
-    best_j = tf.math.top_k(logits, k=2).indices[:, 1]
-    g_best = g
-    for c0 in range(0, num_classes, class_chunk):
-        # Every call has the same shapes (one trace): the last chunk repeats its final class.
-        classes = tf.constant(np.minimum(np.arange(c0, c0 + class_chunk), num_classes - 1),
-                              tf.int32)
-        local_min, local_j, local_g = chunk(x, classes, pred, g)
-        # Strict '<' keeps the first minimiser, and the logit runner-up when all are +inf.
-        better = local_min < best
-        best = tf.where(better, local_min, best)
-        best_j = tf.where(better, local_j, best_j)
-        g_best = tf.where(better[:, None], local_g, g_best)
-    return xt, logits, pred, g, best_j, best, g_best
 
 
 def _grad_at(model, x, classes):
