@@ -26,6 +26,10 @@ flags.DEFINE_list("lambdas", None, "Override the preset's lambda sweep.")
 flags.DEFINE_integer("epochs", None, "Override the number of training epochs.")
 flags.DEFINE_integer("train_subset", None, "Train on the first N training images.")
 flags.DEFINE_integer("batch_size", None, "Override the training batch size.")
+flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord shards in "
+                  "--data_dir, or TFDS imagenet2012 with --data_dir as its manual-download dir.")
+flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
+flags.DEFINE_integer("image_size", None, "ImageNet crop size (default 256).")
 flags.DEFINE_list("members", None, "Run only these member indices, e.g. 0,3.")
 flags.DEFINE_string("shard", None, "Run only shard i/n of the members (every n-th from i).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
@@ -37,7 +41,8 @@ def spec_from_flags():
 
     preset = presets.get(FLAGS.preset)
     overrides = {k: FLAGS[k].value for k in ("dataset", "data_dir", "epochs", "train_subset",
-                                             "batch_size") if FLAGS[k].value is not None}
+                                             "batch_size", "data_source", "weights",
+                                             "image_size") if FLAGS[k].value is not None}
     options = (None if FLAGS.attack_options is None
                else attacks.parse_options(FLAGS.attack_options))
     lambdas = [float(v) for v in FLAGS.lambdas] if FLAGS.lambdas else None

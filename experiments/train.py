@@ -34,10 +34,13 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
                   "tf.distribute strategy; --batch_size is the global batch over replicas.")
 flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
 flags.DEFINE_integer("image_size", None, "ImageNet crop size (default 256).")
+flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord shards in "
+                  "--data_dir, or TFDS imagenet2012 with --data_dir as its manual-download dir.")
 
 # Flags whose names are TrainConfig fields and override it when given.
 OVERRIDES = ("dataset", "data_dir", "lam", "epochs", "batch_size", "train_subset",
-             "penalty_convention", "sensitivity_mode", "seed", "weights", "image_size")
+             "penalty_convention", "sensitivity_mode", "seed", "weights", "image_size",
+             "data_source")
 
 
 def config_from_flags():
