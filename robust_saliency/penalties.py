@@ -81,16 +81,41 @@ class GradientNormPenalty:
             # independent except through batch-norm statistics, which the authors kept too).
             total = tf.reduce_sum(self.sensitivity(labels, logits, losses))
         grad = inner.gradient(total, images)
-        squared = tf.reduce_sum(tf.reshape(tf.square(grad), [tf.shape(grad)[0], -1]), axis=1)
-        scale = tf.cast(self.scale(tf.shape(images)[0]), squared.dtype)
-        return logits, losses, scale * squared
+        batch = tf.shape(images)[0]
+        term = self.per_example_term(tf.reshape(images, [batch, -1]),
+                                     tf.reshape(grad, [batch, -1]))
+        return logits, losses, tf.cast(self.scale(batch), term.dtype) * term
+
+    def per_example_term(self, x, grad):
+        """||grad s||^2 per image (x and grad flattened to (B, D))."""
+        del x
+        return tf.reduce_sum(tf.square(grad), axis=1)
 
     def get_config(self):
         return {"penalty": self.name, "lam": self.lam, "convention": self.convention,
                 "sensitivity_mode": self.sensitivity_mode, "batch_size": self.batch_size}
 
 
-PENALTIES = {GradientNormPenalty.name: GradientNormPenalty}
+class AlignmentPenalty(GradientNormPenalty):
+    """lam * (||x||^2 ||grad s||^2 - <x, grad s>^2) per image: the paper's Outlook penalty.
+
+    With sensitivity_mode 'logits' (the Outlook's form) s is the true-class logit Psi^i; with
+    'nll' it is the image's NLL. By Cauchy-Schwarz the term is >= 0 and vanishes exactly when
+    the saliency map is parallel to the image, so it raises the alignment directly; its first
+    summand is also a (scaled) gradient-norm penalty, which the Outlook warns confounds the
+    effect. Both conventions scale as for GradientNormPenalty (the term is quadratic in the
+    gradient, so 'batch_mean' again divides by B^2).
+    """
+
+    name = "alignment"
+
+    def per_example_term(self, x, grad):
+        inner = tf.reduce_sum(x * grad, axis=1)
+        return (tf.reduce_sum(tf.square(x), axis=1) * tf.reduce_sum(tf.square(grad), axis=1)
+                - tf.square(inner))
+
+
+PENALTIES = {p.name: p for p in (GradientNormPenalty, AlignmentPenalty)}
 
 
 def get(name="gradient_norm", **options):

@@ -132,3 +132,42 @@ def test_mirrored_step_equals_single_device_step(rng, mirrored, options):
     assert max(np.abs(a - a0).max() for a, a0 in zip(single, initial)) > 1e-4
     for a, b in zip(single, stepped):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("convention", ["batch_mean", "per_example"])
+def test_alignment_penalty_step_matches_closed_form(rng, convention):
+    """The Outlook penalty on a linear classifier, s = Psi^y: P_i = c (||x||^2 ||w_y||^2 -
+    <x, w_y>^2), whose gradient w.r.t. w_y is 2c (||x||^2 w_y - <x, w_y> x)."""
+    batch, lr, wd = 6, 0.05, 1e-3
+    lam = 0.3 if convention == "per_example" else 10.0
+    c = lam / batch**2 if convention == "batch_mean" else lam
+    net = models.linear_classifier(input_shape=(5,), num_classes=4, dtype="float64")
+    w0, b0 = rng.normal(size=(5, 4)), rng.normal(size=4) * 0.1
+    net.get_layer("logits").kernel.assign(w0)
+    net.get_layer("logits").bias.assign(b0)
+    x, y = rng.normal(size=(batch, 5)), rng.integers(0, 4, batch)
+    model = training.RobustModel(net, lam=lam, penalty="alignment", penalty_convention=convention,
+                                 sensitivity_mode="logits", weight_decay=wd)
+    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    gw, gb = _closed_form_gradients(w0, b0, x, y, 0.0, convention, "logits", wd)
+    for i in range(batch):
+        w = w0[:, y[i]]
+        gw[:, y[i]] += 2 * c * (x[i] @ x[i] * w - (x[i] @ w) * x[i]) / batch
+    np.testing.assert_allclose(np.asarray(net.get_layer("logits").kernel), w0 - lr * gw,
+                               rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(net.get_layer("logits").bias), b0 - lr * gb, rtol=1e-5)
+
+
+def test_alignment_penalty_vanishes_for_images_parallel_to_their_saliency(rng):
+    net = models.linear_classifier(input_shape=(5,), num_classes=3, dtype="float64")
+    w = rng.normal(size=(5, 3))
+    net.get_layer("logits").kernel.assign(w)
+    penalty = training.RobustModel(net, lam=1.0, penalty="alignment",
+                                   sensitivity_mode="logits").penalty
+    y = np.array([0, 2, 1])
+    parallel = np.stack([2.0 * w[:, k] for k in y])
+    _, _, p = penalty(net, tf.constant(parallel), tf.constant(y), training=False)
+    np.testing.assert_allclose(p.numpy(), 0.0, atol=1e-9)
+    _, _, q = penalty(net, tf.constant(rng.normal(size=(3, 5))), tf.constant(y), training=False)
+    assert np.all(q.numpy() > 0)
