@@ -68,10 +68,7 @@ def main(argv):
         results_dir = results_dir_of(spec)
         spec = dataclasses.replace(spec, train=presets.with_data(
             preset, spec.train, os.path.join(results_dir, "data")))
-        unknown = (set(spec.attacks) | set(spec.attack_options)) - set(attacks.METHODS)
-        if unknown:
-            raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: "
-                             f"{', '.join(attacks.METHODS)}")
+        attacks.check_methods(spec.attacks, spec.attack_options)
         members = [int(m) for m in FLAGS.members] if FLAGS.members else None
         ran = cohort.run(results_dir, spec, members=members, shard=FLAGS.shard, progress=_say,
                          strategy=FLAGS.strategy)

@@ -36,10 +36,7 @@ def main(argv):
 
     try:
         options = attacks.parse_options(FLAGS.attack_options)
-        unknown = (set(FLAGS.attacks) | set(options)) - set(attacks.METHODS)
-        if unknown:
-            raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: "
-                             f"{', '.join(attacks.METHODS)}")
+        attacks.check_methods(FLAGS.attacks, options)
         if FLAGS.num_images < 1 or FLAGS.batch_size < 1:
             raise ValueError("--num_images and --batch_size must be >= 1")
         common = dict(attack_methods=FLAGS.attacks, batch_size=FLAGS.batch_size,

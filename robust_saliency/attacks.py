@@ -232,6 +232,13 @@ def minimal_l2(model, images, method, bounds, labels=None, **options):
     return distances
 
 
+def check_methods(methods, options=None):
+    """Raises ValueError naming any unknown attack method in `methods` or `options`' keys."""
+    unknown = (set(methods) | set(options or {})) - set(METHODS)
+    if unknown:
+        raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: {', '.join(METHODS)}")
+
+
 def parse_options(pairs):
     """['cw.steps=200', 'bim.rel_stepsize=0.05'] -> {'cw': {'steps': 200}, 'bim': {...}}.
 

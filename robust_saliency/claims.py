@@ -102,34 +102,34 @@ def check(results_dir):
                      np.nanmedian(r) < 0.3 if imagenet else np.nanmedian(r) >= 0.5))
     total = sum(len(m["lin_robustness"]) for m in members)
     for bound, label in (("bound14", "(14)"), ("bound15", "(15)"), ("bound16", "(16), valid form")):
-        bad = sum(int(np.sum(m["lin_robustness"] > m[bound] + metrics.roundoff_slack(m)))
-                  for m in members)
+        bad = sum(int(metrics.bound_violated(m, bound).sum()) for m in members)
         rows.append(_row(f"rho_tilde <= right-hand side of {label}", "Theorems 2-3: always",
                          f"{bad} violations in {total} images", "reproduced if 0 violations",
                          bad == 0))
-    bad = sum(int(np.sum(m["lin_robustness"] > m["bound16_printed"] + metrics.roundoff_slack(m)))
-              for m in members)
+    bad = sum(int(metrics.bound_violated(m, "bound16_printed").sum()) for m in members)
     rows.append(_row("rho_tilde <= (16) as printed (g_bar in place of gamma_bar)",
                      "Theorem 3 as printed", f"{bad} violations in {total} images",
                      "informational: only the valid form is a theorem", None))
-    share18 = [_share(m["alignment_bin"], m["bound14"]) for m in members]
-    rho = spearman(med_lin, share18)
-    rows.append(_row("share of alignment_bin in the right-hand side of (18) vs robustness",
-                     "Fig. 6: rises on ImageNet, falls on MNIST",
-                     f"Spearman {rho:.2f}; share {share18[int(np.argmin(med_lin))]:.2f} (least "
-                     f"robust) -> {share18[int(np.argmax(med_lin))]:.2f} (most robust)",
-                     "reproduced if Spearman " + ("> 0" if imagenet else "< 0"),
-                     None if np.isnan(rho) else (rho > 0 if imagenet else rho < 0)))
-    ratio = [np.median(np.abs(m["x_term_bin"])) / np.median(np.abs(m["psi_bin"]))
-             for m in members]
-    rho = spearman(med_lin, ratio)
-    rows.append(_row("M|<x, g_dagger>| / M|Psi_dagger| vs robustness",
-                     "Fig. 9: rises on ImageNet; on MNIST near 1, then falls",
-                     f"Spearman {rho:.2f}; ratio {ratio[int(np.argmin(med_lin))]:.2f} (least "
-                     f"robust) -> {ratio[int(np.argmax(med_lin))]:.2f} (most robust)",
-                     "reproduced if Spearman " + ("> 0" if imagenet else "< 0"),
-                     None if np.isnan(rho) else (rho > 0 if imagenet else rho < 0)))
+    rows.append(_trend_row(
+        "share of alignment_bin in the right-hand side of (18) vs robustness",
+        "Fig. 6: rises on ImageNet, falls on MNIST", "share",
+        [_share(m["alignment_bin"], m["bound14"]) for m in members], med_lin, imagenet))
+    rows.append(_trend_row(
+        "M|<x, g_dagger>| / M|Psi_dagger| vs robustness",
+        "Fig. 9: rises on ImageNet; on MNIST near 1, then falls", "ratio",
+        [np.median(np.abs(m["x_term_bin"])) / np.median(np.abs(m["psi_bin"])) for m in members],
+        med_lin, imagenet))
     return rows
+
+
+def _trend_row(claim, paper, name, values, med_lin, imagenet):
+    """A claim that `values` (one per model) rise with robustness on ImageNet and fall on MNIST:
+    judged by their Spearman correlation with median rho_tilde."""
+    rho = spearman(med_lin, values)
+    measured = (f"Spearman {rho:.2f}; {name} {values[int(np.argmin(med_lin))]:.2f} (least "
+                f"robust) -> {values[int(np.argmax(med_lin))]:.2f} (most robust)")
+    return _row(claim, paper, measured, "reproduced if Spearman " + ("> 0" if imagenet else "< 0"),
+                None if np.isnan(rho) else (rho > 0 if imagenet else rho < 0))
 
 
 def to_markdown(rows, title=None):

@@ -74,7 +74,7 @@ def select_members(count, members=None, shard=None):
 
 def _claim_folder(results_dir, spec):
     path = os.path.join(results_dir, COHORT_JSON)
-    wanted = results._jsonable(spec.to_json())
+    wanted = results.jsonable(spec.to_json())
     if os.path.exists(path):
         found = results.read_json(path)
         changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])

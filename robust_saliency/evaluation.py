@@ -96,9 +96,7 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
       The summary dict, plus 'stages_run': the stages computed by this call.
     """
     attack_options = attack_options or {}
-    unknown = set(attack_methods) - set(attacks.METHODS)
-    if unknown:
-        raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: {attacks.METHODS}")
+    attacks.check_methods(attack_methods, attack_options)
     images = metrics.check_images(images, metrics.logits_network(model), bounds=bounds)
     labels = np.asarray(labels)
     say = progress or (lambda stage, done=None, total=None: None)

@@ -311,6 +311,16 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def bound_violated(r, bound):
+    """Per image, whether rho_tilde exceeds column `bound` by more than round-off.
+
+    Args:
+      r: dict or table with lin_robustness, `bound` and roundoff_slack's columns.
+      bound: 'bound14', 'bound15', 'bound16' or 'bound16_printed'.
+    """
+    return r["lin_robustness"] > r[bound] + roundoff_slack(r)
+
+
 def roundoff_slack(r, rtol=1e-5):
     """Per image, the round-off scale within which rho_tilde may exceed a bound.
 

@@ -289,10 +289,9 @@ def _share(numerator, denominator):
 
 
 def _violations(tables, rhs):
-    from robust_saliency.metrics import roundoff_slack  # imported late: it loads TensorFlow
+    from robust_saliency.metrics import bound_violated  # imported late: it loads TensorFlow
 
-    # The bounds hold exactly in exact arithmetic; allow only the kernels' float32 round-off.
-    over = [t["lin_robustness"] > t[rhs] + roundoff_slack(t) for t in tables]
+    over = [bound_violated(t, rhs) for t in tables]
     return int(sum(o.sum() for o in over)), int(sum(len(o) for o in over))
 
 

@@ -51,14 +51,14 @@ def write_text(path, text):
         f.write(text)
 
 
-def _jsonable(value):
+def jsonable(value):
     """numpy scalars/arrays and non-finite floats as JSON can hold them (inf -> "inf")."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -67,7 +67,7 @@ def _jsonable(value):
 
 
 def write_json(path, obj):
-    write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path):

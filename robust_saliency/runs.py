@@ -167,8 +167,8 @@ def _write_hparams(log_dir, config):
 def saved_config_matches(saved, config):
     """Whether a config saved in run.json/cohort.json is `config`; fields added to TrainConfig
     since it was saved count at their defaults, so older result folders stay usable."""
-    defaults = results._jsonable(dataclasses.asdict(TrainConfig()))
-    return {**defaults, **saved} == results._jsonable(dataclasses.asdict(config))
+    defaults = results.jsonable(dataclasses.asdict(TrainConfig()))
+    return {**defaults, **saved} == results.jsonable(dataclasses.asdict(config))
 
 
 def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=()):
