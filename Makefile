@@ -40,6 +40,7 @@ lint: $(STAMP)
 # (benchmarks.imagenet_memory, ~5 min for one 1000-class batch at 224x224, runs on its own.)
 bench: $(STAMP)
 	$(PY) -m benchmarks.train_step
+	$(PY) -m benchmarks.profile_train_step
 	$(PY) -m benchmarks.train_epoch
 	$(PY) -m benchmarks.lin_robustness
 	$(PY) -m benchmarks.metrics

@@ -1,0 +1,216 @@
+"""Where the double-backprop step's time goes: a tf.profiler trace of the shipped step, its
+convolution FLOPs, and this machine's own ceiling, to explain the train_step targets.
+
+    python -m benchmarks.profile_train_step [--steps=20]
+
+Rows: the step's time per TensorFlow op type (summed over the executor's threads), from the
+XSpace trace that tf.profiler writes. Notes: the step's convolution FLOPs counted from the
+layer shapes, the rate the step achieves, the rate of a large float32 matmul measured in the same
+run (the CPU's practical peak), the fastest step that peak allows, and the PyTorch step time
+when torch is importable. A second table times one small_net convolution with and without XLA,
+the evidence for why jit_compile=True is slower here; a third replaces the max-pool, whose
+second derivative (MaxPoolGradGrad) is the largest non-convolution kernel, by two equivalent
+implementations.
+"""
+
+import argparse
+import collections
+import glob
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
+
+from benchmarks.common import record, time_call  # noqa: E402
+from benchmarks.train_step import BATCH, LAM, WEIGHT_DECAY, torch_step_seconds  # noqa: E402
+from robust_saliency import models, training  # noqa: E402
+
+
+def conv_macs(network, batch):
+    """Multiply-adds of each Conv2D/Dense layer's forward pass at this batch size, in order."""
+    macs = []
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw, c_in, _ = layer.kernel.shape
+            macs.append(batch * h * w * c_out * kh * kw * c_in)
+        elif isinstance(layer, keras.layers.Dense):
+            c_in, c_out = layer.kernel.shape
+            macs.append(batch * c_in * c_out)
+    return macs
+
+
+def step_flops(macs, double):
+    """FLOPs of one training step's linear layers.
+
+    Plain: forward, weight gradient, and input gradient for every layer but the first (3 passes,
+    2 for the first). Double backprop adds the inner input gradient of every layer (the first's
+    too), and the outer tape differentiates each of those backprop-input ops w.r.t. its filter
+    and its incoming gradient (2 more passes): 6 passes per layer, 5 for the first.
+    """
+    first, rest = macs[0], sum(macs[1:])
+    passes = (5 * first + 6 * rest) if double else (2 * first + 3 * rest)
+    return 2 * passes
+
+
+def profile_ops(model, data, steps, log_dir):
+    """(op type -> ms per step summed over threads, busy ms per executor thread, wall ms)."""
+    model.fit(data, steps_per_epoch=5, epochs=1, verbose=0)
+    tf.profiler.experimental.start(log_dir)
+    start = time.perf_counter()
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    wall = (time.perf_counter() - start) / steps * 1e3
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    path = sorted(glob.glob(os.path.join(log_dir, "**", "*.xplane.pb"), recursive=True))[-1]
+    with open(path, "rb") as f:
+        space.ParseFromString(f.read())
+    host = next(p for p in space.planes if p.name == "/host:CPU")
+    ops, busy = collections.Counter(), collections.Counter()
+    for line in host.lines:
+        if not line.name.startswith("tf_Compute"):
+            continue
+        for event in line.events:
+            name = host.event_metadata[event.metadata_id].name
+            ms = event.duration_ps / 1e9 / steps
+            if name == "ExecutorState::Process":
+                busy[line.name] += ms
+            elif ":" in name:  # "scope/op_name:OpType" events are the kernels themselves
+                ops[name.rsplit(":", 1)[1]] += ms
+    return ops, sorted(busy.values()), wall
+
+
+def matmul_gflops(n=2048, repeats=5):
+    a = tf.random.uniform((n, n))
+    b = tf.random.uniform((n, n))
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    return 2 * n**3 / time_call(lambda: matmul().numpy(), repeats=repeats)["median"] / 1e9
+
+
+def conv_rates(repeats=10):
+    """GFLOP/s of small_net's second convolution (100 x 14 x 14 x 32 -> 64), eager kernels
+    (oneDNN) against XLA."""
+    x = tf.random.uniform((BATCH, 14, 14, 32))
+    k = tf.random.uniform((3, 3, 32, 64))
+    flops = 2 * BATCH * 14 * 14 * 64 * 9 * 32
+    rows = []
+    for jit in (False, True):
+        conv = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")),
+                           jit_compile=jit)
+        t = time_call(lambda conv=conv: conv().numpy(), repeats=repeats, warmup=3)
+        rows.append([f"conv 14x14x32->64, jit_compile={jit}", f"{t['median'] * 1e3:.2f}",
+                     f"{flops / t['median'] / 1e9:.0f}"])
+    return rows
+
+
+@tf.custom_gradient
+def _argmax_pool(x):
+    y, index = tf.nn.max_pool_with_argmax(x, 2, 2, "VALID", include_batch_in_index=True)
+
+    def grad(dy):  # a scatter, whose own gradient is a gather: no MaxPoolGradGrad kernel
+        flat = tf.scatter_nd(tf.reshape(index, [-1, 1]), tf.reshape(dy, [-1]),
+                             tf.reshape(tf.size(x, out_type=tf.int64), [1]))
+        return tf.reshape(flat, tf.shape(x))
+
+    return y, grad
+
+
+def _reshape_pool(x):  # reduce_max's gradient is elementwise masks, so is its second
+    _, h, w, c = x.shape
+    x = tf.reshape(x[:, :h // 2 * 2, :w // 2 * 2], [-1, h // 2, 2, w // 2, 2, c])
+    return tf.reduce_max(x, axis=[2, 4])
+
+
+def pool_variant_rows(x, y, steps, repeats=3):
+    """MaxPoolGradGrad, the largest non-convolution kernel, against two max-pools whose second
+    derivative avoids it (same function and gradients, checked to float32 round-off)."""
+    data = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2)
+    variants = {"keras.layers.MaxPooling2D (shipped)": None, "argmax + scatter_nd gradient":
+                _argmax_pool, "reshape + reduce_max": _reshape_pool}
+    fits, penalties = {}, {}
+    for name, pool in variants.items():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((28, 28, 1))
+        h = inputs
+        for width in (32, 64, 128):
+            h = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(h)
+            h = (keras.layers.MaxPooling2D(2)(h) if pool is None else
+                 keras.layers.Lambda(pool, output_shape=lambda s: (
+                     s[0], s[1] // 2, s[2] // 2, s[3]))(h))
+        h = keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(h))
+        network = keras.Model(inputs, keras.layers.Dense(10)(h))
+        with tf.GradientTape() as tape:
+            xt = tf.constant(x)
+            tape.watch(xt)
+            total = tf.reduce_sum(network(xt)[:, 0])
+        penalties[name] = float(tf.reduce_sum(tape.gradient(total, xt) ** 2))
+        model = training.RobustModel(network, lam=LAM, weight_decay=WEIGHT_DECAY)
+        model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
+        model.fit(data, steps_per_epoch=5, epochs=1, verbose=0)
+        fits[name] = model
+    times = {name: [] for name in fits}
+    for _ in range(repeats):  # interleaved, so drifting load hits every variant alike
+        for name, model in fits.items():
+            start = time.perf_counter()
+            model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+            times[name].append((time.perf_counter() - start) / steps * 1e3)
+    base = np.median(next(iter(times.values())))
+    return [[name, f"{np.median(t):.1f}", f"{np.median(t) / base:.2f}",
+             f"{penalties[name]:.6g}"] for name, t in times.items()]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (BATCH, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, BATCH).astype("int64")
+    data = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2)
+    keras.utils.set_random_seed(0)
+    model = training.RobustModel(models.small_net(), lam=LAM, weight_decay=WEIGHT_DECAY)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
+    with tempfile.TemporaryDirectory() as log_dir:
+        ops, busy, wall = profile_ops(model, data, args.steps, log_dir)
+    total = sum(ops.values())
+    rows = [[op, f"{ms:.2f}", f"{100 * ms / total:.1f}%"] for op, ms in ops.most_common(12)]
+    conv_ms = sum(ms for op, ms in ops.items() if "Conv2D" in op or "MatMul" in op)
+    flops = step_flops(conv_macs(model.network, BATCH), double=True)
+    peak = matmul_gflops()
+    notes = [
+        f"wall {wall:.1f} ms/step; executor threads busy {', '.join(f'{b:.1f}' for b in busy)} "
+        f"ms/step; kernels {total:.1f} ms/step summed over threads, convolutions and matmuls "
+        f"{conv_ms:.1f} ms ({100 * conv_ms / total:.0f}%)",
+        f"step FLOPs (conv + dense, counted from layer shapes) {flops / 1e9:.2f} G: achieved "
+        f"{flops / wall / 1e6:.0f} GFLOP/s over the step, {flops / conv_ms / 1e6 * len(busy):.0f}"
+        f" GFLOP/s inside the conv/matmul kernels (both threads)",
+        f"2048^3 float32 matmul in the same run: {peak:.0f} GFLOP/s (this CPU's practical peak); "
+        f"a step at that peak would take {flops / peak / 1e6:.1f} ms",
+    ]
+    try:
+        import torch  # noqa: F401
+        torch_ms = np.median(torch_step_seconds(x, y, steps=10, repeats=3)) * 1e3
+        notes.append(
+            f"PyTorch eager step {torch_ms:.1f} ms: ours / PyTorch <= 0.5 needs <= "
+            f"{torch_ms / 2:.1f} ms/step, i.e. {flops / (torch_ms / 2) / 1e6:.0f} GFLOP/s, "
+            f"{flops / (torch_ms / 2) / 1e6 / peak:.2f}x the measured peak")
+    except ImportError:
+        notes.append("PyTorch not importable: no PyTorch time")
+    record(f"train_step profile, small_net double backprop, batch {BATCH}, lambda={LAM:g}",
+           ["op type", "ms per step (threads summed)", "share of kernel time"], rows,
+           notes="\n\n".join(notes))
+    record("one convolution, oneDNN kernels vs XLA (why jit_compile=True is slower here)",
+           ["kernel", "median ms", "GFLOP/s"], conv_rates())
+    record("double-backprop step with other max-pool implementations (same weights)",
+           ["max-pool", "median ms/step", "ratio to shipped", "||grad_x Psi^0||^2 (check)"],
+           pool_variant_rows(x, y, args.steps))
+
+
+if __name__ == "__main__":
+    main()
