@@ -10,7 +10,7 @@ RESULTS ?= results/$(PRESET)_$(DATASET)
 # The cohort whose results README.md shows (committed, without model files).
 README_COHORT := mnist_quick_fashion_mnist
 
-.PHONY: install demo figures test lint bench clean
+.PHONY: install demo methods figures test lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ demo: $(STAMP)
 	$(PY) -m experiments.cohort --preset=$(PRESET) --dataset=$(DATASET) --results_dir=$(RESULTS)
 	$(PY) -m experiments.figures --results_dir=$(RESULTS) --out_dir=figures/$(PRESET)_$(DATASET)
 	$(PY) -m experiments.claims --results_dir=$(RESULTS)
+
+# Beyond the paper: the other methods' quick cohorts, then the comparison with the demo's cohort.
+METHOD_PRESETS := mnist_quick_alignment mnist_quick_pgd mnist_quick_linf
+methods: demo
+	for p in $(METHOD_PRESETS); do \
+		$(PY) -m experiments.cohort --preset=$$p --dataset=$(DATASET) || exit 1; done
+	$(PY) -m experiments.fig_methods --dataset=$(DATASET)
 
 figures: $(STAMP)
 	$(PY) -m experiments.figures --results_dir=results/$(README_COHORT) --out_dir=figures/$(README_COHORT)

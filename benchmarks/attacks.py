@@ -42,7 +42,7 @@ def main():
              f"lin_robustness {np.median(lin):.4f}"]]
     for method in args.methods.split(","):
         start = time.perf_counter()
-        dist = attacks.minimal_l2(model, x, method, data.bounds(args.dataset))
+        dist = attacks.minimal_distance(model, x, method, data.bounds(args.dataset))
         seconds = time.perf_counter() - start
         rows.append([f"attack {method}", f"{seconds:.2f}", f"{len(x) / seconds:.1f}",
                      f"{np.median(dist[np.isfinite(dist)]):.4f} ({np.isinf(dist).sum()} not "

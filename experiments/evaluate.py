@@ -23,6 +23,8 @@ flags.DEFINE_integer("num_images", 1000, "The first N validation images (the pap
 flags.DEFINE_list("attacks", ["gradient", "bim", "cw"], "Attack methods.")
 flags.DEFINE_integer("batch_size", 100, "Images per batch.")
 flags.DEFINE_list("attack_options", [], "method.option=value pairs, e.g. cw.steps=200.")
+flags.DEFINE_bool("aggregated_saliency", False, "Also the alignment of SmoothGrad and "
+                  "Integrated Gradients maps (columns alignment_smoothgrad, alignment_ig).")
 
 
 def _announce(stage, done=None, total=None):
@@ -40,7 +42,8 @@ def main(argv):
         if FLAGS.num_images < 1 or FLAGS.batch_size < 1:
             raise ValueError("--num_images and --batch_size must be >= 1")
         common = dict(attack_methods=FLAGS.attacks, batch_size=FLAGS.batch_size,
-                      attack_options=options, progress=_announce, verbose=True)
+                      attack_options=options, progress=_announce, verbose=True,
+                      aggregated_saliency=FLAGS.aggregated_saliency)
         if FLAGS.run_dir:
             summary = evaluation.evaluate_run(FLAGS.run_dir, num_images=FLAGS.num_images,
                                               **common)

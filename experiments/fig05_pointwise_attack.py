@@ -22,7 +22,8 @@ STEM = "fig05_pointwise_attack"
 
 def choose_attack(table):
     """'rho_cw' if measured, else the rho_<attack> column with the smallest median distance."""
-    attacks = [k for k in table if k.startswith("rho_") and k != "rho_best"]
+    attacks = [k for k in table
+               if k.startswith("rho_") and k != "rho_best" and not plotting.is_linf(k)]
     if "rho_cw" in attacks or not attacks:
         return "rho_cw"
 

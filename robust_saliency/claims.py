@@ -12,19 +12,27 @@ import numpy as np
 from robust_saliency import cohort, metrics, results
 
 ESTIMATES = (("rho_gradient", "gradient"), ("rho_bim", "BIM"), ("rho_cw", "CW"),
-             ("lin_robustness", "linearized"))
+             ("rho_ddn", "DDN"), ("lin_robustness", "linearized"),
+             ("rho_bim_linf", "L-inf BIM"), ("rho_fmn_linf", "L-inf FMN"),
+             ("lin_robustness_linf", "linearized L-inf"))
 
 
-def _ranks(values):
-    """Ranks 1..n with ties given their average rank."""
+def ranks(values):
+    """Ranks 1..D along the last axis of a (D,) or (N, D) array, tied values sharing their mean
+    rank (the ranks Spearman's correlation needs)."""
     values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    for v in np.unique(values):
-        tied = values == v
-        ranks[tied] = ranks[tied].mean()
-    return ranks
+    a = values.reshape(-1, values.shape[-1])
+    n, d = a.shape
+    order = np.argsort(a, axis=1, kind="stable")
+    s = np.take_along_axis(a, order, axis=1)
+    # Sorted runs of equal values form groups; each group's members get the group's mean rank.
+    starts = np.concatenate([np.ones((n, 1), bool), s[:, 1:] != s[:, :-1]], axis=1)
+    group = (np.cumsum(starts, axis=1) - 1 + d * np.arange(n)[:, None]).ravel()
+    position = np.tile(np.arange(1, d + 1, dtype=np.float64), n)
+    mean_rank = np.bincount(group, position, n * d) / np.maximum(np.bincount(group, None, n * d), 1)
+    out = np.empty((n, d))
+    np.put_along_axis(out, order, mean_rank[group].reshape(n, d), axis=1)
+    return out.reshape(values.shape)
 
 
 def pearson(a, b):
@@ -42,7 +50,7 @@ def spearman(a, b):
     keep = np.isfinite(a) & np.isfinite(b)
     if keep.sum() < 3:
         return float("nan")
-    return pearson(_ranks(a[keep]), _ranks(b[keep]))
+    return pearson(ranks(a[keep]), ranks(b[keep]))
 
 
 def _row(claim, paper, measured, rule, holds):
@@ -146,7 +154,13 @@ def to_markdown(rows, title=None):
 COHORT_COLUMNS = (("accuracy", "accuracy"), ("median_alignment", "M[alpha]"),
                   ("median_alignment_bin", "M[alpha_dagger]"),
                   ("median_lin_robustness", "M[rho_tilde]"), ("median_rho_gradient", "M[rho] grad"),
-                  ("median_rho_bim", "M[rho] BIM"), ("median_rho_cw", "M[rho] CW"))
+                  ("median_rho_bim", "M[rho] BIM"), ("median_rho_cw", "M[rho] CW"),
+                  ("median_rho_ddn", "M[rho] DDN"),
+                  ("median_lin_robustness_linf", "M[rho_tilde_inf]"),
+                  ("median_rho_bim_linf", "M[rho_inf] BIM"),
+                  ("median_rho_fmn_linf", "M[rho_inf] FMN"),
+                  ("median_alignment_smoothgrad", "M[alpha] SmoothGrad"),
+                  ("median_alignment_ig", "M[alpha] IG"))
 
 
 def cohort_markdown(table):

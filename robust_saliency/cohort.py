@@ -34,6 +34,8 @@ class CohortSpec:
     num_images: int = 1000
     attacks: tuple = ("gradient", "bim", "cw")
     attack_options: dict = dataclasses.field(default_factory=dict)
+    # Also measure the alignment of SmoothGrad and Integrated Gradients maps (evaluation.py).
+    aggregated_saliency: bool = False
 
     def __post_init__(self):
         if not self.lambdas:
@@ -46,7 +48,8 @@ class CohortSpec:
     def to_json(self):
         return {"name": self.name, "train": dataclasses.asdict(self.train),
                 "lambdas": list(self.lambdas), "num_images": self.num_images,
-                "attacks": list(self.attacks), "attack_options": self.attack_options}
+                "attacks": list(self.attacks), "attack_options": self.attack_options,
+                "aggregated_saliency": self.aggregated_saliency}
 
 
 def member_dir(results_dir, index, lam):
@@ -77,6 +80,8 @@ def _claim_folder(results_dir, spec):
     wanted = results.jsonable(spec.to_json())
     if os.path.exists(path):
         found = results.read_json(path)
+        # Fields added since a folder was written count at their defaults there.
+        found = {"aggregated_saliency": False, **found}
         changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
         if not runs.saved_config_matches(found.get("train", {}), spec.train):
             changed.append("train")
@@ -92,8 +97,10 @@ def _evaluated(run_dir, spec):
     if not os.path.exists(path):
         return False
     summary = results.read_json(path)
+    saliency_done = all(c in summary.get("medians", {}) for c in evaluation.SALIENCY_COLUMNS)
     return (summary.get("num_images") == spec.num_images
-            and set(spec.attacks) <= set(summary.get("attacks", [])))
+            and set(spec.attacks) <= set(summary.get("attacks", []))
+            and (saliency_done or not spec.aggregated_saliency))
 
 
 def run(results_dir, spec, *, members=None, shard=None, progress=None, train_verbose=2,
@@ -143,7 +150,8 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
 
         summary = evaluation.evaluate_run(
             run_dir, num_images=spec.num_images, attack_methods=spec.attacks,
-            attack_options=spec.attack_options, progress=stage_progress)
+            attack_options=spec.attack_options, progress=stage_progress,
+            aggregated_saliency=spec.aggregated_saliency)
         ran += [(index, stage) for stage in summary["stages_run"]]
         gather(results_dir)
     gather(results_dir)

@@ -1,7 +1,8 @@
 """One model + held-out images -> the per-image table of every quantity, and its summary.
 
 Stages, each written atomically as soon as it is done so that an interrupted evaluation resumes
-with what is missing: the metrics pass (per_image.csv and maps.npz), then one `rho_<method>`
+with what is missing: the metrics pass (per_image.csv and maps.npz), optionally the aggregated
+saliency maps' alignments (columns alignment_smoothgrad, alignment_ig), then one `rho_<method>`
 column per attack (per_image.csv rewritten with the new column), then summary.json and
 robust_accuracy.csv from the table.
 """
@@ -11,7 +12,9 @@ import time
 
 import numpy as np
 
-from robust_saliency import attacks, data, metrics, results, runs
+from robust_saliency import attacks, data, metrics, results, runs, saliency
+
+SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
 
 MAPS_NPZ = "maps.npz"
 TIMINGS_JSON = "timings.json"
@@ -57,13 +60,22 @@ def summarize(table, *, meta=None):
             "excluded": excluded}
 
 
-def robust_accuracy(table):
-    """Accuracy under an L2 budget eps, exactly, at every eps where it changes.
+def column_norm(column):
+    """The norm of a `rho_<method>` column (2 or np.inf); rho_best is L2, rho_best_linf L-inf."""
+    method = column[len("rho_"):]
+    if method in ("best", "best_linf"):
+        return np.inf if method == "best_linf" else 2
+    return attacks.NORMS[method]
+
+
+def robust_accuracy(table, norm=2):
+    """Accuracy under a budget eps in `norm` (2 or np.inf), exactly, at every eps where it
+    changes, for each of the table's rho columns in that norm.
 
     An image counts at budget eps when it is classified correctly and its minimal perturbation
     is larger than eps; between breakpoints the curve is constant.
     """
-    columns = _rho_columns(table)
+    columns = [c for c in _rho_columns(table) if column_norm(c) == norm]
     correct = table["correct"].astype(bool)
     finite = np.concatenate([table[c][np.isfinite(table[c])] for c in columns] or [[]])
     eps = np.unique(np.concatenate([[0.0], finite]))
@@ -76,7 +88,8 @@ def robust_accuracy(table):
 
 
 def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradient", "bim", "cw"),
-             batch_size=100, attack_options=None, meta=None, progress=None, verbose=False):
+             batch_size=100, attack_options=None, meta=None, progress=None, verbose=False,
+             aggregated_saliency=False):
     """Measures `model` on `images` into `out_dir`, resuming from whatever is already there.
 
     Args:
@@ -91,6 +104,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
       progress: callable(stage, done=None, total=None), told when a stage starts and, for
         attacks, after every batch.
       verbose: Keras progress bars for the metrics pass and every attack.
+      aggregated_saliency: also the alignments of SmoothGrad and Integrated Gradients maps
+        (saliency.aggregated_alignments at its defaults), as columns SALIENCY_COLUMNS.
 
     Returns:
       The summary dict, plus 'stages_run': the stages computed by this call.
@@ -120,13 +135,22 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         timings = {"metrics": time.time() - start}
         results.write_json(timings_path, timings)
         stages.append("metrics")
+    if aggregated_saliency and not all(c in table for c in SALIENCY_COLUMNS):
+        say("saliency")
+        start = time.time()
+        table.update(saliency.aggregated_alignments(model, images, bounds=bounds,
+                                                    batch_size=batch_size))
+        results.write_table(table_path, table)
+        timings["saliency"] = time.time() - start
+        results.write_json(timings_path, timings)
+        stages.append("saliency")
     for method in attack_methods:
         column = "rho_" + method
         if column in table:
             continue
         say(method, 0, len(images))
         start = time.time()
-        table[column] = attacks.minimal_l2(
+        table[column] = attacks.minimal_distance(
             model, images, method, bounds, batch_size=batch_size, verbose=verbose,
             progress=lambda done, total, method=method: say(method, done, total),
             **attack_options.get(method, {}))
@@ -134,21 +158,27 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         timings[column] = time.time() - start
         results.write_json(timings_path, timings)
         stages.append(column)
-    rho = [table["rho_" + m] for m in attack_methods]
-    if rho:
-        table["rho_best"] = np.min(np.stack(rho), axis=0)
-        results.write_table(table_path, table)
+    # The best estimate per norm: an L2 and an L-infinity distance never mix in one minimum.
+    for norm, best in ((2, "rho_best"), (np.inf, "rho_best_linf")):
+        rho = [table["rho_" + m] for m in attack_methods if attacks.NORMS[m] == norm]
+        if rho:
+            table[best] = np.min(np.stack(rho), axis=0)
+            results.write_table(table_path, table)
     summary = summarize(table, meta={**(meta or {}), "attacks": list(attack_methods),
                                      "attack_options": attack_options,
                                      "bounds": list(bounds), "seconds": timings})
     results.write_json(os.path.join(out_dir, results.SUMMARY_JSON), summary)
     results.write_table(os.path.join(out_dir, results.ROBUST_ACCURACY_CSV),
                         robust_accuracy(table))
+    if "rho_best_linf" in table:
+        results.write_table(os.path.join(out_dir, results.ROBUST_ACCURACY_LINF_CSV),
+                            robust_accuracy(table, norm=np.inf))
     return {**summary, "stages_run": stages}
 
 
 def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim", "cw"),
-                 batch_size=100, attack_options=None, progress=None, verbose=False):
+                 batch_size=100, attack_options=None, progress=None, verbose=False,
+                 aggregated_saliency=False):
     """Evaluates the trained model of a run folder on its dataset's first validation images."""
     record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
     config = record["config"]
@@ -161,4 +191,4 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim",
     return evaluate(model, x, y, run_dir, bounds=data.bounds(config["dataset"]),
                     attack_methods=attack_methods, batch_size=batch_size,
                     attack_options=attack_options, meta=meta, progress=progress,
-                    verbose=verbose)
+                    verbose=verbose, aggregated_saliency=aggregated_saliency)

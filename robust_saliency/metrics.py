@@ -36,7 +36,7 @@ from robust_saliency.passes import (
 )
 
 PER_IMAGE_KEYS = (
-    "pred", "runner_up", "alignment", "alignment_bin", "lin_robustness",
+    "pred", "runner_up", "alignment", "alignment_bin", "lin_robustness", "lin_robustness_linf",
     "x_term_pred", "b_term_pred", "x_term_bin", "b_term_bin", "psi_bin",
     "x_norm", "grad_pred_norm", "grad_bin_norm", "grad_dist", "bias_term", "angle_term",
     "bound14", "bound15", "xi_norm", "alignment_xi", "grad_dist_xi", "angle_term_xi",
@@ -91,7 +91,8 @@ def measure_batch(model, x, class_chunk=None, return_maps=False):
     return _derived(model, x, xt, *_runner_up(model, x_after), return_maps)
 
 
-def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, return_maps):
+def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_rob_linf,
+             return_maps):
     """Every quantity from the passes' results, plus the xi pass (see measure_batch)."""
     shape = tf.shape(x)
     xf = _flat(x)
@@ -135,6 +136,7 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, return
         "alignment": alignment,
         "alignment_bin": alignment_bin,
         "lin_robustness": lin_rob,
+        "lin_robustness_linf": lin_rob_linf,
         "x_term_pred": x_term_pred,
         "b_term_pred": pick(logits, pred) - x_term_pred,
         "x_term_bin": x_term_bin,
@@ -265,6 +267,9 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
         alignment: alpha = |<x, g>| / ||g||, eq. (7).
         alignment_bin: alpha_dagger = |<x, g_dagger>| / ||g_dagger||, eq. (11).
         lin_robustness: rho_tilde, eq. (9), exact minimum over all j != i*.
+        lin_robustness_linf: the L-infinity analogue, min over j != i* of the margin over the
+          L1 norm (the dual norm) of the gradient difference; for an affine classifier the exact
+          L-infinity distance to the decision boundary.
         x_term_pred, b_term_pred: <x, g> and beta^{i*} = Psi^{i*} - <x, g>.
         x_term_bin, b_term_bin: <x, g_dagger> and beta_dagger = Psi_dagger - <x, g_dagger>.
           (These use the gradients behind alignment and rho_tilde, so that the bounds hold in

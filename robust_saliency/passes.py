@@ -88,7 +88,8 @@ def _runner_up(model, x):
     the batch of per-image gradients of that class.
 
     Returns:
-      logits (B, n), pred (B,), g (B, D), runner_up (B,), lin_robustness (B,), grad of j* (B, D).
+      logits (B, n), pred (B,), g (B, D), runner_up (B,), lin_robustness (B,), grad of j* (B, D),
+      lin_robustness_linf (B,).
     """
     num_classes = model.output_shape[-1]
     with tf.GradientTape(persistent=True) as tape:
@@ -99,25 +100,29 @@ def _runner_up(model, x):
     grads = tf.stack([_flat(tape.gradient(s, x)) for s in class_sums], axis=1)
     g = tf.gather(grads, pred, batch_dims=1)
     classes = tf.range(num_classes)
-    best, best_j, g_best = _chunk_minimum(logits, pred, g, grads, classes)
+    best, best_j, g_best, best_linf = _chunk_minimum(logits, pred, g, grads, classes)
     # When every class is at +inf, fall back to the logit runner-up (see module doc).
     second = tf.math.top_k(logits, k=2).indices[:, 1]
     found = tf.math.is_finite(best)
     best_j = tf.where(found, best_j, second)
     g_best = tf.where(found[:, None], g_best, g)
-    return logits, pred, g, best_j, best, g_best
+    return logits, pred, g, best_j, best, g_best, best_linf
 
 
 def _chunk_minimum(logits, pred, g, grads, classes):
     """Per image, over `classes` (their gradients `grads` (B, k, D)): the smallest ratio of
-    eq. (9), its class and its gradient; the predicted class counts as +inf."""
+    eq. (9), its class and its gradient, and the smallest L-infinity ratio (the margin over the
+    L1 norm, the dual norm, of the gradient difference); the predicted class counts as +inf."""
     logit_pred = tf.gather(logits, pred[:, None], batch_dims=1)
-    dist = _norm(g[:, None, :] - grads)
-    ratio = _ratio(logit_pred - tf.gather(logits, classes, axis=1), dist)
-    ratio = tf.where(classes[None, :] == pred[:, None], tf.constant(np.inf, ratio.dtype), ratio)
+    margin = logit_pred - tf.gather(logits, classes, axis=1)
+    diff = g[:, None, :] - grads
+    is_pred = classes[None, :] == pred[:, None]
+    inf = tf.constant(np.inf, logits.dtype)
+    ratio = tf.where(is_pred, inf, _ratio(margin, _norm(diff)))
+    ratio_linf = tf.where(is_pred, inf, _ratio(margin, tf.reduce_sum(tf.abs(diff), axis=-1)))
     local = tf.argmin(ratio, axis=1, output_type=tf.int32)
     return (tf.reduce_min(ratio, axis=1), tf.gather(classes, local),
-            tf.gather(grads, local, batch_dims=1))
+            tf.gather(grads, local, batch_dims=1), tf.reduce_min(ratio_linf, axis=1))
 
 
 def _chunk(model, x, classes, pred, g):
@@ -137,20 +142,22 @@ def _runner_up_chunked(head, chunk, x, num_classes, class_chunk):
     """`_runner_up` for many classes: compiled head and chunk calls, running minima in between.
 
     Returns:
-      xt (B, n) and the six results of `_runner_up`.
+      xt (B, n) and the seven results of `_runner_up`.
     """
     xt, logits, pred, g = head(x)
     best = tf.fill(tf.shape(pred), tf.constant(np.inf, logits.dtype))
+    best_linf = best
     best_j = tf.math.top_k(logits, k=2).indices[:, 1]
     g_best = g
     for c0 in range(0, num_classes, class_chunk):
         # Every call has the same shapes (one trace): the last chunk repeats its final class.
         classes = tf.constant(np.minimum(np.arange(c0, c0 + class_chunk), num_classes - 1),
                               tf.int32)
-        local_min, local_j, local_g = chunk(x, classes, pred, g)
+        local_min, local_j, local_g, local_linf = chunk(x, classes, pred, g)
+        best_linf = tf.minimum(best_linf, local_linf)
         # Strict '<' keeps the first minimiser, and the logit runner-up when all are +inf.
         better = local_min < best
         best = tf.where(better, local_min, best)
         best_j = tf.where(better, local_j, best_j)
         g_best = tf.where(better[:, None], local_g, g_best)
-    return xt, logits, pred, g, best_j, best, g_best
+    return xt, logits, pred, g, best_j, best, g_best, best_linf

@@ -43,6 +43,7 @@ ESTIMATES = {
     "rho_gradient": ("gradient attack", PALETTE[1], "s"),
     "rho_bim": ("BIM (L2) attack", PALETTE[2], "^"),
     "rho_cw": ("CW (L2) attack", PALETTE[3], "D"),
+    "rho_ddn": ("DDN (L2) attack", PALETTE[4], "v"),
 }
 LABELS = {
     "lin_robustness": r"$\tilde\rho(x)$",
@@ -57,6 +58,12 @@ LABELS = {
     "psi_bin": r"$|\Psi^\dagger(x)|$",
 }
 COHORT_COMMAND = "python -m experiments.cohort --results_dir={}"
+
+
+def is_linf(column):
+    """Whether a result column is an L-infinity distance: those end in '_linf' (attack methods
+    are named so, see attacks.NORMS); the paper's figures use the L2 ones."""
+    return column.endswith("_linf")
 
 
 class MissingResults(ValueError):
@@ -247,7 +254,7 @@ def _estimate_look(key, extra_index):
     if key in ESTIMATES:
         return ESTIMATES[key]
     # An attack added after this module was written still gets its own colour and label.
-    return f"{key[len('rho_'):]} attack", PALETTE[4 + extra_index % 4], "v"
+    return f"{key[len('rho_'):]} attack", PALETTE[5 + extra_index % 3], "P"
 
 
 @styled
@@ -261,8 +268,8 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
       The PNG and PDF paths written.
     """
     spec, members = load(results_dir, columns=("median_alignment", "median_lin_robustness"))
-    attacks = [k[len("median_"):] for k in members
-               if k.startswith("median_rho_") and k != "median_rho_best"]
+    attacks = [k[len("median_"):] for k in members if k.startswith("median_rho_")
+               and k != "median_rho_best" and not is_linf(k)]
     keys = ["lin_robustness"] + [k for k in ESTIMATES if k in attacks]
     keys += [k for k in attacks if k not in keys]
     fig, ax = plt.subplots(figsize=(5.4, 3.9))

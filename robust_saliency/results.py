@@ -25,6 +25,7 @@ MODEL_FILE = "model.keras"
 PER_IMAGE_CSV = "per_image.csv"
 SUMMARY_JSON = "summary.json"
 ROBUST_ACCURACY_CSV = "robust_accuracy.csv"
+ROBUST_ACCURACY_LINF_CSV = "robust_accuracy_linf.csv"
 TENSORBOARD_DIR = "tb"
 BACKUP_DIR = "backup"
 

@@ -30,8 +30,9 @@ class TrainConfig:
     image_size: int | None = None  # ImageNet only: crop size (None: the paper's 256)
     model: str = "small_net"
     weights: str | None = None  # resnet50 only: None, 'imagenet' or a weights file
-    lam: float = 0.0
+    lam: float = 0.0  # the penalty's strength: its weight, or the radius epsilon for 'pgd_l2'
     penalty: str = "gradient_norm"
+    penalty_options: dict | None = None  # the penalty's own settings, e.g. {'steps': 7}
     penalty_convention: str = "batch_mean"
     penalty_batch_size: int | None = None  # B of 'batch_mean'; None: each replica's own batch
     sensitivity_mode: str = "nll"
@@ -59,6 +60,11 @@ class TrainConfig:
         if self.penalty not in penalties.PENALTIES:
             problems.append(f"unknown penalty {self.penalty!r} "
                             f"(valid: {', '.join(penalties.PENALTIES)})")
+        elif self.lam >= 0:
+            try:  # the penalty checks its own options (a TypeError names an unknown one)
+                penalty_from_config(self)
+            except (TypeError, ValueError) as e:
+                problems.append(f"penalty {self.penalty!r}: {e}")
         if self.penalty_convention not in penalties.CONVENTIONS:
             problems.append(f"unknown penalty_convention {self.penalty_convention!r} "
                             f"(valid: {', '.join(penalties.CONVENTIONS)})")
@@ -87,6 +93,22 @@ class TrainConfig:
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
         if problems:
             raise ValueError("invalid training configuration: " + "; ".join(problems))
+
+
+def penalty_options(config):
+    """The penalty's keyword options of `config`; an attack-based penalty attacks inside the
+    dataset's pixel bounds unless the options name others."""
+    options = dict(config.penalty_options or {})
+    if "bounds" in penalties.option_names(config.penalty):
+        options.setdefault("bounds", tuple(data.bounds(config.dataset)))
+    return options
+
+
+def penalty_from_config(config):
+    return penalties.get(
+        config.penalty, lam=config.lam, convention=config.penalty_convention,
+        sensitivity_mode=config.sensitivity_mode, batch_size=config.penalty_batch_size,
+        **penalty_options(config))
 
 
 class TrainingDiverged(RuntimeError):
@@ -139,7 +161,8 @@ def build_model(config, steps_per_epoch=None):
     model = training.RobustModel(
         network, lam=config.lam, penalty=config.penalty,
         penalty_convention=config.penalty_convention, sensitivity_mode=config.sensitivity_mode,
-        weight_decay=config.weight_decay, penalty_batch_size=config.penalty_batch_size)
+        weight_decay=config.weight_decay, penalty_batch_size=config.penalty_batch_size,
+        penalty_options=penalty_options(config))
     lr = config.learning_rate
     if config.lr_schedule == "step":
         if not steps_per_epoch:

@@ -42,7 +42,7 @@ def test_interrupted_evaluation_resumes_with_missing_attacks(tmp_path, trained_s
                                                              synthetic_arrays, monkeypatch):
     _, (x, y) = synthetic_arrays
     x, y = x[:8], y[:8]
-    real = attacks.minimal_l2
+    real = attacks.minimal_distance
     calls = []
 
     def interrupted(model, images, method, bounds, **options):
@@ -51,13 +51,13 @@ def test_interrupted_evaluation_resumes_with_missing_attacks(tmp_path, trained_s
             raise KeyboardInterrupt
         return real(model, images, method, bounds, **options)
 
-    monkeypatch.setattr(attacks, "minimal_l2", interrupted)
+    monkeypatch.setattr(attacks, "minimal_distance", interrupted)
     with pytest.raises(KeyboardInterrupt):
         evaluation.evaluate(trained_small_net, x, y, str(tmp_path), bounds=(0.0, 1.0),
                             attack_methods=("gradient", "bim"), attack_options=CHEAP)
     table = results.read_table(tmp_path / "per_image.csv")
     assert "rho_gradient" in table and "rho_bim" not in table
-    monkeypatch.setattr(attacks, "minimal_l2", real)
+    monkeypatch.setattr(attacks, "minimal_distance", real)
     summary = evaluation.evaluate(trained_small_net, x, y, str(tmp_path), bounds=(0.0, 1.0),
                                   attack_methods=("gradient", "bim"), attack_options=CHEAP)
     assert summary["stages_run"] == ["rho_bim"]

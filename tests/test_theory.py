@@ -20,8 +20,9 @@ def _linear_weights(model):
     return w, b
 
 
-def _exact_linear_distance(x, w, b):
-    """Distance to the decision boundary of argmax(W x + b), in closed form."""
+def _exact_linear_distance(x, w, b, dual_ord=2):
+    """Distance to the decision boundary of argmax(W x + b), in closed form: L2 by default,
+    L-infinity with dual_ord=1 (Hoelder: the margin over the dual norm of the weight gap)."""
     xf = x.reshape(len(x), -1)
     scores = xf @ w + b
     pred = scores.argmax(1)
@@ -30,7 +31,7 @@ def _exact_linear_distance(x, w, b):
         dw = w[:, pred] - w[:, [j]]
         margin = scores[np.arange(len(x)), pred] - scores[:, j]
         with np.errstate(divide="ignore", invalid="ignore"):  # j == pred, masked below
-            d = margin / np.linalg.norm(dw, axis=0)
+            d = margin / np.linalg.norm(dw, ord=dual_ord, axis=0)
         dist = np.where(pred == j, dist, np.minimum(dist, d))
     return dist
 
@@ -42,6 +43,11 @@ def test_linear_multiclass_lin_robustness_is_exact_distance(images, rng, use_bia
     r = metrics.measure(model, images)
     exact = _exact_linear_distance(images, *_linear_weights(model))
     np.testing.assert_allclose(r["lin_robustness"], exact, rtol=1e-5)
+    exact_linf = _exact_linear_distance(images, *_linear_weights(model), dual_ord=1)
+    np.testing.assert_allclose(r["lin_robustness_linf"], exact_linf, rtol=1e-10)
+    # The L-infinity minimiser is another class than j* for some images: a distinct column.
+    assert np.any(np.abs(r["lin_robustness_linf"] * np.sqrt(28 * 28) / r["lin_robustness"] - 1)
+                  > 1e-3)
     if not use_bias:
         np.testing.assert_allclose(r["alignment_bin"], exact, rtol=1e-5)
         np.testing.assert_allclose(r["b_terms"], 0.0, atol=1e-12)
@@ -151,9 +157,11 @@ def test_many_classes_chunked_path_is_exact(rng):
     model = randomize_biases(models.linear_classifier(num_classes=n, dtype="float64"), rng)
     x = rng.uniform(0.0, 1.0, (5, 28, 28, 1))
     exact = _exact_linear_distance(x, *_linear_weights(model))
+    exact_linf = _exact_linear_distance(x, *_linear_weights(model), dual_ord=1)
     for chunk in (None, 50):
         r = metrics.measure(model, x, class_chunk=chunk)
         np.testing.assert_allclose(r["lin_robustness"], exact, rtol=1e-5)
+        np.testing.assert_allclose(r["lin_robustness_linf"], exact_linf, rtol=1e-10)
 
 
 def test_bound_summands_agree_with_the_jvp_decomposition(images, rng):

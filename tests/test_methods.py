@@ -1,0 +1,128 @@
+"""Beyond the paper: the quick presets of every robustification method end to end on synthetic
+data, the cross-method comparison (curves, matched alignment, claims) and its figure command."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import fig_methods, presets
+from robust_saliency import cohort, compare, evaluation, results
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "search_steps": 3},
+         "ddn": {"steps": 20}, "bim_linf": {"steps": 3, "search_steps": 3},
+         "fmn_linf": {"steps": 20}, "gradient": {"grid_size": 30, "refine_steps": 8}}
+TINY = dict(dataset="synthetic", epochs=1, batch_size=50, train_subset=300, val_subset=100,
+            probe_size=10)
+
+
+@pytest.fixture(scope="module")
+def method_cohorts(tmp_path_factory):
+    """Each quick preset's first and last strength, shrunk to seconds, as cohort folders."""
+    root = tmp_path_factory.mktemp("methods")
+    folders = {}
+    for name in fig_methods.PRESETS:
+        preset = presets.get(name)
+        spec = preset.cohort_spec(
+            lambdas=(preset.lambdas[0], preset.lambdas[-1]), num_images=12,
+            attack_options={m: CHEAP[m] for m in preset.attacks}, **TINY)
+        folders[name] = str(root / name)
+        cohort.run(folders[name], spec, train_verbose=0)
+    return folders
+
+
+@pytest.mark.slow
+def test_every_method_preset_runs_end_to_end(method_cohorts):
+    for name, folder in method_cohorts.items():
+        spec, table = cohort.read(folder)
+        assert list(table["status"]) == ["evaluated", "evaluated"], name
+        assert spec["train"]["penalty"] == presets.get(name).train.penalty
+        for column in ("median_alignment", "median_rho_bim", "median_lin_robustness_linf",
+                       *("median_" + c for c in evaluation.SALIENCY_COLUMNS)):
+            assert np.all(np.isfinite(table[column])), (name, column)
+    linf = method_cohorts["mnist_quick_linf"]
+    _, table = cohort.read(linf)
+    run_dir = os.path.join(linf, table["run_dir"][0])
+    per_image = results.read_table(os.path.join(run_dir, results.PER_IMAGE_CSV))
+    np.testing.assert_array_equal(per_image["rho_best_linf"],
+                                  np.minimum(per_image["rho_bim_linf"], per_image["rho_fmn_linf"]))
+    # The L2 best never takes an L-infinity distance.
+    np.testing.assert_array_equal(per_image["rho_best"], np.minimum.reduce(
+        [per_image["rho_gradient"], per_image["rho_bim"], per_image["rho_ddn"]]))
+    curve = results.read_table(os.path.join(run_dir, results.ROBUST_ACCURACY_LINF_CSV))
+    assert {"robust_accuracy_bim_linf", "robust_accuracy_best_linf"} <= set(curve)
+    assert not any(k.endswith("_linf") for k in results.read_table(
+        os.path.join(run_dir, results.ROBUST_ACCURACY_CSV)))
+
+
+@pytest.mark.slow
+def test_methods_figure_and_claims(method_cohorts, tmp_path):
+    paths, rows = fig_methods.plot(list(method_cohorts.values()), str(tmp_path))
+    assert all(os.path.getsize(p) > 0 for p in paths)
+    labels = [compare.label(cohort.read(f)[0]) for f in method_cohorts.values()]
+    assert len(set(labels)) == 4
+    assert [r["claim"] for r in rows[:4]] == [
+        f"alignment rises with robustness under {label}" for label in labels]
+    # Two models per method are too few to judge a trend.
+    assert all(r["verdict"] == "n/a" for r in rows[:4])
+    assert rows[4]["claim"] == "most aligned method at matched robustness"
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.fig_methods",
+         "--results_dirs=" + ",".join(method_cohorts.values()), f"--out_dir={tmp_path / 'cmd'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert os.path.exists(tmp_path / "cmd" / "fig_methods.png")
+    assert "most aligned method at matched robustness" in open(
+        tmp_path / "cmd" / "claims_methods.md").read()
+
+
+def _curve(label, robustness, alignment):
+    return {"label": label, "lam": np.arange(len(robustness), dtype=float),
+            "robustness": np.array(robustness, float), "alignment": np.array(alignment, float)}
+
+
+def test_matched_alignment_interpolates_over_the_common_range():
+    a = _curve("a", [1.0, 2.0, 4.0], [1.0, 2.0, 3.0])
+    b = _curve("b", [4.0, 0.5, 2.0], [5.0, 1.0, 4.0])  # unsorted on purpose
+    grid, values = compare.matched_alignment([a, b], points=3)
+    np.testing.assert_allclose(grid, [1.0, 2.0, 4.0])
+    np.testing.assert_allclose(values["a"], [1.0, 2.0, 3.0])
+    # b at 1.0: halfway between (0.5, 1) and (2, 4) in log robustness.
+    np.testing.assert_allclose(values["b"], [2.5, 4.0, 5.0])
+    rows = compare.check([a, b])
+    assert [r["verdict"] for r in rows] == ["yes", "yes", "b"]
+    falling = compare.check([_curve("c", [1, 2, 3], [3, 2, 1])])
+    assert falling[0]["verdict"] == "no"
+
+
+def test_methods_without_a_common_robustness_range_are_not_ranked():
+    rows = compare.check([_curve("a", [1, 2, 3], [1, 2, 3]), _curve("b", [5, 6, 7], [1, 2, 3])])
+    assert rows[-1]["verdict"] == "n/a"
+    assert "do not overlap" in rows[-1]["measured"]
+
+
+def test_unknown_robustness_column_is_refused():
+    with pytest.raises(ValueError, match="unknown robustness column"):
+        compare.curves([], "median_rho_pgd")
+
+
+@pytest.mark.slow
+def test_sanity_command_writes_the_randomisation_table(method_cohorts):
+    folder = method_cohorts["mnist_quick"]
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.sanity", f"--results_dir={folder}", "--member=1",
+         "--num_images=20"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, table = cohort.read(folder)
+    rows = results.read_table(os.path.join(folder, table["run_dir"][1], "randomisation.csv"))
+    # small_net: the trained maps, then its two dense and three conv layers top-down.
+    assert list(rows["randomised"][:2]) == ["none", "logits"]
+    assert list(rows["layers_randomised"]) == [0, 1, 2, 3, 4, 5]
+    assert rows["median_rank_correlation"][0] == pytest.approx(1.0)
+    assert rows["median_rank_correlation"][-1] < 0.9
+    assert "| none | 0 |" in done.stdout
