@@ -36,10 +36,10 @@ def plot(results_dirs, out_dir):
             ax.plot(c["robustness"], c["alignment"], marker=MARKERS[k % len(MARKERS)],
                     color=plotting.PALETTE[k % len(plotting.PALETTE)], label=c["label"])
             plotting.annotate_lambdas(ax, c["robustness"], c["alignment"], c["lam"])
-        ax.set_xscale("log")
         ax.set_xlabel(compare.ROBUSTNESS[column])
         ax.set_ylabel(r"median alignment $\alpha(x)$")
-    axes[0].legend(loc="best")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.13))
     datasets = sorted({plotting.load(d)[0]["train"]["dataset"] for d in results_dirs})
     fig.suptitle("Alignment vs robustness by robustification method "
                  f"({', '.join(datasets)}; labels: lambda, or epsilon for PGD)", fontsize=9)
