@@ -9,8 +9,8 @@ layer shapes, the rate the step achieves, the rate of a large float32 matmul mea
 run (the CPU's practical peak), the fastest step that peak allows, and the PyTorch step time
 when torch is importable. A second table times one small_net convolution with and without XLA,
 the evidence for why jit_compile=True is slower here; a third replaces the max-pool, whose
-second derivative (MaxPoolGradGrad) is the largest non-convolution kernel, by two equivalent
-implementations.
+second derivative was the largest non-convolution kernel (MaxPoolGradGrad), by the shipped
+pooling.MaxPooling2D and two other equivalent implementations.
 """
 
 import argparse
@@ -18,7 +18,6 @@ import collections
 import glob
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,7 +27,14 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from benchmarks.common import record, time_call  # noqa: E402
-from benchmarks.train_step import BATCH, LAM, WEIGHT_DECAY, torch_step_seconds  # noqa: E402
+from benchmarks.train_step import (  # noqa: E402
+    BATCH,
+    LAM,
+    WEIGHT_DECAY,
+    compiled_step,
+    step_seconds,
+    torch_step_seconds,
+)
 from robust_saliency import models, training  # noqa: E402
 
 
@@ -59,13 +65,12 @@ def step_flops(macs, double):
     return 2 * passes
 
 
-def profile_ops(model, data, steps, log_dir):
-    """(op type -> ms per step summed over threads, busy ms per executor thread, wall ms)."""
-    model.fit(data, steps_per_epoch=5, epochs=1, verbose=0)
+def profile_ops(step, x, y, steps, log_dir):
+    """(op type -> ms per step summed over threads, busy ms per executor thread, wall ms per
+    step measured before profiling) of the compiled train step `step`."""
+    wall = np.median(step_seconds(step, x, y, steps=steps, repeats=3)) * 1e3
     tf.profiler.experimental.start(log_dir)
-    start = time.perf_counter()
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-    wall = (time.perf_counter() - start) / steps * 1e3
+    step_seconds(step, x, y, steps=steps, repeats=1, warmup=0)
     tf.profiler.experimental.stop()
     space = xplane_pb2.XSpace()
     path = sorted(glob.glob(os.path.join(log_dir, "**", "*.xplane.pb"), recursive=True))[-1]
@@ -95,7 +100,8 @@ def matmul_gflops(n=2048, repeats=5):
 
 def conv_rates(repeats=10):
     """GFLOP/s of small_net's second convolution (100 x 14 x 14 x 32 -> 64), eager kernels
-    (oneDNN) against XLA."""
+    (oneDNN) against XLA. Run it last: after an XLA compilation every later step in the process
+    is slower (measured: 45 -> 63 ms for the shipped step), so nothing is timed after it."""
     x = tf.random.uniform((BATCH, 14, 14, 32))
     k = tf.random.uniform((3, 3, 32, 64))
     flops = 2 * BATCH * 14 * 14 * 64 * 9 * 32
@@ -121,6 +127,20 @@ def _argmax_pool(x):
     return y, grad
 
 
+@tf.custom_gradient
+def _first_order_only_pool(x):
+    """max-pool whose gradient has no gradient of its own: WRONG second derivatives, used only
+    to time the step without MaxPoolGradGrad (the lower bound a faster kernel could reach)."""
+    y = tf.nn.max_pool2d(x, 2, 2, "VALID")
+
+    def grad(dy):
+        return tf.raw_ops.MaxPoolGrad(orig_input=tf.stop_gradient(x), orig_output=tf.stop_gradient(
+            y), grad=tf.stop_gradient(dy), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1],
+            padding="VALID")
+
+    return y, grad
+
+
 def _reshape_pool(x):  # reduce_max's gradient is elementwise masks, so is its second
     _, h, w, c = x.shape
     x = tf.reshape(x[:, :h // 2 * 2, :w // 2 * 2], [-1, h // 2, 2, w // 2, 2, c])
@@ -128,23 +148,32 @@ def _reshape_pool(x):  # reduce_max's gradient is elementwise masks, so is its s
 
 
 def pool_variant_rows(x, y, steps, repeats=3):
-    """MaxPoolGradGrad, the largest non-convolution kernel, against two max-pools whose second
-    derivative avoids it (same function and gradients, checked to float32 round-off)."""
-    data = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2)
-    variants = {"keras.layers.MaxPooling2D (shipped)": None, "argmax + scatter_nd gradient":
-                _argmax_pool, "reshape + reduce_max": _reshape_pool}
-    fits, penalties = {}, {}
+    """The shipped max-pool (pooling.MaxPooling2D) against Keras' (whose second derivative is
+    TensorFlow's MaxPoolGradGrad, the largest non-convolution kernel of the profile), two other
+    max-pools that avoid that kernel (the check column: the same function and gradients), and
+    the step without a second derivative of the pool at all (wrong; the floor a faster kernel
+    could reach)."""
+    variants = {"pooling.MaxPooling2D (shipped)": None,
+                "keras.layers.MaxPooling2D (MaxPoolGradGrad)": keras.layers.MaxPooling2D,
+                "argmax + scatter_nd gradient": _argmax_pool,
+                "reshape + reduce_max": _reshape_pool,
+                "bound: no MaxPoolGradGrad (second derivative dropped, wrong)":
+                _first_order_only_pool}
+    compiled, penalties = {}, {}
     for name, pool in variants.items():
         keras.utils.set_random_seed(0)
-        inputs = keras.Input((28, 28, 1))
-        h = inputs
-        for width in (32, 64, 128):
-            h = keras.layers.Conv2D(width, 3, padding="same", activation="relu")(h)
-            h = (keras.layers.MaxPooling2D(2)(h) if pool is None else
-                 keras.layers.Lambda(pool, output_shape=lambda s: (
-                     s[0], s[1] // 2, s[2] // 2, s[3]))(h))
-        h = keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(h))
-        network = keras.Model(inputs, keras.layers.Dense(10)(h))
+        shipped = models.small_net()
+
+        def swap(layer, pool=pool):
+            if pool is None or not isinstance(layer, keras.layers.MaxPooling2D):
+                return layer.__class__.from_config(layer.get_config())
+            if pool is keras.layers.MaxPooling2D:
+                return pool.from_config(layer.get_config())
+            return keras.layers.Lambda(pool, output_shape=lambda s: (
+                s[0], s[1] // 2, s[2] // 2, s[3]))
+
+        network = keras.models.clone_model(shipped, clone_function=swap)
+        network.set_weights(shipped.get_weights())
         with tf.GradientTape() as tape:
             xt = tf.constant(x)
             tape.watch(xt)
@@ -152,14 +181,11 @@ def pool_variant_rows(x, y, steps, repeats=3):
         penalties[name] = float(tf.reduce_sum(tape.gradient(total, xt) ** 2))
         model = training.RobustModel(network, lam=LAM, weight_decay=WEIGHT_DECAY)
         model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
-        model.fit(data, steps_per_epoch=5, epochs=1, verbose=0)
-        fits[name] = model
-    times = {name: [] for name in fits}
+        compiled[name] = compiled_step(model)
+    times = {name: [] for name in compiled}
     for _ in range(repeats):  # interleaved, so drifting load hits every variant alike
-        for name, model in fits.items():
-            start = time.perf_counter()
-            model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-            times[name].append((time.perf_counter() - start) / steps * 1e3)
+        for name, step in compiled.items():
+            times[name] += [t * 1e3 for t in step_seconds(step, x, y, steps=steps, repeats=1)]
     base = np.median(next(iter(times.values())))
     return [[name, f"{np.median(t):.1f}", f"{np.median(t) / base:.2f}",
              f"{penalties[name]:.6g}"] for name, t in times.items()]
@@ -172,12 +198,12 @@ def main():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (BATCH, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, BATCH).astype("int64")
-    data = tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(2)
+    pool_rows = pool_variant_rows(x, y, args.steps)
     keras.utils.set_random_seed(0)
     model = training.RobustModel(models.small_net(), lam=LAM, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
     with tempfile.TemporaryDirectory() as log_dir:
-        ops, busy, wall = profile_ops(model, data, args.steps, log_dir)
+        ops, busy, wall = profile_ops(compiled_step(model), x, y, args.steps, log_dir)
     total = sum(ops.values())
     rows = [[op, f"{ms:.2f}", f"{100 * ms / total:.1f}%"] for op, ms in ops.most_common(12)]
     conv_ms = sum(ms for op, ms in ops.items() if "Conv2D" in op or "MatMul" in op)
@@ -206,10 +232,10 @@ def main():
            ["op type", "ms per step (threads summed)", "share of kernel time"], rows,
            notes="\n\n".join(notes))
     record("one convolution, oneDNN kernels vs XLA (why jit_compile=True is slower here)",
-           ["kernel", "median ms", "GFLOP/s"], conv_rates())
+           ["kernel", "median ms", "GFLOP/s"], conv_rates())  # last: see conv_rates
     record("double-backprop step with other max-pool implementations (same weights)",
            ["max-pool", "median ms/step", "ratio to shipped", "||grad_x Psi^0||^2 (check)"],
-           pool_variant_rows(x, y, args.steps))
+           pool_rows)
 
 
 if __name__ == "__main__":

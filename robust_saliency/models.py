@@ -8,6 +8,8 @@ globally, for the second every logit is positive one-homogeneous (Lemma 2).
 import keras
 from keras import layers
 
+from robust_saliency import pooling
+
 MNIST_SHAPE = (28, 28, 1)
 
 
@@ -37,7 +39,7 @@ def small_net(input_shape=MNIST_SHAPE, num_classes=10, *, use_bias=True, dropout
     for width in (32, 64, 128):
         h = layers.Conv2D(width, 3, padding="same", activation="relu", use_bias=use_bias,
                           dtype=dtype)(h)
-        h = layers.MaxPooling2D(2, dtype=dtype)(h)
+        h = pooling.MaxPooling2D(2, dtype=dtype)(h)
     h = layers.Flatten(dtype=dtype)(h)
     h = layers.Dense(128, activation="relu", use_bias=use_bias, dtype=dtype)(h)
     h = layers.Dropout(dropout, dtype=dtype)(h)
@@ -79,7 +81,7 @@ def small_bn_net(input_shape=MNIST_SHAPE, num_classes=10, *, dtype=None, name="s
         h = layers.Conv2D(width, 3, padding="same", dtype=dtype)(h)
         h = layers.BatchNormalization(momentum=0.999, dtype=dtype)(h)
         h = layers.ReLU(dtype=dtype)(h)
-        h = layers.MaxPooling2D(2, dtype=dtype)(h)
+        h = pooling.MaxPooling2D(2, dtype=dtype)(h)
     h = layers.Flatten(dtype=dtype)(h)
     logits = layers.Dense(num_classes, dtype=dtype, name="logits")(h)
     return keras.Model(inputs, logits, name=name)
