@@ -91,8 +91,8 @@ def test_evaluate_command_end_to_end(tmp_path):
     runs.train(config, run_dir, verbose=0)
     done = subprocess.run(
         [sys.executable, "-m", "experiments.evaluate", f"--run_dir={run_dir}",
-         "--num_images=20", "--attacks=gradient,bim,cw",
-         "--attack_options=cw.steps=30,cw.binary_search_steps=2,bim.steps=5"],
+         "--num_images=20", "--attacks=gradient,bim,cw,fmn_linf", "--aggregated_saliency",
+         "--attack_options=cw.steps=30,cw.binary_search_steps=2,bim.steps=5,fmn_linf.steps=20"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -102,6 +102,11 @@ def test_evaluate_command_end_to_end(tmp_path):
     assert summary["attack_options"]["cw"] == {"steps": 30, "binary_search_steps": 2}
     curve = results.read_table(os.path.join(run_dir, "robust_accuracy.csv"))
     assert {"epsilon", "robust_accuracy_cw", "robust_accuracy_best"} <= set(curve)
+    assert "robust_accuracy_fmn_linf" not in curve  # L-inf distances get their own curve
+    curve = results.read_table(os.path.join(run_dir, "robust_accuracy_linf.csv"))
+    assert {"epsilon", "robust_accuracy_fmn_linf", "robust_accuracy_best_linf"} <= set(curve)
+    for column in ("alignment_smoothgrad", "alignment_ig", "rho_fmn_linf", "rho_best_linf"):
+        assert np.isfinite(summary["medians"][column]), column
 
 
 def test_evaluate_command_rejects_bad_flags(tmp_path):
