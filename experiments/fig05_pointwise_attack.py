@@ -15,7 +15,7 @@ import numpy as np
 from absl import app
 
 from experiments import figures
-from robust_saliency import plotting
+from robust_saliency import plotting, results
 
 STEM = "fig05_pointwise_attack"
 
@@ -23,7 +23,7 @@ STEM = "fig05_pointwise_attack"
 def choose_attack(table):
     """'rho_cw' if measured, else the rho_<attack> column with the smallest median distance."""
     attacks = [k for k in table
-               if k.startswith("rho_") and k != "rho_best" and not plotting.is_linf(k)]
+               if k.startswith("rho_") and k != "rho_best" and not results.is_linf(k)]
     if "rho_cw" in attacks or not attacks:
         return "rho_cw"
 

@@ -60,14 +60,6 @@ def summarize(table, *, meta=None):
             "excluded": excluded}
 
 
-def column_norm(column):
-    """The norm of a `rho_<method>` column (2 or np.inf); rho_best is L2, rho_best_linf L-inf."""
-    method = column[len("rho_"):]
-    if method in ("best", "best_linf"):
-        return np.inf if method == "best_linf" else 2
-    return attacks.NORMS[method]
-
-
 def robust_accuracy(table, norm=2):
     """Accuracy under a budget eps in `norm` (2 or np.inf), exactly, at every eps where it
     changes, for each of the table's rho columns in that norm.
@@ -75,7 +67,7 @@ def robust_accuracy(table, norm=2):
     An image counts at budget eps when it is classified correctly and its minimal perturbation
     is larger than eps; between breakpoints the curve is constant.
     """
-    columns = [c for c in _rho_columns(table) if column_norm(c) == norm]
+    columns = [c for c in _rho_columns(table) if results.is_linf(c) == (norm == np.inf)]
     correct = table["correct"].astype(bool)
     finite = np.concatenate([table[c][np.isfinite(table[c])] for c in columns] or [[]])
     eps = np.unique(np.concatenate([[0.0], finite]))

@@ -60,12 +60,6 @@ LABELS = {
 COHORT_COMMAND = "python -m experiments.cohort --results_dir={}"
 
 
-def is_linf(column):
-    """Whether a result column is an L-infinity distance: those end in '_linf' (attack methods
-    are named so, see attacks.NORMS); the paper's figures use the L2 ones."""
-    return column.endswith("_linf")
-
-
 class MissingResults(ValueError):
     """A figure's input file, member or column is absent; the message says what writes it."""
 
@@ -269,7 +263,7 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
     """
     spec, members = load(results_dir, columns=("median_alignment", "median_lin_robustness"))
     attacks = [k[len("median_"):] for k in members if k.startswith("median_rho_")
-               and k != "median_rho_best" and not is_linf(k)]
+               and k != "median_rho_best" and not results.is_linf(k)]
     keys = ["lin_robustness"] + [k for k in ESTIMATES if k in attacks]
     keys += [k for k in attacks if k not in keys]
     fig, ax = plt.subplots(figsize=(5.4, 3.9))

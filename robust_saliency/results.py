@@ -30,6 +30,12 @@ TENSORBOARD_DIR = "tb"
 BACKUP_DIR = "backup"
 
 
+def is_linf(column):
+    """Whether a result column holds L-infinity distances: their names end in '_linf' (the
+    L-inf attack methods are named so, see attacks.NORMS); the others are L2."""
+    return column.endswith("_linf")
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside `path`; on success moves it onto `path`, else deletes it."""

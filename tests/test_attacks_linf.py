@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from test_attacks import linear_setup
 
-from robust_saliency import attacks, models, plotting
+from robust_saliency import attacks, models, results
 
 
 def _linear_case(seed, num_classes):
@@ -77,9 +77,9 @@ def test_minimal_l2_rejects_linf_methods(method):
 
 def test_every_method_has_a_norm_and_l2_methods_keep_minimal_l2(linear_case):
     assert set(attacks.METHODS) == set(attacks.NORMS)
-    # Result columns are told apart by name (plotting.is_linf): L-inf methods end in '_linf'.
+    # Result columns are told apart by name (results.is_linf): L-inf methods end in '_linf'.
     for method, norm in attacks.NORMS.items():
-        assert (norm == np.inf) == plotting.is_linf("rho_" + method), method
+        assert (norm == np.inf) == results.is_linf("rho_" + method), method
     attacks.check_methods(["bim_linf", "fmn_linf"], {"bim_linf": {"steps": 5}})
     model, x, _ = linear_case
     np.testing.assert_array_equal(attacks.minimal_l2(model, x[:4], "gradient", (0.0, 1.0)),
