@@ -38,18 +38,14 @@ def main(argv):
     del argv
     import numpy as np
 
-    from robust_saliency import data, plotting, results, runs, saliency
+    from robust_saliency import evaluation, plotting, results, runs, saliency
 
     try:
         spec, members = plotting.load(FLAGS.results_dir)
         at = plotting.pick(members, FLAGS.member)
         run_dir = os.path.join(FLAGS.results_dir, str(members["run_dir"][at]))
         model = runs.load_model(run_dir)
-        config = spec["train"]
-        x, _ = data.load_arrays(config["dataset"], "validation", config.get("data_dir"),
-                                num_examples=FLAGS.num_images,
-                                image_size=config.get("image_size"),
-                                source=config.get("data_source"))
+        x, _ = evaluation.validation_arrays(spec["train"], FLAGS.num_images)
         rows = saliency.randomisation_check(model, x, seed=FLAGS.seed)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")

@@ -168,6 +168,14 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
     return {**summary, "stages_run": stages}
 
 
+def validation_arrays(config, num_images):
+    """(images, labels): the first `num_images` validation images of a saved training config
+    (run.json's or cohort.json's 'config'/'train' dict), preprocessed as for training."""
+    return data.load_arrays(config["dataset"], "validation", config.get("data_dir"),
+                            num_examples=num_images, image_size=config.get("image_size"),
+                            source=config.get("data_source"))
+
+
 def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim", "cw"),
                  batch_size=100, attack_options=None, progress=None, verbose=False,
                  aggregated_saliency=False):
@@ -175,9 +183,7 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim",
     record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
     config = record["config"]
     model = runs.load_model(run_dir)
-    x, y = data.load_arrays(config["dataset"], "validation", config.get("data_dir"),
-                            num_examples=num_images, image_size=config.get("image_size"),
-                            source=config.get("data_source"))
+    x, y = validation_arrays(config, num_images)
     meta = {"run_dir": os.path.abspath(run_dir), "dataset": config["dataset"],
             "lam": config["lam"], "split": "validation"}
     return evaluate(model, x, y, run_dir, bounds=data.bounds(config["dataset"]),
