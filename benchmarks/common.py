@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from robust_saliency.results import markdown_table
+
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
 
 
@@ -49,19 +51,13 @@ def git_revision():
         return "unknown"
 
 
-def format_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def timing_cells(t):
     return [f"{t['median']:.4f}", f"{t['min']:.4f}-{t['max']:.4f}"]
 
 
 def record(title, header, rows, notes=""):
     """Print the table and append it, dated and with the machine, to benchmarks/RESULTS.md."""
-    table = format_table(header, rows)
+    table = markdown_table(header, rows)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (f"\n### {title}\n{stamp}, {machine()}, git {git_revision()}\n\n{table}\n"
                + (f"\n{notes}\n" if notes else ""))

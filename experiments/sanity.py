@@ -27,13 +27,6 @@ COLUMNS = ("randomised", "layers_randomised", "median_alignment", "median_rank_c
            "median_cosine_similarity")
 
 
-def to_markdown(rows):
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c])
-                                for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv):
     del argv
     import numpy as np
@@ -53,7 +46,8 @@ def main(argv):
     results.write_table(path, {c: np.array([r[c] for r in rows]) for c in COLUMNS})
     print(f"member {members['member'][at]} (lambda {members['lam'][at]:g}) of "
           f"{FLAGS.results_dir}, {len(x)} images; wrote {path}\n")
-    print(to_markdown(rows))
+    print(results.markdown_table(COLUMNS, [[f"{r[c]:.3f}" if isinstance(r[c], float) else r[c]
+                                            for c in COLUMNS] for r in rows]))
 
 
 if __name__ == "__main__":

@@ -142,13 +142,9 @@ def _trend_row(claim, paper, name, values, med_lin, imagenet):
 
 def to_markdown(rows, title=None):
     """The claims as a Markdown table (pipes inside cells escaped)."""
-    lines = [f"**{title}**", ""] if title else []
-    lines += ["| claim | paper | measured | rule | verdict |", "|---|---|---|---|---|"]
-    for r in rows:
-        cells = (str(r[k]).replace("|", "\\|") for k in ("claim", "paper", "measured", "rule",
-                                                           "verdict"))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    keys = ("claim", "paper", "measured", "rule", "verdict")
+    table = results.markdown_table(keys, [[r[k] for k in keys] for r in rows])
+    return (f"**{title}**\n\n" if title else "") + table + "\n"
 
 
 COHORT_COLUMNS = (("accuracy", "accuracy"), ("median_alignment", "M[alpha]"),
@@ -166,10 +162,8 @@ COHORT_COLUMNS = (("accuracy", "accuracy"), ("median_alignment", "M[alpha]"),
 def cohort_markdown(table):
     """The cohort's per-model summary (lambda, status, accuracy, key medians) as Markdown."""
     columns = [(k, name) for k, name in COHORT_COLUMNS if k in table]
-    lines = ["| lambda | status | " + " | ".join(name for _, name in columns) + " |",
-             "|---|---|" + "---|" * len(columns)]
-    for i in range(len(table["lam"])):
-        cells = [f"{table[k][i]:.3f}" if np.isfinite(table[k][i]) else "-" for k, _ in columns]
-        lines.append(f"| {table['lam'][i]:g} | {table['status'][i]} | " + " | ".join(cells)
-                     + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[f"{table['lam'][i]:g}", table["status"][i],
+             *(f"{table[k][i]:.3f}" if np.isfinite(table[k][i]) else "-" for k, _ in columns)]
+            for i in range(len(table["lam"]))]
+    return results.markdown_table(
+        ["lambda", "status", *(name for _, name in columns)], rows) + "\n"

@@ -30,6 +30,15 @@ TENSORBOARD_DIR = "tb"
 BACKUP_DIR = "backup"
 
 
+def markdown_table(header, rows):
+    """A Markdown table (no trailing newline) of `header` and `rows` of cells, each cell str()-ed
+    with its pipes escaped, so that a norm like ||g|| cannot split a column."""
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
+
+
 def is_linf(column):
     """Whether a result column holds L-infinity distances: their names end in '_linf' (the
     L-inf attack methods are named so, see attacks.NORMS); the others are L2."""
