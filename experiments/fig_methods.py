@@ -27,23 +27,22 @@ MARKERS = ("o", "s", "^", "D", "v", "P")
 @plotting.styled
 def plot(results_dirs, out_dir):
     """Writes <out_dir>/fig_methods.png and .pdf; returns (paths, the claims rows)."""
-    left_curves = compare.curves(results_dirs, "median_rho_bim")
-    right_curves = compare.curves(results_dirs, "median_lin_robustness")
+    columns = ("median_rho_bim", "median_lin_robustness")
+    curve_list = compare.curves(results_dirs, columns)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, curve_list, column in zip(axes, (left_curves, right_curves),
-                                      ("median_rho_bim", "median_lin_robustness")):
+    for ax, column in zip(axes, columns):
         for k, c in enumerate(curve_list):
-            ax.plot(c["robustness"], c["alignment"], marker=MARKERS[k % len(MARKERS)],
+            ax.plot(c[column], c["alignment"], marker=MARKERS[k % len(MARKERS)],
                     color=plotting.PALETTE[k % len(plotting.PALETTE)], label=c["label"])
-            plotting.annotate_lambdas(ax, c["robustness"], c["alignment"], c["lam"])
+            plotting.annotate_lambdas(ax, c[column], c["alignment"], c["lam"])
         ax.set_xlabel(compare.ROBUSTNESS[column])
         ax.set_ylabel(r"median alignment $\alpha(x)$")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.13))
-    datasets = sorted({plotting.load(d)[0]["train"]["dataset"] for d in results_dirs})
+    datasets = sorted({c["dataset"] for c in curve_list})
     fig.suptitle("Alignment vs robustness by robustification method "
                  f"({', '.join(datasets)}; labels: lambda, or epsilon for PGD)", fontsize=9)
-    return plotting.save(fig, out_dir, STEM), compare.check(left_curves)
+    return plotting.save(fig, out_dir, STEM), compare.check(curve_list, columns[0])
 
 
 def main(argv):

@@ -35,44 +35,48 @@ def label(spec):
     return name if train.get("sensitivity_mode", "nll") == "nll" else f"{name}, logit"
 
 
-def curves(results_dirs, robustness="median_rho_bim"):
-    """One curve per cohort folder: label, strengths, accuracy, robustness and alignment medians
-    of its evaluated members, ordered by strength (lambda, or epsilon for PGD).
+def curves(results_dirs, axes=("median_rho_bim",)):
+    """One curve per cohort folder, each folder read once: label, dataset, strengths, accuracy
+    and alignment medians of its evaluated members, ordered by strength (lambda, or epsilon for
+    PGD), and their medians of every robustness column in `axes` (ROBUSTNESS keys), under the
+    column's name.
 
-    Raises plotting.MissingResults naming a folder that lacks the robustness column.
+    Raises plotting.MissingResults naming a folder that lacks a column.
     """
-    if robustness not in ROBUSTNESS:
-        raise ValueError(f"unknown robustness column {robustness!r}; valid: {sorted(ROBUSTNESS)}")
+    unknown = [a for a in axes if a not in ROBUSTNESS]
+    if unknown:
+        raise ValueError(f"unknown robustness column {unknown[0]!r}; valid: {sorted(ROBUSTNESS)}")
     out = []
     for results_dir in results_dirs:
-        spec, members = plotting.load(results_dir, columns=(robustness, "median_alignment"))
-        out.append({"label": label(spec), "results_dir": results_dir, "lam": members["lam"],
-                    "accuracy": members["accuracy"], "robustness": members[robustness],
-                    "alignment": members["median_alignment"], "penalty":
-                    spec["train"].get("penalty", "gradient_norm")})
+        spec, members = plotting.load(results_dir, columns=(*axes, "median_alignment"))
+        out.append({"label": label(spec), "results_dir": results_dir,
+                    "dataset": spec["train"]["dataset"], "lam": members["lam"],
+                    "accuracy": members["accuracy"], "alignment": members["median_alignment"],
+                    **{a: members[a] for a in axes}})
     return out
 
 
-def matched_alignment(curve_list, points=5):
+def matched_alignment(curve_list, axis="median_rho_bim", points=5):
     """Alignment of each method interpolated at common robustness values.
 
-    Robustness values are log-spaced over the range every method covers (the overlap of their
-    robustness ranges); each curve is interpolated linearly in log robustness after sorting by
-    robustness. Returns (grid, {label: alignments}) or (None, {}) without an overlap.
+    Robustness (column `axis` of every curve) values are log-spaced over the range every method
+    covers (the overlap of their robustness ranges); each curve is interpolated linearly in log
+    robustness after sorting by robustness. Returns (grid, {label: alignments}) or (None, {})
+    without an overlap.
     """
-    usable = [c for c in curve_list if np.isfinite(c["robustness"]).sum() >= 2]
+    usable = [c for c in curve_list if np.isfinite(c[axis]).sum() >= 2]
     if len(usable) < 2:
         return None, {}
-    low = max(np.nanmin(c["robustness"]) for c in usable)
-    high = min(np.nanmax(c["robustness"]) for c in usable)
+    low = max(np.nanmin(c[axis]) for c in usable)
+    high = min(np.nanmax(c[axis]) for c in usable)
     if not 0 < low < high:
         return None, {}
     grid = np.geomspace(low, high, points)
     values = {}
     for c in usable:
-        keep = np.isfinite(c["robustness"]) & np.isfinite(c["alignment"])
-        order = np.argsort(c["robustness"][keep])
-        values[c["label"]] = np.interp(np.log(grid), np.log(c["robustness"][keep][order]),
+        keep = np.isfinite(c[axis]) & np.isfinite(c["alignment"])
+        order = np.argsort(c[axis][keep])
+        values[c["label"]] = np.interp(np.log(grid), np.log(c[axis][keep][order]),
                                        c["alignment"][keep][order])
     return grid, values
 
@@ -83,20 +87,20 @@ def _verdict_row(claim, measured, rule, holds):
             "rule": rule, "verdict": verdict}
 
 
-def check(curve_list, axis_name="median_rho_bim"):
+def check(curve_list, axis="median_rho_bim"):
     """The cross-method rows: per method, does median alignment rise with median robustness;
     at matched robustness, which method's models are the most aligned."""
     rows = []
     for c in curve_list:
-        n = int(np.sum(np.isfinite(c["robustness"]) & np.isfinite(c["alignment"])))
-        rho = claims.spearman(c["robustness"], c["alignment"])
+        n = int(np.sum(np.isfinite(c[axis]) & np.isfinite(c["alignment"])))
+        rho = claims.spearman(c[axis], c["alignment"])
         judged = n >= MIN_MODELS and np.isfinite(rho)
         rows.append(_verdict_row(
             f"alignment rises with robustness under {c['label']}",
-            f"Spearman {rho:.2f} over {n} models (robustness {axis_name}), "
+            f"Spearman {rho:.2f} over {n} models (robustness {axis}), "
             f"alignment {np.nanmin(c['alignment']):.2f}..{np.nanmax(c['alignment']):.2f}",
             f"yes if Spearman >= 0.6 over >= {MIN_MODELS} models", rho >= 0.6 if judged else None))
-    grid, values = matched_alignment(curve_list)
+    grid, values = matched_alignment(curve_list, axis)
     if grid is None:
         rows.append(_verdict_row("most aligned method at matched robustness",
                                  "fewer than two methods, or their robustness ranges do "
@@ -107,7 +111,7 @@ def check(curve_list, axis_name="median_rho_bim"):
     ranking = " > ".join(f"{name} ({m:.2f})" for m, name in means)
     rows.append({"claim": "most aligned method at matched robustness",
                  "paper": "open question (Conclusion)",
-                 "measured": f"{ranking}, over {axis_name} {grid[0]:.3g}..{grid[-1]:.3g}",
+                 "measured": f"{ranking}, over {axis} {grid[0]:.3g}..{grid[-1]:.3g}",
                  "rule": "mean alignment interpolated at 5 log-spaced robustness values in "
                          "the range every method covers", "verdict": means[0][1]})
     return rows

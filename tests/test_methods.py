@@ -82,7 +82,8 @@ def test_methods_figure_and_claims(method_cohorts, tmp_path):
 
 def _curve(label, robustness, alignment):
     return {"label": label, "lam": np.arange(len(robustness), dtype=float),
-            "robustness": np.array(robustness, float), "alignment": np.array(alignment, float)}
+            "median_rho_bim": np.array(robustness, float),
+            "alignment": np.array(alignment, float)}
 
 
 def test_matched_alignment_interpolates_over_the_common_range():
@@ -107,7 +108,7 @@ def test_methods_without_a_common_robustness_range_are_not_ranked():
 
 def test_unknown_robustness_column_is_refused():
     with pytest.raises(ValueError, match="unknown robustness column"):
-        compare.curves([], "median_rho_pgd")
+        compare.curves([], ("median_rho_bim", "median_rho_pgd"))
 
 
 @pytest.mark.slow
