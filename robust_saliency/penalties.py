@@ -182,29 +182,32 @@ class PGDTraining(GradientNormPenalty):
         step = tf.constant(self.lam * self.rel_stepsize, images.dtype)
         low, high = (tf.constant(b, images.dtype) for b in self.bounds)
 
+        def norms(v):  # (B,) L2 norm of each image's slice
+            return tf.norm(tf.reshape(v, [batch, -1]), axis=1)
+
+        def per_image(s):  # (B,) -> broadcastable against the images
+            return tf.reshape(s, [-1] + [1] * (len(images.shape) - 1))
+
         def project(delta):
-            norm = tf.norm(tf.reshape(delta, [batch, -1]), axis=1)
-            factor = tf.minimum(tf.ones_like(norm), tf.math.divide_no_nan(eps, norm))
-            delta = delta * tf.reshape(factor, [-1] + [1] * (len(images.shape) - 1))
+            norm = norms(delta)
+            delta = delta * per_image(tf.minimum(tf.ones_like(norm),
+                                                 tf.math.divide_no_nan(eps, norm)))
             return tf.clip_by_value(images + delta, low, high) - images
 
         delta = tf.zeros_like(images)
         if self.random_start:
             # Uniform in the ball: a Gaussian direction, radius eps * U^(1/D).
             direction = tf.random.normal(tf.shape(images), dtype=images.dtype)
-            flat = tf.reshape(direction, [batch, -1])
-            dim = tf.cast(tf.shape(flat)[1], images.dtype)
+            dim = tf.cast(tf.size(direction) // batch, images.dtype)
             radius = eps * tf.random.uniform([batch], dtype=images.dtype) ** (1.0 / dim)
-            scale = tf.math.divide_no_nan(radius, tf.norm(flat, axis=1))
-            delta = project(direction * tf.reshape(scale, [-1] + [1] * (len(images.shape) - 1)))
+            delta = project(direction * per_image(tf.math.divide_no_nan(radius,
+                                                                        norms(direction))))
         for _ in range(self.steps):
             with tf.GradientTape() as tape:
                 tape.watch(delta)
                 loss = tf.reduce_sum(nll(labels, network(images + delta, training=False)))
             grad = tape.gradient(loss, delta)
-            norm = tf.norm(tf.reshape(grad, [batch, -1]), axis=1)
-            unit = grad / tf.reshape(tf.maximum(norm, 1e-12), [-1] + [1] * (len(images.shape) - 1))
-            delta = project(delta + step * unit)
+            delta = project(delta + step * (grad / per_image(tf.maximum(norms(grad), 1e-12))))
         return tf.stop_gradient(images + delta)
 
     def __call__(self, network, images, labels, *, training):
