@@ -7,6 +7,7 @@ are noisy: the ratio is the result, the seconds are context.
 import datetime
 import os
 import platform
+import resource
 import subprocess
 import time
 
@@ -27,6 +28,26 @@ def time_call(fn, *, repeats=5, warmup=1):
         fn()
         times.append(time.perf_counter() - start)
     return {"median": float(np.median(times)), "min": min(times), "max": max(times)}
+
+
+def mnist_like(n, seed=0):
+    """(images, labels): n uniform-random MNIST-shaped float32 images in [0, 1] and int64 labels
+    0..9, drawn in that order from one seeded generator, so every benchmark sees the same data."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (n, 28, 28, 1)).astype("float32")
+    return x, rng.integers(0, 10, n).astype("int64")
+
+
+def tensor_batches(x, batch_size):
+    """`x` cut into consecutive constant tensors of `batch_size` images (the last may be short)."""
+    import tensorflow as tf
+
+    return [tf.constant(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+
+
+def peak_rss_mb():
+    """This process's peak resident memory so far, in MB (Linux reports ru_maxrss in KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine():

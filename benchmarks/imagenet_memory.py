@@ -10,19 +10,14 @@ TensorFlow itself and the model: the baseline row measures those alone).
 
 import argparse
 import os
-import resource
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import record  # noqa: E402
+from benchmarks.common import peak_rss_mb, record  # noqa: E402
 from robust_saliency import metrics, models, passes  # noqa: E402
-
-
-def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main():
@@ -35,14 +30,14 @@ def main():
     model = models.resnet50(input_shape=shape, num_classes=args.classes)
     x = np.random.default_rng(0).uniform(-100, 100, (args.batch, *shape)).astype("float32")
     model(x, training=False)
-    baseline = peak_mb()
+    baseline = peak_rss_mb()
     start = time.perf_counter()
     r = metrics.measure(model, x, batch_size=args.batch)
     seconds = time.perf_counter() - start
     chunk = passes._auto_chunk(args.classes, args.batch, int(np.prod(shape)))
     rows = [["TensorFlow + ResNet50 + one forward pass (baseline)", f"{baseline:.0f}", "-"],
             [f"metrics.measure, {args.classes} classes in chunks of {chunk}",
-             f"{peak_mb():.0f}", f"{seconds:.1f}"]]
+             f"{peak_rss_mb():.0f}", f"{seconds:.1f}"]]
     assert np.all(np.isfinite(r["lin_robustness"]))
     record(f"1000-class measurement memory, ResNet50 {args.image_size}x{args.image_size}, batch "
            f"{args.batch}, CPU", ["stage", "peak RSS MB", "seconds"], rows,

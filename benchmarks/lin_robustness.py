@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.common import record, time_call, timing_cells  # noqa: E402
+from benchmarks.common import mnist_like, record, tensor_batches, time_call, timing_cells  # noqa: E402
 from robust_saliency import metrics, models, passes  # noqa: E402
 
 
@@ -61,9 +61,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     model = models.small_net()
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (args.images, 28, 28, 1)).astype("float32")
-    batches = [tf.constant(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)]
+    x, _ = mnist_like(args.images)
+    batches = tensor_batches(x, args.batch_size)
     kernel = tf.function(lambda b: passes._runner_up(model, b)[4])
     loop = pfor_jacobian(model)
 

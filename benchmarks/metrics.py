@@ -12,7 +12,6 @@ image of measure on ResNet50 at 32x32 with 1000 classes (chunked, while-loop Jac
 
 import argparse
 import os
-import resource
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,7 +19,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.common import record, time_call, timing_cells  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    mnist_like,
+    peak_rss_mb,
+    record,
+    tensor_batches,
+    time_call,
+    timing_cells,
+)
 from benchmarks.lin_robustness import naive_eager  # noqa: E402
 from robust_saliency import metrics, models  # noqa: E402
 
@@ -51,8 +57,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     model = models.small_net()
-    x = np.random.default_rng(0).uniform(0, 1, (args.images, 28, 28, 1)).astype("float32")
-    batches = [tf.constant(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)]
+    x, _ = mnist_like(args.images)
+    batches = tensor_batches(x, args.batch_size)
     limit = lower_limit(model)
     candidates = [
         ("naive eager loop, one tape per class (baseline)",
@@ -81,7 +87,7 @@ def main():
     start = time.perf_counter()
     metrics.measure(resnet, xr, batch_size=8)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     record("metrics.measure, 1000 classes, ResNet50 at 32x32, 8 images",
            ["seconds per image", "process peak RSS MB (whole benchmark)"],
            [[f"{seconds / len(xr):.2f}", f"{peak:.0f}"]])

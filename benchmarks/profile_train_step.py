@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-from benchmarks.common import record, time_call  # noqa: E402
+from benchmarks.common import mnist_like, record, time_call  # noqa: E402
 from benchmarks.train_step import (  # noqa: E402
     BATCH,
     LAM,
@@ -195,9 +195,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (BATCH, 28, 28, 1)).astype("float32")
-    y = rng.integers(0, 10, BATCH).astype("int64")
+    x, y = mnist_like(BATCH)
     pool_rows = pool_variant_rows(x, y, args.steps)
     keras.utils.set_random_seed(0)
     model = training.RobustModel(models.small_net(), lam=LAM, weight_decay=WEIGHT_DECAY)

@@ -21,7 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.common import record  # noqa: E402
+from benchmarks.common import mnist_like, record  # noqa: E402
 from robust_saliency import models, training  # noqa: E402
 
 LAM, WEIGHT_DECAY, BATCH = 100.0, 1e-6, 100
@@ -98,9 +98,7 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (BATCH, 28, 28, 1)).astype("float32")
-    y = rng.integers(0, 10, BATCH).astype("int64")
+    x, y = mnist_like(BATCH)
     rows = {}
     rows["plain step, lambda=0 (baseline)"] = keras_step_seconds(
         x, y, lam=0.0, jit=False, steps=args.steps, repeats=args.repeats)
