@@ -80,8 +80,11 @@ def _claim_folder(results_dir, spec):
     wanted = results.jsonable(spec.to_json())
     if os.path.exists(path):
         found = results.read_json(path)
-        # Fields added since a folder was written count at their defaults there.
-        found = {"aggregated_saliency": False, **found}
+        # Fields added since a folder was written count at their defaults there (as for
+        # TrainConfig in runs.saved_config_matches).
+        defaults = {f.name: f.default for f in dataclasses.fields(CohortSpec)
+                    if f.default is not dataclasses.MISSING}
+        found = {**results.jsonable(defaults), **found}
         changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
         if not runs.saved_config_matches(found.get("train", {}), spec.train):
             changed.append("train")

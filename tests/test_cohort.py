@@ -1,6 +1,7 @@
 """The cohort: end to end on synthetic data, skipping finished stages, resuming after a kill,
 divergence, member selection."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -121,3 +122,14 @@ def test_killed_cohort_rerun_completes_with_the_same_rows(tmp_path):
         else:
             assert table[key][0] == value, key
     assert json.load(open(os.path.join(folder, "cohort.json")))["lambdas"] == [1.0, 1000.0]
+
+
+def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path):
+    folder = str(tmp_path / "c")
+    os.makedirs(folder)
+    older = _spec().to_json()
+    del older["aggregated_saliency"]  # cohort.json as written before that field existed
+    results.write_json(os.path.join(folder, "cohort.json"), older)
+    cohort._claim_folder(folder, _spec())  # the default, False: the same protocol
+    with pytest.raises(ValueError, match="different aggregated_saliency"):
+        cohort._claim_folder(folder, dataclasses.replace(_spec(), aggregated_saliency=True))
