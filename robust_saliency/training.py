@@ -4,6 +4,8 @@ The step follows the Keras 'customizing fit' pattern: the penalty's own inner ta
 outer tape, `keras.metrics.Mean` trackers, build and compile inside `strategy.scope()`.
 """
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -143,6 +145,65 @@ def step_decay(initial, *, steps_per_epoch, every_epochs, factor):
         initial, decay_steps=steps_per_epoch * every_epochs, decay_rate=factor, staircase=True)
 
 
-def plateau_decay(*, monitor="val_loss", factor=0.1, patience=2):
-    """Divide the learning rate by 10 when the validation error stops improving (ImageNet)."""
-    return keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=factor, patience=patience)
+def plateau_state(values, *, patience, max_decays=None, min_delta=1e-4):
+    """Where a plateau schedule stands after epochs whose monitored values are `values`.
+
+    An epoch improves when its value is below the best so far by more than `min_delta`; after
+    `patience` epochs in a row without improvement the learning rate is divided (a decay) and
+    the count restarts; the plateau after `max_decays` decays (None: never) ends training.
+    A pure function of the recorded values, so a resumed run continues exactly as an
+    uninterrupted one (Keras' ReduceLROnPlateau keeps its counters in memory only).
+
+    Returns:
+      (decays so far, whether training has stopped).
+    """
+    best, wait, decays = math.inf, 0, 0
+    for value in values:
+        if value < best - min_delta:
+            best, wait = value, 0
+            continue
+        wait += 1
+        if wait >= patience:
+            if max_decays is not None and decays >= max_decays:
+                return decays, True
+            decays, wait = decays + 1, 0
+    return decays, False
+
+
+class PlateauSchedule(keras.callbacks.Callback):
+    """Learning rate initial * factor ** decays, decays following plateau_state of the
+    validation loss; stops training at the plateau after `max_decays` decays.
+
+    Args:
+      initial: the starting learning rate.
+      history: the run's recorded epoch rows (run.json 'history'), read at every epoch end:
+        the state is recomputed from them, never kept.
+      factor, patience, max_decays, min_delta: as in plateau_state.
+      monitor: the logged value to watch.
+    """
+
+    def __init__(self, initial, history, *, factor=0.1, patience=2, max_decays=None,
+                 min_delta=1e-4, monitor="val_loss"):
+        super().__init__()
+        self.initial, self.history, self.factor = initial, history, factor
+        self.options = dict(patience=patience, max_decays=max_decays, min_delta=min_delta)
+        self.monitor = monitor
+
+    def state(self, rows):
+        return plateau_state([row[self.monitor] for row in rows], **self.options)
+
+    def _apply(self, decays):
+        self.model.optimizer.learning_rate = self.initial * self.factor ** decays
+
+    def on_train_begin(self, logs=None):
+        self._apply(self.state(self.history())[0])
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The rate this epoch trained with, before a decay changes it for the next one.
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+            self.model.optimizer.learning_rate))
+        rows = [r for r in self.history() if r["epoch"] <= epoch]
+        rows.append({self.monitor: float(logs[self.monitor])})
+        decays, stopped = self.state(rows)
+        self._apply(decays)
+        self.model.stop_training = self.model.stop_training or stopped

@@ -8,23 +8,30 @@ import pytest
 from robust_saliency import claims, cohort, results
 
 
-def _member(rng, n, *, scale, correlated):
+def _member(rng, n, *, scale, correlated, linear_share=None):
+    """Hand-made per-image results whose median rho_tilde is about `scale`; the share of
+    alignment_bin in (18) falls from 0.82 (scale 1) to 0.53 (scale 4), the shares in (19) and
+    (20) are constant (0.4, 0.25), and M|<x, g_dagger>| / M|Psi_dagger| is `linear_share`
+    (default 1 / scale)."""
     lin = rng.uniform(0.5, 1.5, n) * scale
     noise = rng.normal(0, 0.05 * scale, n)
+    share = 1 / scale if linear_share is None else linear_share
     return {
         "index": np.arange(n), "label": np.zeros(n, int), "correct": np.ones(n, int),
         "lin_robustness": lin,
         "alignment": lin * 2 + noise if correlated else rng.uniform(0, 3 * scale, n),
         "alignment_bin": lin * 0.9, "bias_term": lin * 0.2 * scale,
+        "alignment_xi": lin,
         "bound14": lin * 0.9 + lin * 0.2 * scale, "bound15": lin * 5, "bound16": lin * 4,
         "bound16_printed": lin * 0.5,  # below rho_tilde: the printed form fails here
-        "x_term_bin": lin / scale, "b_term_bin": lin * (1 - 1 / scale), "psi_bin": lin,
+        "x_term_bin": lin * share, "b_term_bin": lin * (1 - share), "psi_bin": lin,
         "grad_bin_norm": np.ones(n),
         "rho_cw": lin * 1.1, "rho_bim": lin * 1.2, "rho_gradient": lin * 1.5,
     }
 
 
-def _write_cohort(folder, members, dataset="fashion_mnist"):
+def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None):
+    """A cohort folder of `members`; `alignment` replaces their median alignments."""
     rows = {"member": [], "lam": [], "status": [], "run_dir": [], "accuracy": [],
             "num_images": []}
     medians = {}
@@ -39,6 +46,8 @@ def _write_cohort(folder, members, dataset="fashion_mnist"):
         rows["num_images"].append(len(m["label"]))
         for key in ("alignment", "lin_robustness", "rho_cw", "rho_bim", "rho_gradient"):
             medians.setdefault("median_" + key, []).append(np.median(m[key]))
+    if alignment is not None:
+        medians["median_alignment"] = list(alignment)
     results.write_table(os.path.join(folder, cohort.COHORT_CSV), {**rows, **medians})
     results.write_json(os.path.join(folder, cohort.COHORT_JSON),
                        {"name": "hand", "train": {"dataset": dataset},
@@ -51,19 +60,51 @@ def _verdicts(folder):
 
 def test_known_answers(tmp_path):
     rng = np.random.default_rng(0)
-    members = [_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0, 4.0)]
+    # The linear share is 1 below M[rho_tilde] = 2.4 and 0.3 beyond it: the MNIST Fig. 9.
+    members = [_member(rng, 50, scale=s, correlated=True, linear_share=1.0 if s < 2.4 else 0.3)
+               for s in (1.0, 2.0, 3.0, 4.0)]
     _write_cohort(tmp_path, members)
     v = _verdicts(tmp_path)
     assert v["median alignment rises with median robustness (CW)"] == "reproduced"
-    assert v["CW <= BIM <= gradient attack medians"] == "reproduced"
+    assert v["max(CW, BIM) <= gradient attack medians"] == "reproduced"
+    assert v["CW vs BIM attack medians"] == "n/a"
     assert v["pointwise lin_robustness vs rho_cw correlation"] == "reproduced"
     assert v["pointwise lin_robustness vs alignment correlation"] == "reproduced"
     assert v["rho_tilde <= right-hand side of (14)"] == "reproduced"
-    # x_term_bin / psi_bin = 1 / scale falls with robustness: the MNIST trend of Fig. 9.
-    assert v["M|<x, g_dagger>| / M|Psi_dagger| vs robustness"] == "reproduced"
+    assert v["share of alignment_bin in the right-hand side of (18)"] == "reproduced"
+    assert v["share of alignment in the right-hand side of (19)"] == "reproduced"
+    assert v["share of alignment_xi in the right-hand side of (20)"] == "reproduced"
+    assert v["M|<x, g_dagger>| / M|Psi_dagger| near 1, then falling below 0.5"] == "reproduced"
     rows = {r["claim"]: r for r in claims.check(str(tmp_path))}
     assert rows["rho_tilde <= (16) as printed (g_bar in place of gamma_bar)"]["measured"] \
         .startswith("200 violations")
+    assert rows["CW vs BIM attack medians"]["measured"].startswith("CW <= BIM on 4 of 4")
+
+
+def test_saturation_is_judged_on_the_thirds_of_the_robustness_range(tmp_path):
+    rng = np.random.default_rng(4)
+    scales = (1.0, 1.5, 2.0, 3.0, 3.5, 4.0)
+    members = [_member(rng, 40, scale=s, correlated=True) for s in scales]
+    robustness = [np.median(m["rho_cw"]) for m in members]
+    # Concave, but the top third's slope is 0.65 of the bottom's: not flat enough to count.
+    _write_cohort(tmp_path, members, alignment=np.sqrt(robustness))
+    v = _verdicts(tmp_path)
+    assert v["median alignment saturates for the most robust models"] == "not reproduced"
+    _write_cohort(tmp_path, members, alignment=np.minimum(robustness, 3.0))  # flat at the top
+    row = {r["claim"]: r for r in claims.check(str(tmp_path))}[
+        "median alignment saturates for the most robust models"]
+    assert row["verdict"] == "reproduced" and "over the top third (3 models)" in row["measured"]
+    _write_cohort(tmp_path, members[:3], alignment=robustness[:3])  # too few to judge
+    assert _verdicts(tmp_path)["median alignment saturates for the most robust models"] == "n/a"
+
+
+def test_fig9_knee_is_not_judged_when_no_model_reaches_it(tmp_path):
+    rng = np.random.default_rng(5)
+    _write_cohort(tmp_path, [_member(rng, 30, scale=s, correlated=True, linear_share=1.0)
+                             for s in (1.0, 1.5, 2.0)])
+    row = {r["claim"]: r for r in claims.check(str(tmp_path))}[
+        "M|<x, g_dagger>| / M|Psi_dagger| near 1, then falling below 0.5"]
+    assert row["verdict"] == "n/a" and "no model reaches M[rho_tilde] 2.4" in row["measured"]
 
 
 def test_known_failures(tmp_path):
@@ -76,7 +117,9 @@ def test_known_failures(tmp_path):
         m["rho_cw"] = rng.permutation(m["rho_cw"])
     _write_cohort(tmp_path, members)
     v = _verdicts(tmp_path)
-    assert v["CW <= BIM <= gradient attack medians"] == "not reproduced"
+    assert v["max(CW, BIM) <= gradient attack medians"] == "not reproduced"
+    # The most robust model's (18) share is 0.9 / 0.5 = 1.8: it rises instead of falling.
+    assert v["share of alignment_bin in the right-hand side of (18)"] == "not reproduced"
     assert v["pointwise lin_robustness vs rho_cw correlation"] == "not reproduced"
     assert v["pointwise lin_robustness vs alignment correlation"] == "not reproduced"
     assert v["rho_tilde <= right-hand side of (14)"] == "not reproduced"
@@ -89,6 +132,7 @@ def test_imagenet_expectations_flip(tmp_path):
     v = _verdicts(tmp_path)
     assert v["pointwise lin_robustness vs alignment correlation"] == "reproduced"
     assert v["M|<x, g_dagger>| / M|Psi_dagger| vs robustness"] == "not reproduced"
+    assert "median alignment saturates for the most robust models" not in v
 
 
 def test_rank_statistics():
