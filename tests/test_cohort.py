@@ -90,7 +90,8 @@ def _cohort_command(folder):
     return [sys.executable, "-m", "experiments.cohort", "--dataset=synthetic",
             f"--results_dir={folder}", "--lambdas=1,1000", "--epochs=1", "--train_subset=300",
             "--num_images=12", "--attacks=gradient,bim",
-            "--attack_options=bim.steps=3,bim.search_steps=3"]
+            "--attack_options=bim.steps=3,bim.search_steps=3", "--learning_rate=0.005",
+            "--lr_schedule=step", "--lr_decay_epochs=3", "--lr_decay_factor=0.2"]
 
 
 @pytest.mark.slow
@@ -123,7 +124,14 @@ def test_killed_cohort_rerun_completes_with_the_same_rows(tmp_path):
             assert np.isnan(table[key][0]), key
         else:
             assert table[key][0] == value, key
-    assert json.load(open(os.path.join(folder, "cohort.json")))["lambdas"] == [1.0, 1000.0]
+    saved = json.load(open(os.path.join(folder, "cohort.json")))
+    assert saved["lambdas"] == [1.0, 1000.0]
+    # The schedule flags override the preset's, in cohort.json and in each member's run.json.
+    schedule = {"learning_rate": 0.005, "lr_schedule": "step", "lr_decay_epochs": 3,
+                "lr_decay_factor": 0.2}
+    for train in (saved["train"], results.read_json(os.path.join(folder, "m00_lam1",
+                                                                 "run.json"))["config"]):
+        assert {k: train[k] for k in schedule} == schedule
 
 
 def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path):
