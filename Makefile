@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# make installs against the lock file (pip -c): the exact versions the tests and results were
+# produced with. `make <target> LOCK=` installs unpinned instead: the newest versions within
+# setup.cfg's ranges (a separate stamp, so switching either way reinstalls).
+LOCK_FILE := requirements-lock.txt
+LOCK ?= $(LOCK_FILE)
+STAMP := $(VENV)/.installed-$(if $(LOCK),locked,unpinned)
 
 DATASET ?= mnist
 PRESET ?= mnist_quick
@@ -10,15 +15,21 @@ RESULTS ?= results/$(PRESET)_$(DATASET)
 # The cohort whose results README.md shows (committed, without model files).
 README_COHORT := mnist_quick_fashion_mnist
 
-.PHONY: install demo methods figures test lint bench clean
+.PHONY: install lock demo methods figures test lint bench clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml $(LOCK)
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.installed*
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' $(if $(LOCK),-c $(LOCK),--upgrade --upgrade-strategy eager)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Rewrites the lock file from this venv (keeping its header); commit it with the results it made.
+lock: $(STAMP)
+	{ grep '^#' $(LOCK_FILE); $(PY) -m pip freeze --exclude-editable; } > $(LOCK_FILE).tmp
+	mv $(LOCK_FILE).tmp $(LOCK_FILE)
 
 # The main job: train and evaluate the lambda sweep, then every figure and the claims table.
 demo: $(STAMP)

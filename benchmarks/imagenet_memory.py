@@ -34,7 +34,7 @@ def main():
     start = time.perf_counter()
     r = metrics.measure(model, x, batch_size=args.batch)
     seconds = time.perf_counter() - start
-    chunk = passes._auto_chunk(args.classes, args.batch, int(np.prod(shape)))
+    chunk = passes.auto_chunk(args.classes, args.batch, int(np.prod(shape)))
     rows = [["TensorFlow + ResNet50 + one forward pass (baseline)", f"{baseline:.0f}", "-"],
             [f"metrics.measure, {args.classes} classes in chunks of {chunk}",
              f"{peak_rss_mb():.0f}", f"{seconds:.1f}"]]

@@ -63,7 +63,7 @@ def main():
     model = models.small_net()
     x, _ = mnist_like(args.images)
     batches = tensor_batches(x, args.batch_size)
-    kernel = tf.function(lambda b: passes._runner_up(model, b)[4])
+    kernel = tf.function(lambda b: passes.runner_up(model, b)[4])
     loop = pfor_jacobian(model)
 
     def over_batches(fn):

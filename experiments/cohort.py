@@ -26,6 +26,12 @@ flags.DEFINE_list("lambdas", None, "Override the preset's lambda sweep.")
 flags.DEFINE_integer("epochs", None, "Override the number of training epochs.")
 flags.DEFINE_integer("train_subset", None, "Train on the first N training images.")
 flags.DEFINE_integer("batch_size", None, "Override the training batch size.")
+flags.DEFINE_float("learning_rate", None, "Override the initial learning rate.")
+flags.DEFINE_enum("lr_schedule", None, ["step", "plateau", "constant"], "Override the learning-"
+                  "rate schedule: step (x lr_decay_factor every lr_decay_epochs), plateau "
+                  "(/10 when val_loss stalls) or constant.")
+flags.DEFINE_integer("lr_decay_epochs", None, "Override the step schedule's decay interval.")
+flags.DEFINE_float("lr_decay_factor", None, "Override the step schedule's decay factor.")
 flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord shards in "
                   "--data_dir, or TFDS imagenet2012 with --data_dir as its manual-download dir.")
 flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
@@ -35,14 +41,17 @@ flags.DEFINE_string("shard", None, "Run only shard i/n of the members (every n-t
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy for training each member.")
 
+# Flags whose names are TrainConfig fields and override the preset's when given.
+TRAIN_OVERRIDES = ("dataset", "data_dir", "epochs", "train_subset", "batch_size", "learning_rate",
+                   "lr_schedule", "lr_decay_epochs", "lr_decay_factor", "data_source", "weights",
+                   "image_size")
+
 
 def spec_from_flags():
     from robust_saliency import attacks
 
     preset = presets.get(FLAGS.preset)
-    overrides = {k: FLAGS[k].value for k in ("dataset", "data_dir", "epochs", "train_subset",
-                                             "batch_size", "data_source", "weights",
-                                             "image_size") if FLAGS[k].value is not None}
+    overrides = {k: FLAGS[k].value for k in TRAIN_OVERRIDES if FLAGS[k].value is not None}
     options = (None if FLAGS.attack_options is None
                else attacks.parse_options(FLAGS.attack_options))
     lambdas = [float(v) for v in FLAGS.lambdas] if FLAGS.lambdas else None

@@ -26,8 +26,15 @@ flags.DEFINE_float("lam", None, "Penalty weight lambda (default: the preset's fi
 flags.DEFINE_integer("epochs", None, "Override the number of epochs.")
 flags.DEFINE_integer("batch_size", None, "Override the batch size.")
 flags.DEFINE_integer("train_subset", None, "Train on the first N training images.")
+flags.DEFINE_float("learning_rate", None, "Override the initial learning rate.")
+flags.DEFINE_enum("lr_schedule", None, ["step", "plateau", "constant"], "Override the learning-"
+                  "rate schedule: step (x lr_decay_factor every lr_decay_epochs), plateau "
+                  "(/10 when val_loss stalls) or constant.")
+flags.DEFINE_integer("lr_decay_epochs", None, "Override the step schedule's decay interval.")
+flags.DEFINE_float("lr_decay_factor", None, "Override the step schedule's decay factor.")
 flags.DEFINE_string("penalty_convention", None, "batch_mean (authors) or per_example (eq. 17).")
-flags.DEFINE_string("sensitivity_mode", None, "nll (paper) or logits.")
+flags.DEFINE_string("sensitivity_mode", None, "nll or logits (default: the preset's, else the "
+                    "penalty's own form: logits for alignment, nll for the others).")
 flags.DEFINE_string("run_dir", None, "Output folder (default runs/<preset>_<dataset>_lam<lam>).")
 flags.DEFINE_integer("seed", None, "Random seed.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
@@ -39,6 +46,7 @@ flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFR
 
 # Flags whose names are TrainConfig fields and override it when given.
 OVERRIDES = ("dataset", "data_dir", "lam", "epochs", "batch_size", "train_subset",
+             "learning_rate", "lr_schedule", "lr_decay_epochs", "lr_decay_factor",
              "penalty_convention", "sensitivity_mode", "seed", "weights", "image_size",
              "data_source")
 

@@ -9,7 +9,7 @@ settings in every preset), so the curves share one axis.
 
 import numpy as np
 
-from robust_saliency import claims, plotting
+from robust_saliency import plotting, stats
 
 METHOD_LABELS = {
     "gradient_norm": "double backprop (L2 gradient norm)",
@@ -93,7 +93,7 @@ def check(curve_list, axis="median_rho_bim"):
     rows = []
     for c in curve_list:
         n = int(np.sum(np.isfinite(c[axis]) & np.isfinite(c["alignment"])))
-        rho = claims.spearman(c[axis], c["alignment"])
+        rho = stats.spearman(c[axis], c["alignment"])
         judged = n >= MIN_MODELS and np.isfinite(rho)
         rows.append(_verdict_row(
             f"alignment rises with robustness under {c['label']}",

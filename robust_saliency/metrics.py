@@ -19,21 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency.passes import (
-    _UNROLL_MAX_CLASSES,
-    _alignment,
-    _auto_chunk,
-    _chunk,
-    _dot,
-    _flat,
-    _head,
-    _norm,
-    _ratio,
-    _runner_up,
-    _runner_up_chunked,
-    _unit,
-    x_terms,  # noqa: F401 - public here too
-)
+from robust_saliency import passes
+from robust_saliency.passes import x_terms  # noqa: F401 - public here too
 
 PER_IMAGE_KEYS = (
     "pred", "runner_up", "alignment", "alignment_bin", "lin_robustness", "lin_robustness_linf",
@@ -58,7 +45,7 @@ def input_dtype(model):
     return inputs[0].dtype if inputs else model.compute_dtype
 
 
-def _grad_at(model, x, classes):
+def grad_at(model, x, classes):
     """(logits at x, grad_x Psi^{classes}(x)) per image."""
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -80,22 +67,22 @@ def measure_batch(model, x, class_chunk=None, return_maps=False):
       dict of tensors, keys as in `measure`.
     """
     num_classes = model.output_shape[-1]
-    if num_classes > _UNROLL_MAX_CLASSES:
-        found = _runner_up_chunked(lambda v: _head(model, v),
-                                   lambda *args: _chunk(model, *args), x, num_classes,
-                                   class_chunk or num_classes)
+    if num_classes > passes.UNROLL_MAX_CLASSES:
+        found = passes.runner_up_chunked(lambda v: passes.head(model, v),
+                                         lambda *args: passes.chunk(model, *args), x,
+                                         num_classes, class_chunk or num_classes)
         return _derived(model, x, *found, return_maps)
     _, xt = x_terms(model, x)
     with tf.control_dependencies([xt]):  # never both passes' activations at once
         x_after = tf.identity(x)
-    return _derived(model, x, xt, *_runner_up(model, x_after), return_maps)
+    return _derived(model, x, xt, *passes.runner_up(model, x_after), return_maps)
 
 
 def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_rob_linf,
              return_maps):
     """Every quantity from the passes' results, plus the xi pass (see measure_batch)."""
     shape = tf.shape(x)
-    xf = _flat(x)
+    xf = passes.flat(x)
     g_bin = g - g_runner
     bt = logits - xt
     pick = lambda t, idx: tf.gather(t, idx[:, None], batch_dims=1)[:, 0]  # noqa: E731
@@ -105,25 +92,25 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_ro
     # do in exact arithmetic. Mixing in the JVP's x-terms (equal in exact arithmetic) lets a
     # small margin between large logits "violate" (14) by round-off alone.
     psi_bin = pick(logits, pred) - pick(logits, runner_up)
-    x_term_pred = _dot(xf, g)
-    x_term_bin = _dot(xf, g_bin)
+    x_term_pred = passes.dot(xf, g)
+    x_term_bin = passes.dot(xf, g_bin)
     b_bin = psi_bin - x_term_bin
-    grad_bin_norm = _norm(g_bin)
-    g_unit, g_bin_unit = _unit(g), _unit(g_bin)
-    grad_dist = _norm(g_bin_unit - g_unit)
-    bias_term = _ratio(tf.abs(b_bin), grad_bin_norm)
-    x_norm = _norm(xf)
-    alignment = _alignment(xf, g)
-    alignment_bin = _alignment(xf, g_bin)
+    grad_bin_norm = passes.norm(g_bin)
+    g_unit, g_bin_unit = passes.unit(g), passes.unit(g_bin)
+    grad_dist = passes.norm(g_bin_unit - g_unit)
+    bias_term = passes.ratio(tf.abs(b_bin), grad_bin_norm)
+    x_norm = passes.norm(xf)
+    alignment = passes.alignment(xf, g)
+    alignment_bin = passes.alignment(xf, g_bin)
     # Theorem 3: xi = x + beta_dagger / ||g_dagger|| * g_dagger_bar, so that
     # rho_tilde = <xi, g_dagger_bar>.
     step = tf.math.divide_no_nan(b_bin, grad_bin_norm)
     xi = xf + step[:, None] * g_bin_unit
-    logits_xi, gamma = _grad_at(model, tf.reshape(xi, shape), pred)
-    gamma = _flat(gamma)
-    xi_norm = _norm(xi)
-    grad_dist_xi = _norm(g_bin_unit - _unit(gamma))
-    alignment_xi = _alignment(xi, gamma)
+    logits_xi, gamma = grad_at(model, tf.reshape(xi, shape), pred)
+    gamma = passes.flat(gamma)
+    xi_norm = passes.norm(xi)
+    grad_dist_xi = passes.norm(g_bin_unit - passes.unit(gamma))
+    alignment_xi = passes.alignment(xi, gamma)
     angle_term = x_norm * grad_dist
     angle_term_xi = xi_norm * grad_dist_xi
     angle_term_xi_printed = xi_norm * grad_dist
@@ -143,7 +130,7 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_ro
         "b_term_bin": b_bin,
         "psi_bin": psi_bin,
         "x_norm": x_norm,
-        "grad_pred_norm": _norm(g),
+        "grad_pred_norm": passes.norm(g),
         "grad_bin_norm": grad_bin_norm,
         "grad_dist": grad_dist,
         "bias_term": bias_term,
@@ -168,7 +155,7 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_ro
 def _compiled_kernel(model, class_chunk, return_maps):
     """Compiled kernel per (model, options), traced once for any batch size and reused: one
     tf.function up to 100 classes, else compiled head, chunk and derived steps (see
-    _runner_up_chunked)."""
+    passes.runner_up_chunked)."""
     per_model = _KERNELS.setdefault(model, {})
     key = (class_chunk, return_maps)
     if key in per_model:
@@ -177,21 +164,21 @@ def _compiled_kernel(model, class_chunk, return_maps):
     # A weak reference, so the cache entry does not keep its own key (the model) alive.
     ref = weakref.ref(model)
     num_classes = model.output_shape[-1]
-    if num_classes <= _UNROLL_MAX_CLASSES:
+    if num_classes <= passes.UNROLL_MAX_CLASSES:
         per_model[key] = tf.function(lambda x: measure_batch(ref(), x, None, return_maps),
                                      input_signature=[spec])
         return per_model[key]
     # autograph off: these steps have no Python control flow to convert (and autograph
     # cannot parse lambdas).
-    head = tf.function(lambda x: _head(ref(), x), input_signature=[spec], autograph=False)
-    chunk = tf.function(lambda x, classes, pred, g: _chunk(ref(), x, classes, pred, g),
+    head = tf.function(lambda x: passes.head(ref(), x), input_signature=[spec], autograph=False)
+    chunk = tf.function(lambda x, classes, pred, g: passes.chunk(ref(), x, classes, pred, g),
                         reduce_retracing=True, autograph=False)
     derived = tf.function(lambda *found: _derived(ref(), *found, return_maps),
                           reduce_retracing=True, autograph=False)
 
     def kernel(x):
-        return derived(x, *_runner_up_chunked(head, chunk, x, num_classes,
-                                              class_chunk or num_classes))
+        return derived(x, *passes.runner_up_chunked(head, chunk, x, num_classes,
+                                                    class_chunk or num_classes))
 
     per_model[key] = kernel
     return kernel
@@ -302,8 +289,8 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
     model = logits_network(model)
     arr = check_images(images, model)
     if class_chunk is None:
-        class_chunk = _auto_chunk(model.output_shape[-1], min(batch_size, len(arr)),
-                                  int(np.prod(arr.shape[1:])))
+        class_chunk = passes.auto_chunk(model.output_shape[-1], min(batch_size, len(arr)),
+                                        int(np.prod(arr.shape[1:])))
     kernel = (_compiled_kernel(model, class_chunk, return_maps) if compiled
               else lambda x: measure_batch(model, x, class_chunk, return_maps))
     progbar = keras.utils.Progbar(len(arr), unit_name="image") if verbose else None

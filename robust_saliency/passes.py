@@ -7,31 +7,31 @@ import numpy as np
 import tensorflow as tf
 
 
-def _norm(v):
+def norm(v):
     return tf.norm(v, axis=-1)
 
 
-def _dot(u, v):
+def dot(u, v):
     return tf.reduce_sum(u * v, axis=-1)
 
 
-def _ratio(num, den):
+def ratio(num, den):
     """num / den for num >= 0, with x / 0 = +inf for x > 0 and 0 / 0 = 0 (see module doc)."""
     inf = tf.constant(np.inf, num.dtype)
     return tf.where(den > 0, tf.math.divide_no_nan(num, den), tf.where(num > 0, inf, 0 * num))
 
 
-def _unit(v):
+def unit(v):
     """v / ||v|| along the last axis; the zero vector maps to itself."""
-    return tf.math.divide_no_nan(v, _norm(v)[..., None])
+    return tf.math.divide_no_nan(v, norm(v)[..., None])
 
 
-def _alignment(v, w):
+def alignment(v, w):
     """|<v, w>| / ||w||, eq. (3)/(7)/(11); 0 where w = 0."""
-    return _ratio(tf.abs(_dot(v, w)), _norm(w))
+    return ratio(tf.abs(dot(v, w)), norm(w))
 
 
-def _flat(t):
+def flat(t):
     return tf.reshape(t, [tf.shape(t)[0], -1])
 
 
@@ -56,19 +56,19 @@ def x_terms(model, x):
 # running minima: inside one graph, TensorFlow kept every chunk's buffers alive (peak memory grew
 # with the number of chunks, past 7 GB for ResNet50 at 224x224), and separate calls bound the
 # memory to one chunk's gradients plus one backward pass.
-_UNROLL_MAX_CLASSES = 100
+UNROLL_MAX_CLASSES = 100
 # Bytes of class gradients (batch x chunk x pixels x 4) held at once when class_chunk is None.
 _CHUNK_BYTES = 64 * 2**20
 
 
-def _auto_chunk(num_classes, batch_size, pixels):
+def auto_chunk(num_classes, batch_size, pixels):
     """class_chunk for `measure`: all classes when they are unrolled, else a memory-bound chunk."""
-    if num_classes <= _UNROLL_MAX_CLASSES:
+    if num_classes <= UNROLL_MAX_CLASSES:
         return None
     return int(max(1, min(num_classes, _CHUNK_BYTES // (4 * batch_size * pixels))))
 
 
-def _head(model, x):
+def head(model, x):
     """JVP x-terms, then logits, prediction and its gradient g (one pass after the other)."""
     _, xt = x_terms(model, x)
     with tf.control_dependencies([xt]):  # never both passes' activations at once
@@ -78,10 +78,10 @@ def _head(model, x):
         logits = model(x, training=False)
         pred = tf.argmax(logits, axis=1, output_type=tf.int32)
         score = tf.gather(logits, pred[:, None], batch_dims=1)
-    return xt, logits, pred, _flat(tape.gradient(score, x))
+    return xt, logits, pred, flat(tape.gradient(score, x))
 
 
-def _runner_up(model, x):
+def runner_up(model, x):
     """Exact minimiser j* of eq. (9) over all j != i*, one unrolled backward pass per class.
 
     Images are independent at inference, so the gradient of a batch sum of one class's scores is
@@ -97,7 +97,7 @@ def _runner_up(model, x):
         logits = model(x, training=False)
         pred = tf.argmax(logits, axis=1, output_type=tf.int32)
         class_sums = [tf.reduce_sum(logits[:, c]) for c in range(num_classes)]
-    grads = tf.stack([_flat(tape.gradient(s, x)) for s in class_sums], axis=1)
+    grads = tf.stack([flat(tape.gradient(s, x)) for s in class_sums], axis=1)
     g = tf.gather(grads, pred, batch_dims=1)
     classes = tf.range(num_classes)
     best, best_j, g_best, best_linf = _chunk_minimum(logits, pred, g, grads, classes)
@@ -118,14 +118,14 @@ def _chunk_minimum(logits, pred, g, grads, classes):
     diff = g[:, None, :] - grads
     is_pred = classes[None, :] == pred[:, None]
     inf = tf.constant(np.inf, logits.dtype)
-    ratio = tf.where(is_pred, inf, _ratio(margin, _norm(diff)))
-    ratio_linf = tf.where(is_pred, inf, _ratio(margin, tf.reduce_sum(tf.abs(diff), axis=-1)))
-    local = tf.argmin(ratio, axis=1, output_type=tf.int32)
-    return (tf.reduce_min(ratio, axis=1), tf.gather(classes, local),
-            tf.gather(grads, local, batch_dims=1), tf.reduce_min(ratio_linf, axis=1))
+    ratios = tf.where(is_pred, inf, ratio(margin, norm(diff)))
+    ratios_linf = tf.where(is_pred, inf, ratio(margin, tf.reduce_sum(tf.abs(diff), axis=-1)))
+    local = tf.argmin(ratios, axis=1, output_type=tf.int32)
+    return (tf.reduce_min(ratios, axis=1), tf.gather(classes, local),
+            tf.gather(grads, local, batch_dims=1), tf.reduce_min(ratios_linf, axis=1))
 
 
-def _chunk(model, x, classes, pred, g):
+def chunk(model, x, classes, pred, g):
     """`_chunk_minimum` over one chunk of classes, from its own forward pass and one backward
     pass per class at a time (a while-loop Jacobian)."""
     # persistent: eager while-loop Jacobians need it (compiled ones do not care).
@@ -138,11 +138,11 @@ def _chunk(model, x, classes, pred, g):
     return _chunk_minimum(logits, pred, g, grads, classes)
 
 
-def _runner_up_chunked(head, chunk, x, num_classes, class_chunk):
-    """`_runner_up` for many classes: compiled head and chunk calls, running minima in between.
+def runner_up_chunked(head, chunk, x, num_classes, class_chunk):
+    """`runner_up` for many classes: compiled head and chunk calls, running minima in between.
 
     Returns:
-      xt (B, n) and the seven results of `_runner_up`.
+      xt (B, n) and the seven results of `runner_up`.
     """
     xt, logits, pred, g = head(x)
     best = tf.fill(tf.shape(pred), tf.constant(np.inf, logits.dtype))

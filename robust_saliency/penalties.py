@@ -21,6 +21,10 @@ def nll(labels, logits):
 class GradientNormPenalty:
     """lam * ||grad_x s(x)||^2 per image, s the NLL ('nll') or the true-class logit ('logits').
 
+    Each penalty's default sensitivity (`sensitivity_mode=None`) is the form its source defines:
+    the NLL here, as in the paper's double backpropagation (eq. 17); `default_sensitivity(name)`
+    says which. An explicit sensitivity_mode overrides it.
+
     Conventions for the scale (reference-notes.md, "The penalty, exactly as the authors computed
     it"):
       'batch_mean': the authors' code differentiated the batch *mean* of s, so each image's
@@ -36,12 +40,14 @@ class GradientNormPenalty:
     """
 
     name = "gradient_norm"
+    default_sensitivity = "nll"
 
-    def __init__(self, *, lam, convention="batch_mean", sensitivity_mode="nll", batch_size=None):
+    def __init__(self, *, lam, convention="batch_mean", sensitivity_mode=None, batch_size=None):
         if not lam >= 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown penalty convention {convention!r}; valid: {CONVENTIONS}")
+        sensitivity_mode = sensitivity_mode or self.default_sensitivity
         if sensitivity_mode not in SENSITIVITY_MODES:
             raise ValueError(
                 f"unknown sensitivity mode {sensitivity_mode!r}; valid: {SENSITIVITY_MODES}")
@@ -103,15 +109,17 @@ class GradientNormPenalty:
 class AlignmentPenalty(GradientNormPenalty):
     """lam * (||x||^2 ||grad s||^2 - <x, grad s>^2) per image: the paper's Outlook penalty.
 
-    With sensitivity_mode 'logits' (the Outlook's form) s is the true-class logit Psi^i; with
-    'nll' it is the image's NLL. By Cauchy-Schwarz the term is >= 0 and vanishes exactly when
-    the saliency map is parallel to the image, so it raises the alignment directly; its first
-    summand is also a (scaled) gradient-norm penalty, which the Outlook warns confounds the
-    effect. Both conventions scale as for GradientNormPenalty (the term is quadratic in the
-    gradient, so 'batch_mean' again divides by B^2).
+    By default (sensitivity_mode None or 'logits', the Outlook's form) s is the true-class logit
+    Psi^y, so the term is ||x||^2 ||grad Psi^y||^2 - <x, grad Psi^y>^2; an explicit 'nll' takes
+    the image's NLL instead (a different objective). By Cauchy-Schwarz the term is >= 0 and
+    vanishes exactly when the saliency map is parallel to the image, so it raises the alignment
+    directly; its first summand is also a (scaled) gradient-norm penalty, which the Outlook
+    warns confounds the effect. Both conventions scale as for GradientNormPenalty (the term is
+    quadratic in the gradient, so 'batch_mean' again divides by B^2).
     """
 
     name = "alignment"
+    default_sensitivity = "logits"
 
     def per_example_term(self, x, grad):
         inner = tf.reduce_sum(x * grad, axis=1)
@@ -155,11 +163,11 @@ class PGDTraining(GradientNormPenalty):
 
     name = "pgd_l2"
 
-    def __init__(self, *, lam, convention="batch_mean", sensitivity_mode="nll", batch_size=None,
+    def __init__(self, *, lam, convention="batch_mean", sensitivity_mode=None, batch_size=None,
                  steps=7, rel_stepsize=None, random_start=True, bounds=(0.0, 1.0)):
         super().__init__(lam=lam, convention=convention, sensitivity_mode=sensitivity_mode,
                          batch_size=batch_size)
-        if sensitivity_mode != "nll":
+        if self.sensitivity_mode != "nll":
             raise ValueError("penalty 'pgd_l2' attacks the NLL; use sensitivity_mode='nll'")
         if steps < 1:
             raise ValueError(f"pgd_l2 steps must be >= 1, got {steps}")
@@ -230,6 +238,13 @@ PENALTIES = {p.name: p for p in (GradientNormPenalty, AlignmentPenalty, DualNorm
 def option_names(name):
     """The keyword options penalty `name` accepts."""
     return tuple(inspect.signature(PENALTIES[name].__init__).parameters)[2:]
+
+
+def default_sensitivity(name):
+    """The sensitivity penalty `name` differentiates when none is given: 'nll' or 'logits'."""
+    if name not in PENALTIES:
+        raise ValueError(f"unknown penalty {name!r}; valid: {sorted(PENALTIES)}")
+    return PENALTIES[name].default_sensitivity
 
 
 def get(name="gradient_norm", **options):

@@ -9,13 +9,13 @@ never half of one.
 
 import contextlib
 import csv
+import importlib.metadata
 import io
 import json
 import math
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -138,16 +138,23 @@ def git_revision():
         return "unknown"
 
 
+# Distributions besides TensorFlow, Keras and NumPy whose versions run.json records.
+VERSIONED = ("foolbox", "eagerpy", "scipy", "tensorflow-datasets", "matplotlib")
+
+
 def versions():
-    """Versions of what a result depends on, recorded beside every run."""
+    """Versions of what a result depends on, recorded beside every run: the interpreter, the
+    libraries by their installed distributions (whether or not imported yet) and the git revision.
+    requirements-lock.txt pins the same distributions for a rerun."""
     import keras
     import tensorflow as tf
 
     found = {"python": platform.python_version(), "tensorflow": tf.__version__,
              "keras": keras.__version__, "numpy": np.__version__}
-    for name in ("foolbox", "tensorflow_datasets"):
-        module = sys.modules.get(name)
-        if module is not None:
-            found[name] = getattr(module, "__version__", "unknown")
+    for name in VERSIONED:
+        try:
+            found[name.replace("-", "_")] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     found["git"] = git_revision()
     return found

@@ -35,7 +35,9 @@ class TrainConfig:
     penalty_options: dict | None = None  # the penalty's own settings, e.g. {'steps': 7}
     penalty_convention: str = "batch_mean"
     penalty_batch_size: int | None = None  # B of 'batch_mean'; None: each replica's own batch
-    sensitivity_mode: str = "nll"
+    # None: the penalty's own form (penalties.default_sensitivity), resolved on construction;
+    # dataclasses.replace(config, penalty=...) therefore keeps the old penalty's resolved form.
+    sensitivity_mode: str | None = None
     epochs: int = 200
     batch_size: int = 100
     learning_rate: float = 1e-3
@@ -63,6 +65,9 @@ class TrainConfig:
             problems.append(f"unknown penalty {self.penalty!r} "
                             f"(valid: {', '.join(penalties.PENALTIES)})")
         elif self.lam >= 0:
+            if self.sensitivity_mode is None:  # resolved, so that run.json records the form
+                object.__setattr__(self, "sensitivity_mode",
+                                   penalties.default_sensitivity(self.penalty))
             try:  # the penalty checks its own options (a TypeError names an unknown one)
                 penalty_from_config(self)
             except (TypeError, ValueError) as e:
@@ -192,11 +197,18 @@ def _write_hparams(log_dir, config):
         hp.hparams(hparams, trial_id=os.path.basename(os.path.abspath(log_dir)))
 
 
+# Fields whose default changed: a config saved without them was made at the old default.
+# (sensitivity_mode defaulted to 'nll' for every penalty before it took the penalty's own form.)
+LEGACY_DEFAULTS = {"sensitivity_mode": "nll"}
+
+
 def saved_config_matches(saved, config):
     """Whether a config saved in run.json/cohort.json is `config`; fields added to TrainConfig
-    since it was saved count at their defaults, so older result folders stay usable."""
+    since it was saved count at their defaults (LEGACY_DEFAULTS for those whose default has
+    changed since), so older result folders stay usable."""
     defaults = results.jsonable(dataclasses.asdict(TrainConfig()))
-    return {**defaults, **saved} == results.jsonable(dataclasses.asdict(config))
+    return ({**defaults, **LEGACY_DEFAULTS, **saved}
+            == results.jsonable(dataclasses.asdict(config)))
 
 
 def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=()):

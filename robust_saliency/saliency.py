@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import claims, metrics, passes
+from robust_saliency import metrics, passes, stats
 
 _KERNELS = weakref.WeakKeyDictionary()
 
@@ -30,7 +30,7 @@ def _smoothgrad_batch(model, x, classes, seeds, sigma, samples):
     # No clipping to the bounds: SmoothGrad as published adds unclipped noise, and clipping would
     # bias the average near the bounds (a pixel at 0 could only be moved up).
     noisy = x[:, None] + sigma * noise
-    _, grads = metrics._grad_at(model, tf.reshape(noisy, tf.concat([[-1], shape[1:]], 0)),
+    _, grads = metrics.grad_at(model, tf.reshape(noisy, tf.concat([[-1], shape[1:]], 0)),
                                 tf.repeat(classes, samples))
     return tf.reduce_mean(tf.reshape(grads, tf.shape(noisy)), axis=1)
 
@@ -38,7 +38,7 @@ def _smoothgrad_batch(model, x, classes, seeds, sigma, samples):
 def _ig_batch(model, x, x0, classes, steps):
     alphas = (tf.cast(tf.range(steps), x.dtype) + 0.5) / tf.cast(steps, x.dtype)
     path = x0[None] + tf.reshape(alphas, [-1] + [1] * x.shape.rank) * (x - x0)[None]
-    _, grads = metrics._grad_at(model, tf.reshape(path, tf.concat([[-1], tf.shape(x)[1:]], 0)),
+    _, grads = metrics.grad_at(model, tf.reshape(path, tf.concat([[-1], tf.shape(x)[1:]], 0)),
                                 tf.tile(classes, [steps]))
     return (x - x0) * tf.reduce_mean(tf.reshape(grads, tf.shape(path)), axis=0)
 
@@ -166,7 +166,7 @@ def integrated_gradients(model, images, classes=None, *, baseline=None, steps=50
 def _alignments(images, maps):
     """alpha = |<x, m>| / ||m|| per image (eq. 3), float64 (N,)."""
     flat = lambda a: tf.constant(np.reshape(a, (len(a), -1)), tf.float64)  # noqa: E731
-    return passes._alignment(flat(images), flat(maps)).numpy()
+    return passes.alignment(flat(images), flat(maps)).numpy()
 
 
 def aggregated_alignments(model, images, *, classes=None, bounds=(0, 1), smoothgrad_options=None,
@@ -202,14 +202,14 @@ def aggregated_alignments(model, images, *, classes=None, bounds=(0, 1), smoothg
 
 def _cosines(a, b):
     """<a_bar, b_bar> per row, float64; 0 where either row is zero."""
-    return passes._dot(passes._unit(tf.constant(a, tf.float64)),
-                       passes._unit(tf.constant(b, tf.float64))).numpy()
+    return passes.dot(passes.unit(tf.constant(a, tf.float64)),
+                      passes.unit(tf.constant(b, tf.float64))).numpy()
 
 
 def _spearman(a, b):
     """Spearman's rank correlation per row of (N, D): Pearson's of the ranks (0 for a constant
     row, which ranks nothing)."""
-    ra, rb = claims.ranks(a), claims.ranks(b)
+    ra, rb = stats.ranks(a), stats.ranks(b)
     return _cosines(ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True))
 
 
@@ -261,7 +261,7 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
     spec = [tf.TensorSpec([None, *network.input_shape[1:]], arr.dtype),
             tf.TensorSpec([None], tf.int32)]
     # Traced once: set_weights assigns the same variables, which every later call reads.
-    grad = tf.function(lambda x, c: metrics._grad_at(working, x, c)[1], input_signature=spec)
+    grad = tf.function(lambda x, c: metrics.grad_at(working, x, c)[1], input_signature=spec)
     names = [layer.name for layer in reversed(working.layers) if layer.trainable_weights]
     rows, trained = [], None
     for count, name in enumerate(["none"] + names):

@@ -33,14 +33,16 @@ class RobustModel(keras.Model):
       lam: penalty weight lambda >= 0; 0 is exactly ordinary training.
       penalty: registered penalty name (penalties.PENALTIES).
       penalty_convention: 'batch_mean' (the authors' scaling) or 'per_example' (eq. 17 per image).
-      sensitivity_mode: 'nll' (the paper) or 'logits' (true-class logit).
+      sensitivity_mode: 'nll' or 'logits' (true-class logit); None (default) takes the penalty's
+        own form (penalties.default_sensitivity): 'nll' for gradient_norm, gradient_l1 and
+        pgd_l2 (the paper's double backpropagation), 'logits' for alignment (the Outlook's).
       weight_decay: coefficient on the sum of squared trainable weights (the authors' form).
       penalty_batch_size: B in the 'batch_mean' scaling, None for the batch actually seen.
       penalty_options: extra keyword options for penalties that take them.
     """
 
     def __init__(self, network, *, lam=0.0, penalty="gradient_norm",
-                 penalty_convention="batch_mean", sensitivity_mode="nll", weight_decay=0.0,
+                 penalty_convention="batch_mean", sensitivity_mode=None, weight_decay=0.0,
                  penalty_batch_size=None, penalty_options=None, **kwargs):
         super().__init__(**kwargs)
         if not weight_decay >= 0:
@@ -52,6 +54,11 @@ class RobustModel(keras.Model):
             penalty, lam=lam, convention=penalty_convention, sensitivity_mode=sensitivity_mode,
             batch_size=penalty_batch_size, **self.penalty_options)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in TRACKERS}
+        # The wrapper has no weights of its own: it is built once its network is (a functional
+        # network is at construction). Loading a saved model relies on it: Keras's
+        # compile_from_config builds the optimizer's slots only for a built model, and otherwise
+        # skips loading them ("Skipping variable loading for optimizer"), losing the momentum.
+        self.built = bool(network.built)
 
     @property
     def metrics(self):
@@ -65,6 +72,11 @@ class RobustModel(keras.Model):
         if self.built and self.optimizer is not None and self.optimizer.built:
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def build(self, input_shape=None):
+        if not self.network.built:
+            self.network.build(input_shape)
+        self.built = True
 
     def call(self, images, training=False):
         return self.network(images, training=training)

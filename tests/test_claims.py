@@ -135,13 +135,6 @@ def test_imagenet_expectations_flip(tmp_path):
     assert "median alignment saturates for the most robust models" not in v
 
 
-def test_rank_statistics():
-    assert claims.spearman([1, 2, 3, 4], [10, 20, 30, 400]) == pytest.approx(1.0)
-    assert claims.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert claims.spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)
-    assert np.isnan(claims.pearson([1, 2], [3, 4]))
-
-
 def test_markdown_escapes_pipes():
     md = claims.to_markdown([{"claim": "M|x|", "paper": "p", "measured": "m", "rule": "r",
                               "verdict": "n/a"}], "t")

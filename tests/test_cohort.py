@@ -2,8 +2,10 @@
 divergence, member selection."""
 
 import dataclasses
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,7 +90,8 @@ def _cohort_command(folder):
     return [sys.executable, "-m", "experiments.cohort", "--dataset=synthetic",
             f"--results_dir={folder}", "--lambdas=1,1000", "--epochs=1", "--train_subset=300",
             "--num_images=12", "--attacks=gradient,bim",
-            "--attack_options=bim.steps=3,bim.search_steps=3"]
+            "--attack_options=bim.steps=3,bim.search_steps=3", "--learning_rate=0.005",
+            "--lr_schedule=step", "--lr_decay_epochs=3", "--lr_decay_factor=0.2"]
 
 
 @pytest.mark.slow
@@ -121,7 +124,14 @@ def test_killed_cohort_rerun_completes_with_the_same_rows(tmp_path):
             assert np.isnan(table[key][0]), key
         else:
             assert table[key][0] == value, key
-    assert json.load(open(os.path.join(folder, "cohort.json")))["lambdas"] == [1.0, 1000.0]
+    saved = json.load(open(os.path.join(folder, "cohort.json")))
+    assert saved["lambdas"] == [1.0, 1000.0]
+    # The schedule flags override the preset's, in cohort.json and in each member's run.json.
+    schedule = {"learning_rate": 0.005, "lr_schedule": "step", "lr_decay_epochs": 3,
+                "lr_decay_factor": 0.2}
+    for train in (saved["train"], results.read_json(os.path.join(folder, "m00_lam1",
+                                                                 "run.json"))["config"]):
+        assert {k: train[k] for k in schedule} == schedule
 
 
 def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path):
@@ -133,3 +143,47 @@ def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path
     cohort._claim_folder(folder, _spec())  # the default, False: the same protocol
     with pytest.raises(ValueError, match="different aggregated_saliency"):
         cohort._claim_folder(folder, dataclasses.replace(_spec(), aggregated_saliency=True))
+
+
+COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "*", cohort.COHORT_JSON)))
+
+
+@pytest.mark.skipif(not COMMITTED, reason="no committed cohorts")
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: os.path.basename(os.path.dirname(p)))
+def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_default(tmp_path, path):
+    """Every committed cohort.json and run.json names its sensitivity_mode ('logits' for the
+    alignment penalty, 'nll' for the others); each must still match the config that leaves the
+    sensitivity to its penalty's default, so a rerun resumes instead of refusing the folder."""
+    found = results.read_json(path)
+    saved = found["train"]
+    train = runs.TrainConfig(**{k: v for k, v in saved.items() if k != "sensitivity_mode"})
+    assert train.sensitivity_mode == saved["sensitivity_mode"]
+    spec = cohort.CohortSpec(name=found["name"], train=train, lambdas=tuple(found["lambdas"]),
+                             num_images=found["num_images"], attacks=tuple(found["attacks"]),
+                             attack_options=found["attack_options"],
+                             aggregated_saliency=found.get("aggregated_saliency", False))
+    folder = str(tmp_path / "c")
+    os.makedirs(folder)
+    shutil.copy(path, folder)
+    cohort._claim_folder(folder, spec)  # raises for a folder of another configuration
+    run_jsons = glob.glob(os.path.join(os.path.dirname(path), "*", results.RUN_JSON))
+    assert run_jsons
+    for run_json in run_jsons:
+        config = results.read_json(run_json)["config"]
+        assert runs.saved_config_matches(config, dataclasses.replace(train, lam=config["lam"]))
+
+
+def test_config_saved_without_a_sensitivity_was_trained_on_the_nll():
+    """Before the per-penalty default, every penalty defaulted to 'nll': a config saved without
+    the field is an NLL run, for the alignment penalty too."""
+    older = results.jsonable(dataclasses.asdict(dataclasses.replace(
+        TINY_TRAIN, penalty="alignment", sensitivity_mode="nll")))
+    del older["sensitivity_mode"]
+    alignment = dataclasses.replace(TINY_TRAIN, penalty="alignment", sensitivity_mode=None)
+    assert alignment.sensitivity_mode == "logits"
+    assert not runs.saved_config_matches(older, alignment)
+    assert runs.saved_config_matches(
+        older, dataclasses.replace(alignment, sensitivity_mode="nll"))
+    plain = results.jsonable(dataclasses.asdict(TINY_TRAIN))
+    del plain["sensitivity_mode"]
+    assert runs.saved_config_matches(plain, TINY_TRAIN)

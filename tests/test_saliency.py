@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import randomize_biases
 
-from robust_saliency import claims, metrics, models, saliency, training
+from robust_saliency import metrics, models, saliency, stats, training
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_smoothgrad_averaging_reduces_variance(trained_small_net, val_images):
 
 
 def test_spearman_ranks_ties_and_monotone_maps(rng):
-    np.testing.assert_array_equal(claims.ranks(np.array([[3.0, 1.0, 2.0, 2.0]])),
+    np.testing.assert_array_equal(stats.ranks(np.array([[3.0, 1.0, 2.0, 2.0]])),
                                   [[4.0, 1.0, 2.5, 2.5]])
     a = rng.normal(size=(3, 50))
     np.testing.assert_allclose(saliency._spearman(a, np.exp(a)), 1.0)

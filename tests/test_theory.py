@@ -153,7 +153,7 @@ def test_theorem2_and_3_bounds_hold_and_xi_identity(images, rng):
 
 def test_many_classes_chunked_path_is_exact(rng):
     """Past the unrolled limit, classes go through chunked Jacobians with a running minimum."""
-    n = passes._UNROLL_MAX_CLASSES + 20
+    n = passes.UNROLL_MAX_CLASSES + 20
     model = randomize_biases(models.linear_classifier(num_classes=n, dtype="float64"), rng)
     x = rng.uniform(0.0, 1.0, (5, 28, 28, 1))
     exact = _exact_linear_distance(x, *_linear_weights(model))

@@ -44,7 +44,10 @@ def _tags(event_dir):
 @pytest.mark.slow
 def test_train_command_end_to_end(tmp_path):
     run_dir = str(tmp_path / "run")
-    done = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}")
+    # The schedule flags override the preset's; 400 / 20 = 20 steps per epoch.
+    schedule = ["--learning_rate=0.004", "--lr_schedule=step", "--lr_decay_epochs=1",
+                "--lr_decay_factor=0.5"]
+    done = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}", *schedule)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.load(open(os.path.join(run_dir, "run.json")))
     assert record["status"] == "completed"
@@ -53,9 +56,16 @@ def test_train_command_end_to_end(tmp_path):
                 "probe_alignment", "probe_lin_robustness"):
         assert key in record["history"][-1], key
     assert record["config"]["lam"] == 10.0 and record["config"]["dataset"] == "synthetic"
+    assert {k: record["config"][k] for k in ("learning_rate", "lr_schedule", "lr_decay_epochs",
+                                              "lr_decay_factor")} == {
+        "learning_rate": 0.004, "lr_schedule": "step", "lr_decay_epochs": 1,
+        "lr_decay_factor": 0.5}
     assert "tensorflow" in record["versions"]
     model = runs.load_model(run_dir)
     assert model.penalty.lam == 10.0
+    # Loaded with its optimizer state: 40 steps taken, so the step schedule is at 0.004 / 2^2.
+    assert int(model.optimizer.iterations) == 40
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
     x = np.zeros((2, 28, 28, 1), "float32")
     assert model(x).shape == (2, 10)
     assert not os.path.exists(os.path.join(run_dir, "backup"))  # removed once finished
@@ -65,7 +75,7 @@ def test_train_command_end_to_end(tmp_path):
     assert "_hparams_/session_start_info" in tags
     # A finished run reruns in no time and leaves the model untouched.
     stamp = os.path.getmtime(os.path.join(run_dir, "model.keras"))
-    again = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}")
+    again = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}", *schedule)
     assert again.returncode == 0 and "completed" in again.stdout
     assert os.path.getmtime(os.path.join(run_dir, "model.keras")) == stamp
 

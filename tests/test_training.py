@@ -1,12 +1,14 @@
 """Double backpropagation: the update against closed forms, lam=0 against plain Keras, saving,
 and the same step under MirroredStrategy."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from robust_saliency import models, training
+from robust_saliency import models, penalties, training
 
 
 def _softmax(z):
@@ -134,10 +136,13 @@ def test_mirrored_step_equals_single_device_step(rng, mirrored, options):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("sensitivity", [{}, {"sensitivity_mode": "logits"}],
+                         ids=["default", "explicit"])
 @pytest.mark.parametrize("convention", ["batch_mean", "per_example"])
-def test_alignment_penalty_step_matches_closed_form(rng, convention):
+def test_alignment_penalty_step_matches_closed_form(rng, convention, sensitivity):
     """The Outlook penalty on a linear classifier, s = Psi^y: P_i = c (||x||^2 ||w_y||^2 -
-    <x, w_y>^2), whose gradient w.r.t. w_y is 2c (||x||^2 w_y - <x, w_y> x)."""
+    <x, w_y>^2), whose gradient w.r.t. w_y is 2c (||x||^2 w_y - <x, w_y> x). With no
+    sensitivity_mode given, the alignment penalty takes this logit form."""
     batch, lr, wd = 6, 0.05, 1e-3
     lam = 0.3 if convention == "per_example" else 10.0
     c = lam / batch**2 if convention == "batch_mean" else lam
@@ -147,7 +152,7 @@ def test_alignment_penalty_step_matches_closed_form(rng, convention):
     net.get_layer("logits").bias.assign(b0)
     x, y = rng.normal(size=(batch, 5)), rng.integers(0, 4, batch)
     model = training.RobustModel(net, lam=lam, penalty="alignment", penalty_convention=convention,
-                                 sensitivity_mode="logits", weight_decay=wd)
+                                 weight_decay=wd, **sensitivity)
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     gw, gb = _closed_form_gradients(w0, b0, x, y, 0.0, convention, "logits", wd)
@@ -171,3 +176,48 @@ def test_alignment_penalty_vanishes_for_images_parallel_to_their_saliency(rng):
     np.testing.assert_allclose(p.numpy(), 0.0, atol=1e-9)
     _, _, q = penalty(net, tf.constant(rng.normal(size=(3, 5))), tf.constant(y), training=False)
     assert np.all(q.numpy() > 0)
+
+
+def test_each_penalty_defaults_to_its_sources_sensitivity_and_an_explicit_one_overrides(rng):
+    assert {name: penalties.default_sensitivity(name) for name in penalties.PENALTIES} == {
+        "gradient_norm": "nll", "gradient_l1": "nll", "alignment": "logits", "pgd_l2": "nll"}
+    net = models.linear_classifier(input_shape=(5,), num_classes=3, dtype="float64")
+    assert training.RobustModel(net, lam=1.0).penalty.sensitivity_mode == "nll"
+    explicit = training.RobustModel(net, lam=1.0, penalty="alignment", sensitivity_mode="nll")
+    assert explicit.penalty.sensitivity_mode == "nll"
+    default = training.RobustModel(net, lam=1.0, penalty="alignment")
+    x, y = tf.constant(rng.normal(size=(4, 5))), tf.constant([0, 2, 1, 1])
+    _, _, p_nll = explicit.penalty(net, x, y, training=False)
+    _, _, p_logit = default.penalty(net, x, y, training=False)
+    assert np.abs(p_nll.numpy() - p_logit.numpy()).max() > 1e-6  # really another objective
+    # The saved config names the resolved form, so a loaded model keeps it.
+    assert default.get_config()["sensitivity_mode"] == "logits"
+
+
+def _optimizer_state(model):
+    return {v.path: np.asarray(v) for v in model.optimizer.variables}
+
+
+def test_loaded_model_keeps_its_optimizer_state_and_trains_on_identically(tmp_path, rng):
+    x = rng.uniform(0, 1, (20, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 20)
+    keras.utils.set_random_seed(0)
+    model = training.RobustModel(models.linear_classifier(), lam=10.0, weight_decay=1e-4)
+    model.compile(optimizer=training.sgd(0.05, 0.9))
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0, shuffle=False)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Skipping variable loading for optimizer" fails here
+        loaded = keras.models.load_model(path)
+    saved, restored = _optimizer_state(model), _optimizer_state(loaded)
+    assert saved.keys() == restored.keys()
+    momenta = [k for k in saved if k.endswith("_momentum")]
+    assert len(momenta) == len(model.trainable_variables)
+    assert all(np.abs(saved[k]).max() > 0 for k in momenta)  # two steps left real momentum
+    for key in saved:
+        np.testing.assert_array_equal(restored[key], saved[key], err_msg=key)
+    for m in (model, loaded):
+        m.fit(x, y, batch_size=10, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
