@@ -2,6 +2,7 @@
 
     python -m experiments.cohort --preset=mnist_quick --dataset=fashion_mnist
     python -m experiments.cohort --preset=mnist_paper --shard=0/4   # one of 4 parallel jobs
+    python -m experiments.cohort --preset=mnist_quick --seeds=0,1,2  # three seeds per lambda
 
 Rerunning finishes whatever an interruption left; a finished cohort reruns in seconds.
 """
@@ -23,6 +24,8 @@ flags.DEFINE_integer("num_images", None, "Validation images measured per model."
 flags.DEFINE_list("attacks", None, "Attack methods (default: the preset's).")
 flags.DEFINE_list("attack_options", None, "method.option=value pairs (default: the preset's).")
 flags.DEFINE_list("lambdas", None, "Override the preset's lambda sweep.")
+flags.DEFINE_list("seeds", None, "Replicate training seeds per lambda, e.g. 0,1,2 (default: the "
+                  "preset's; a finished cohort can be given more).")
 flags.DEFINE_integer("epochs", None, "Override the number of training epochs.")
 flags.DEFINE_integer("train_subset", None, "Train on the first N training images.")
 flags.DEFINE_integer("batch_size", None, "Override the training batch size.")
@@ -55,7 +58,8 @@ def spec_from_flags():
     options = (None if FLAGS.attack_options is None
                else attacks.parse_options(FLAGS.attack_options))
     lambdas = [float(v) for v in FLAGS.lambdas] if FLAGS.lambdas else None
-    spec = preset.cohort_spec(lambdas=lambdas, num_images=FLAGS.num_images,
+    seeds = [int(v) for v in FLAGS.seeds] if FLAGS.seeds else None
+    spec = preset.cohort_spec(lambdas=lambdas, num_images=FLAGS.num_images, seeds=seeds,
                               attacks=FLAGS.attacks, attack_options=options, **overrides)
     return preset, spec
 

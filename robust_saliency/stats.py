@@ -1,43 +1,91 @@
-"""Rank and correlation statistics shared by the claims, the cross-method comparison and the
-saliency randomisation check; below all three, so none imports another for them.
+"""Rank and correlation statistics and bootstrap intervals, from scipy.stats; shared by the
+claims, the cross-method comparison, the evaluation summaries and the saliency randomisation
+check, and below all of them, so none imports another for them.
 
-A small API on purpose (ranks, pearson, spearman): the bodies may later be scipy.stats calls.
+The confidence level, the number of resamples and the seed of every interval are fixed here,
+once: the same data always give the same interval.
 """
 
+import warnings
+
 import numpy as np
+import scipy.stats
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+SEED = 0
 
 
 def ranks(values):
     """Ranks 1..D along the last axis of a (D,) or (N, D) array, tied values sharing their mean
     rank (the ranks Spearman's correlation needs)."""
-    values = np.asarray(values, dtype=np.float64)
-    a = values.reshape(-1, values.shape[-1])
-    n, d = a.shape
-    order = np.argsort(a, axis=1, kind="stable")
-    s = np.take_along_axis(a, order, axis=1)
-    # Sorted runs of equal values form groups; each group's members get the group's mean rank.
-    starts = np.concatenate([np.ones((n, 1), bool), s[:, 1:] != s[:, :-1]], axis=1)
-    group = (np.cumsum(starts, axis=1) - 1 + d * np.arange(n)[:, None]).ravel()
-    position = np.tile(np.arange(1, d + 1, dtype=np.float64), n)
-    mean_rank = np.bincount(group, position, n * d) / np.maximum(np.bincount(group, None, n * d), 1)
-    out = np.empty((n, d))
-    np.put_along_axis(out, order, mean_rank[group].reshape(n, d), axis=1)
-    return out.reshape(values.shape)
+    return scipy.stats.rankdata(np.asarray(values, dtype=np.float64), axis=-1)
+
+
+def _finite_pairs(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
 
 
 def pearson(a, b):
-    """Pearson correlation over the pairs where both are finite; nan with < 3 pairs."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    keep = np.isfinite(a) & np.isfinite(b)
-    if keep.sum() < 3 or np.std(a[keep]) == 0 or np.std(b[keep]) == 0:
+    """Pearson correlation over the pairs where both are finite; nan with < 3 pairs or a
+    constant side."""
+    a, b = _finite_pairs(a, b)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(np.corrcoef(a[keep], b[keep])[0, 1])
+    return float(scipy.stats.pearsonr(a, b).statistic)
 
 
 def spearman(a, b):
-    """Spearman rank correlation over the finite pairs."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    keep = np.isfinite(a) & np.isfinite(b)
-    if keep.sum() < 3:
+    """Spearman rank correlation over the finite pairs; nan with < 3 pairs or a constant side."""
+    a, b = _finite_pairs(a, b)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return pearson(ranks(a[keep]), ranks(b[keep]))
+    return float(scipy.stats.spearmanr(a, b).statistic)
+
+
+def _interval(result):
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def median_interval(values):
+    """The CONFIDENCE percentile-bootstrap interval (RESAMPLES resamples, seeded) of the median
+    of `values`, over its finite entries; (nan, nan) with fewer than 2."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    return _interval(scipy.stats.bootstrap(
+        (values,), np.median, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
+        method="percentile", vectorized=True, rng=np.random.default_rng(SEED)))
+
+
+def spearman_interval(a, b):
+    """The CONFIDENCE percentile-bootstrap interval of spearman(a, b), resampling the finite
+    pairs together (RESAMPLES resamples, seeded); (nan, nan) with fewer than 4 pairs."""
+    a, b = _finite_pairs(a, b)
+    if len(a) < 4:
+        return float("nan"), float("nan")
+    return _interval(scipy.stats.bootstrap(
+        (a, b), _spearman_rows, paired=True, vectorized=True, n_resamples=RESAMPLES,
+        confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(SEED)))
+
+
+def _spearman_rows(a, b, axis=-1):
+    """Spearman's correlation of many resamples at once (rows along `axis`)."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        r = scipy.stats.pearsonr(ranks(np.moveaxis(a, axis, -1)),
+                                 ranks(np.moveaxis(b, axis, -1)), axis=-1).statistic
+    # A resample that ties one side completely has no rank correlation; counting it as 0 (no
+    # evidence of a trend) keeps the interval defined and errs towards 'inconclusive'.
+    return np.nan_to_num(r)
+
+
+def overlap(first, second):
+    """Whether two (low, high) intervals share a point; an undefined (nan) one overlaps all."""
+    if not all(np.isfinite(v) for v in (*first, *second)):
+        return True
+    return first[0] <= second[1] and second[0] <= first[1]
