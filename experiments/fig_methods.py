@@ -1,7 +1,7 @@
 """Median alignment against median robustness for every robustification method, on one axis,
 and the cross-method claims.
 
-    python -m experiments.fig_methods --dataset=fashion_mnist
+    python -m experiments.fig_methods --dataset=mnist
     python -m experiments.fig_methods --results_dirs=results/a,results/b --out_dir=figures/x
 
 Each method is one cohort folder (default: results/<preset>_<dataset> for the mnist_quick
@@ -32,13 +32,16 @@ def plot(results_dirs, out_dir):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, column in zip(axes, columns):
         for k, c in enumerate(curve_list):
-            ax.plot(c[column], c["alignment"], marker=MARKERS[k % len(MARKERS)],
-                    color=plotting.PALETTE[k % len(plotting.PALETTE)], label=c["label"])
+            plotting.errorbars(ax, (c[column], *c[f"{column}_band"]),
+                               (c["alignment"], *c["alignment_band"]),
+                               label=c["label"] + (f" (bars: {c['band']})" if c["band"] else ""),
+                               marker=MARKERS[k % len(MARKERS)],
+                               color=plotting.PALETTE[k % len(plotting.PALETTE)])
             plotting.annotate_lambdas(ax, c[column], c["alignment"], c["lam"])
         ax.set_xlabel(compare.ROBUSTNESS[column])
         ax.set_ylabel(r"median alignment $\alpha(x)$")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.13))
+    fig.legend(handles, labels, loc="lower center", ncol=1, bbox_to_anchor=(0.5, -0.22))
     datasets = sorted({c["dataset"] for c in curve_list})
     fig.suptitle("Alignment vs robustness by robustification method "
                  f"({', '.join(datasets)}; labels: lambda, or epsilon for PGD)", fontsize=9)
@@ -69,7 +72,7 @@ FLAGS = flags.FLAGS
 if __name__ == "__main__":
     flags.DEFINE_list("results_dirs", None, "Cohort folders, one per method (default: "
                       "results/<preset>_<dataset> for " + ", ".join(PRESETS) + ").")
-    flags.DEFINE_string("dataset", "fashion_mnist", "Dataset part of the default folders.")
+    flags.DEFINE_string("dataset", "mnist", "Dataset part of the default folders.")
     flags.DEFINE_string("out_dir", None, "Figure folder (default figures/methods_<dataset>).")
     flags.DEFINE_string("claims_out", None, "Markdown output (default "
                         "<out_dir>/claims_methods.md).")

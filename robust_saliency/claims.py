@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from robust_saliency import cohort, metrics, results
+from robust_saliency import cohort, metrics, results, stats
 from robust_saliency.stats import pearson, spearman
 
 ESTIMATES = (("rho_gradient", "gradient"), ("rho_bim", "BIM"), ("rho_cw", "CW"),
@@ -18,10 +18,52 @@ ESTIMATES = (("rho_gradient", "gradient"), ("rho_bim", "BIM"), ("rho_cw", "CW"),
              ("lin_robustness_linf", "linearized L-inf"))
 
 
+INCONCLUSIVE = "inconclusive"
+TREND_THRESHOLD = 0.6  # the Spearman correlation a 'rises with' claim asks for
+
+
 def _row(claim, paper, measured, rule, holds):
-    verdict = "n/a" if holds is None else ("reproduced" if holds else "not reproduced")
+    """One claim; `holds` is True, False, None (not judged: n/a) or INCONCLUSIVE (the
+    uncertainty admits both answers)."""
+    verdict = {True: "reproduced", False: "not reproduced", None: "n/a"}.get(holds, holds)
     return {"claim": claim, "paper": paper, "measured": measured, "rule": rule,
             "verdict": verdict}
+
+
+def trend_verdict(rho, interval, threshold=TREND_THRESHOLD):
+    """A 'rises with' claim from Spearman's rho and its bootstrap interval: holds when rho >=
+    threshold and the interval lies above 0, fails when the interval lies below the threshold,
+    is inconclusive otherwise; None when rho is undefined."""
+    if not np.isfinite(rho):
+        return None
+    if interval[1] < threshold:
+        return False
+    return True if rho >= threshold and interval[0] > 0 else INCONCLUSIVE
+
+
+def trend_rule(threshold=TREND_THRESHOLD):
+    return (f"reproduced if Spearman >= {threshold} and its {stats.CONFIDENCE:.0%} bootstrap "
+            f"interval (over models) lies above 0; not reproduced if the interval lies below "
+            f"{threshold}; else inconclusive")
+
+
+def _rise_row(name, robustness, alignment):
+    rho = spearman(robustness, alignment)
+    interval = stats.spearman_interval(robustness, alignment)
+    n = int(np.sum(np.isfinite(robustness) & np.isfinite(alignment)))
+    return _row(f"median alignment rises with median robustness ({name})",
+                "Figs. 2-3: it rises (MNIST: saturating at the top)",
+                f"Spearman {rho:.2f} [{interval[0]:.2f}, {interval[1]:.2f}] over {n} models",
+                trend_rule(), trend_verdict(rho, interval))
+
+
+def _with_interval(table, key, evaluated):
+    """(values, low, high) of a cohort.csv median over the evaluated members; without recorded
+    intervals (folders from before them) low = high = the value."""
+    values = table[key][evaluated]
+    low, high = (table[p + key][evaluated] if p + key in table else values
+                 for p in (cohort.CI_LOW, cohort.CI_HIGH))
+    return values, low, high
 
 
 def _share(numerator, denominator):
@@ -45,15 +87,10 @@ def check(results_dir):
     rows = []
     for column, name in ESTIMATES:
         key = "median_" + column
-        if key not in table:
-            continue
-        rho = spearman(table[key][evaluated], med_align)
-        rows.append(_row(f"median alignment rises with median robustness ({name})",
-                         "Figs. 2-3: it rises (MNIST: saturating at the top)",
-                         f"Spearman {rho:.2f} over {evaluated.sum()} models",
-                         "reproduced if Spearman >= 0.6", None if np.isnan(rho) else rho >= 0.6))
+        if key in table:
+            rows.append(_rise_row(name, table[key][evaluated], med_align))
     if all(f"median_rho_{m}" in table for m in ("cw", "bim", "gradient")):
-        rows += _attack_rows(*(table[f"median_rho_{m}"][evaluated]
+        rows += _attack_rows(*(_with_interval(table, f"median_rho_{m}", evaluated)
                                for m in ("cw", "bim", "gradient")))
     if not imagenet:
         axis = "median_rho_cw" if "median_rho_cw" in table else "median_lin_robustness"
@@ -91,10 +128,10 @@ def check(results_dir):
     if imagenet:
         rows.append(_trend_row(
             "share of alignment_bin in the right-hand side of (18) vs robustness",
-            "Fig. 6: rises on ImageNet", "share", shares["(18)"], med_lin, imagenet))
+            "Fig. 6: rises on ImageNet", "share", shares["(18)"], med_lin))
         rows.append(_trend_row(
             "M|<x, g_dagger>| / M|Psi_dagger| vs robustness",
-            "Fig. 9: rises on ImageNet", "ratio", linear_share, med_lin, imagenet))
+            "Fig. 9: rises on ImageNet", "ratio", linear_share, med_lin))
         return rows
     rows.append(_falling_share_row(shares["(18)"], med_lin))
     for eq, figure, term in (("(19)", "Fig. 7", "alignment"), ("(20)", "Fig. 8", "alignment_xi")):
@@ -103,21 +140,35 @@ def check(results_dir):
     return rows
 
 
+def _order(first, second):
+    """Per model, +1 where `first`'s median interval lies wholly below `second`'s, -1 where
+    wholly above, 0 where they overlap; each is (values, low, high)."""
+    return np.where(first[2] < second[1], 1, np.where(first[1] > second[2], -1, 0))
+
+
 def _attack_rows(cw, bim, gradient):
-    """Figs. 2-3: the elaborate attacks (BIM, CW) below the gradient attack on every model;
-    CW against BIM, which the paper does not compare, only reported."""
-    worst = np.maximum(cw, bim)
-    below = int(np.sum(worst <= gradient))
-    ratio = bim / gradient
-    cw_bim = cw / bim
+    """Figs. 2-3: the elaborate attacks (BIM, CW) below the gradient attack on every model,
+    each (values, low, high) per model; CW against BIM, which the paper does not compare, only
+    reported."""
+    against = np.minimum(_order(cw, gradient), _order(bim, gradient))
+    below, above = int(np.sum(against == 1)), int(np.sum(against == -1))
+    n = len(against)
+    ratio = bim[0] / gradient[0]
+    cw_bim = _order(cw, bim)
+    holds = True if below == n else (False if above else INCONCLUSIVE)
     return [
         _row("max(CW, BIM) <= gradient attack medians", "Figs. 2-3: the more elaborate attacks "
              "consistently find smaller adversarial perturbations than the simple gradient "
-             "attack", f"{below} of {len(cw)} models; BIM / gradient {np.min(ratio):.2f}.."
-             f"{np.max(ratio):.2f}", "reproduced if every model", below == len(cw)),
+             "attack", f"below on {below} of {n} models, above on {above}, undecided on "
+             f"{n - below - above}; BIM / gradient {np.min(ratio):.2f}..{np.max(ratio):.2f}",
+             f"per model, below or above where the {stats.CONFIDENCE:.0%} bootstrap intervals "
+             "of the medians do not overlap: reproduced if below on every model, not reproduced "
+             "if above on any, else inconclusive", holds),
         _row("CW vs BIM attack medians", "Figs. 2-3: not compared",
-             f"CW <= BIM on {int(np.sum(cw <= bim))} of {len(cw)} models; CW / BIM "
-             f"{np.min(cw_bim):.3f}..{np.max(cw_bim):.3f}", "informational", None)]
+             f"CW <= BIM on {int(np.sum(cw[0] <= bim[0]))} of {n} models (decided: CW below on "
+             f"{int(np.sum(cw_bim == 1))}, above on {int(np.sum(cw_bim == -1))}); CW / BIM "
+             f"{np.min(cw[0] / bim[0]):.3f}..{np.max(cw[0] / bim[0]):.3f}", "informational",
+             None)]
 
 
 def _saturation_row(robustness, alignment, axis):
@@ -195,14 +246,16 @@ def _linear_share_row(ratio, med_lin):
                 flat and bool(last < 0.5))
 
 
-def _trend_row(claim, paper, name, values, med_lin, imagenet):
-    """A claim that `values` (one per model) rise with robustness on ImageNet and fall on MNIST:
-    judged by their Spearman correlation with median rho_tilde."""
+def _trend_row(claim, paper, name, values, med_lin):
+    """ImageNet: `values` (one per model) rise with robustness, judged by their Spearman
+    correlation with median rho_tilde and its interval (trend_verdict at threshold 0)."""
     rho = spearman(med_lin, values)
-    measured = (f"Spearman {rho:.2f}; {name} {values[int(np.argmin(med_lin))]:.2f} (least "
-                f"robust) -> {values[int(np.argmax(med_lin))]:.2f} (most robust)")
-    return _row(claim, paper, measured, "reproduced if Spearman " + ("> 0" if imagenet else "< 0"),
-                None if np.isnan(rho) else (rho > 0 if imagenet else rho < 0))
+    interval = stats.spearman_interval(med_lin, values)
+    measured = (f"Spearman {rho:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]; {name} "
+                f"{values[int(np.argmin(med_lin))]:.2f} (least robust) -> "
+                f"{values[int(np.argmax(med_lin))]:.2f} (most robust)")
+    return _row(claim, paper, measured, trend_rule(threshold=0),
+                trend_verdict(rho, interval, threshold=0))
 
 
 def to_markdown(rows, title=None):

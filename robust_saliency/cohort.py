@@ -4,7 +4,8 @@ Layout of a cohort folder:
   cohort.json            the specification (name, dataset, lambdas, training template, protocol)
                          and the data source it was run on (data.source_info: kind, sha1, sizes)
   cohort.csv             one row per member: member, lam, seed, status, accuracy, num_images,
-                         run_dir and median_<column> for every numeric per-image column
+                         run_dir and median_<column> for every numeric per-image column, with
+                         its bootstrap interval over the images in ci_low_/ci_high_median_<column>
   m00_lam10/ ...         one run folder per member (run.json, model.keras, per_image.csv, ...);
                          a member is a (lambda, seed) pair, seeds other than 0 add '_seed<s>'
 
@@ -24,6 +25,8 @@ from robust_saliency import evaluation, results, runs
 COHORT_JSON = "cohort.json"
 COHORT_CSV = "cohort.csv"
 STATUSES = ("evaluated", "diverged", "trained", "pending")
+# Prefixes of the cohort.csv columns holding each median's bootstrap interval over images.
+CI_LOW, CI_HIGH = "ci_low_", "ci_high_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,9 +200,15 @@ def _member_row(results_dir, m, index, lam, seed):
         row["status"] = {"completed": "trained", "diverged": "diverged"}.get(status, "pending")
     if row["status"] == "trained" and os.path.exists(summary_json):
         summary = results.read_json(summary_json)
+        if "median_intervals" not in summary:  # evaluated before intervals were recorded
+            table = results.read_table(os.path.join(run_dir, results.PER_IMAGE_CSV))
+            summary = {**summary, **evaluation.summarize(table, meta=summary)}
+            results.write_json(summary_json, summary)
         row.update(status="evaluated", accuracy=summary["accuracy"],
                    num_images=summary["num_images"])
         row.update({f"median_{k}": float(v) for k, v in summary["medians"].items()})
+        for k, (low, high) in summary["median_intervals"].items():
+            row[f"{CI_LOW}median_{k}"], row[f"{CI_HIGH}median_{k}"] = float(low), float(high)
     return row
 
 

@@ -9,7 +9,7 @@ settings in every preset), so the curves share one axis.
 
 import numpy as np
 
-from robust_saliency import plotting, stats
+from robust_saliency import claims, plotting, stats
 
 METHOD_LABELS = {
     "gradient_norm": "double backprop (L2 gradient norm)",
@@ -36,10 +36,12 @@ def label(spec):
 
 
 def curves(results_dirs, axes=("median_rho_bim",)):
-    """One curve per cohort folder, each folder read once: label, dataset, strengths, accuracy
-    and alignment medians of its evaluated members, ordered by strength (lambda, or epsilon for
-    PGD), and their medians of every robustness column in `axes` (ROBUSTNESS keys), under the
-    column's name.
+    """One curve per cohort folder, each folder read once: label, dataset and, per strength
+    (lambda, or epsilon for PGD; plotting.by_lambda), the median over seeds of the accuracy,
+    the alignment and every robustness column in `axes` (ROBUSTNESS keys, under the column's
+    name), each with its band under '<name>_band' ((low, high): the seed range, or the
+    single model's bootstrap interval); 'band' names it. 'members' holds the evaluated
+    members' own columns (one per lambda and seed).
 
     Raises plotting.MissingResults naming a folder that lacks a column.
     """
@@ -49,11 +51,23 @@ def curves(results_dirs, axes=("median_rho_bim",)):
     out = []
     for results_dir in results_dirs:
         spec, members = plotting.load(results_dir, columns=(*axes, "median_alignment"))
-        out.append({"label": label(spec), "results_dir": results_dir,
-                    "dataset": spec["train"]["dataset"], "lam": members["lam"],
-                    "accuracy": members["accuracy"], "alignment": members["median_alignment"],
-                    **{a: members[a] for a in axes}})
+        curve = {"label": label(spec), "results_dir": results_dir,
+                 "dataset": spec["train"]["dataset"], "members": members}
+        for name, column in (("accuracy", "accuracy"), ("alignment", "median_alignment"),
+                             *((a, a) for a in axes)):
+            lams, centre, low, high, band = plotting.by_lambda(members, column)
+            curve.update({"lam": lams, name: centre, f"{name}_band": (low, high)})
+            if name == "alignment":
+                curve["band"] = band
+        out.append(curve)
     return out
+
+
+def _interpolate(grid, robustness, alignment):
+    """alignment at `grid`, linear in log robustness, after sorting by robustness."""
+    keep = np.isfinite(robustness) & np.isfinite(alignment)
+    order = np.argsort(robustness[keep])
+    return np.interp(np.log(grid), np.log(robustness[keep][order]), alignment[keep][order])
 
 
 def matched_alignment(curve_list, axis="median_rho_bim", points=5):
@@ -72,34 +86,52 @@ def matched_alignment(curve_list, axis="median_rho_bim", points=5):
     if not 0 < low < high:
         return None, {}
     grid = np.geomspace(low, high, points)
-    values = {}
-    for c in usable:
-        keep = np.isfinite(c[axis]) & np.isfinite(c["alignment"])
-        order = np.argsort(c[axis][keep])
-        values[c["label"]] = np.interp(np.log(grid), np.log(c[axis][keep][order]),
-                                       c["alignment"][keep][order])
-    return grid, values
+    return grid, {c["label"]: _interpolate(grid, c[axis], c["alignment"]) for c in usable}
+
+
+def matched_interval(curve, grid, axis="median_rho_bim"):
+    """The uncertainty of a curve's mean matched alignment over `grid`: with several seeds, the
+    range of the means of each seed's own curve; with one, the means of its bootstrap
+    interval's ends interpolated at the median robustness; (nan, nan) with neither."""
+    members = curve.get("members")
+    if members is not None and len(np.unique(members["seed"])) > 1:
+        means = []
+        for seed in np.unique(members["seed"]):
+            mine = members["seed"] == seed
+            if np.isfinite(members[axis][mine]).sum() >= 2:
+                means.append(np.mean(_interpolate(grid, members[axis][mine],
+                                                  members["median_alignment"][mine])))
+        return (float(min(means)), float(max(means))) if means else (np.nan, np.nan)
+    low, high = curve.get("alignment_band", (curve["alignment"], curve["alignment"]))
+    if "bootstrap" not in curve.get("band", ""):
+        return np.nan, np.nan
+    return (float(np.mean(_interpolate(grid, curve[axis], low))),
+            float(np.mean(_interpolate(grid, curve[axis], high))))
 
 
 def _verdict_row(claim, measured, rule, holds):
-    verdict = "n/a" if holds is None else ("yes" if holds else "no")
+    verdict = {True: "yes", False: "no", None: "n/a"}.get(holds, holds)
     return {"claim": claim, "paper": "open question (Conclusion)", "measured": measured,
             "rule": rule, "verdict": verdict}
 
 
 def check(curve_list, axis="median_rho_bim"):
-    """The cross-method rows: per method, does median alignment rise with median robustness;
-    at matched robustness, which method's models are the most aligned."""
+    """The cross-method rows: per method, does median alignment rise with median robustness
+    (over every lambda and seed, with its interval); at matched robustness, which method's
+    models are the most aligned, decided only where the leader's interval clears the next."""
     rows = []
     for c in curve_list:
-        n = int(np.sum(np.isfinite(c[axis]) & np.isfinite(c["alignment"])))
-        rho = stats.spearman(c[axis], c["alignment"])
-        judged = n >= MIN_MODELS and np.isfinite(rho)
+        members = c.get("members", {axis: c[axis], "median_alignment": c["alignment"]})
+        x, y = members[axis], members["median_alignment"]
+        n = int(np.sum(np.isfinite(x) & np.isfinite(y)))
+        rho, interval = stats.spearman(x, y), stats.spearman_interval(x, y)
+        holds = claims.trend_verdict(rho, interval) if n >= MIN_MODELS else None
         rows.append(_verdict_row(
             f"alignment rises with robustness under {c['label']}",
-            f"Spearman {rho:.2f} over {n} models (robustness {axis}), "
-            f"alignment {np.nanmin(c['alignment']):.2f}..{np.nanmax(c['alignment']):.2f}",
-            f"yes if Spearman >= 0.6 over >= {MIN_MODELS} models", rho >= 0.6 if judged else None))
+            f"Spearman {rho:.2f} [{interval[0]:.2f}, {interval[1]:.2f}] over {n} models "
+            f"(robustness {axis}), alignment {np.nanmin(y):.2f}..{np.nanmax(y):.2f}",
+            claims.trend_rule().replace("reproduced", "yes") + f"; >= {MIN_MODELS} models",
+            holds))
     grid, values = matched_alignment(curve_list, axis)
     if grid is None:
         rows.append(_verdict_row("most aligned method at matched robustness",
@@ -107,11 +139,16 @@ def check(curve_list, axis="median_rho_bim"):
                                  "not overlap",
                                  "mean interpolated alignment over the common range", None))
         return rows
-    means = sorted(((float(np.mean(v)), name) for name, v in values.items()), reverse=True)
-    ranking = " > ".join(f"{name} ({m:.2f})" for m, name in means)
-    rows.append({"claim": "most aligned method at matched robustness",
-                 "paper": "open question (Conclusion)",
-                 "measured": f"{ranking}, over {axis} {grid[0]:.3g}..{grid[-1]:.3g}",
-                 "rule": "mean alignment interpolated at 5 log-spaced robustness values in "
-                         "the range every method covers", "verdict": means[0][1]})
+    by_label = {c["label"]: c for c in curve_list}
+    means = sorted(((float(np.mean(v)), name, matched_interval(by_label[name], grid, axis))
+                    for name, v in values.items()), key=lambda t: t[0], reverse=True)
+    ranking = " > ".join(f"{name} ({m:.2f} [{i[0]:.2f}, {i[1]:.2f}])" for m, name, i in means)
+    decided = not stats.overlap(means[0][2], means[1][2])
+    rows.append(_verdict_row(
+        "most aligned method at matched robustness",
+        f"{ranking}, over {axis} {grid[0]:.3g}..{grid[-1]:.3g}",
+        f"mean alignment interpolated at 5 log-spaced robustness values in the range every "
+        f"method covers; decided where the leader's interval (seed range, or "
+        f"{stats.CONFIDENCE:.0%} bootstrap over images) lies above the next method's, else "
+        "inconclusive", means[0][1] if decided else claims.INCONCLUSIVE))
     return rows

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from robust_saliency import attacks, data, metrics, results, runs, saliency
+from robust_saliency import attacks, data, metrics, results, runs, saliency, stats
 
 SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
 
@@ -38,13 +38,14 @@ def _rho_columns(table):
 
 
 def summarize(table, *, meta=None):
-    """Medians of every numeric column, accuracy, and what each robustness median excluded.
+    """Medians of every numeric column with their bootstrap intervals over the images
+    (stats.median_interval), accuracy, and what each robustness median excluded.
 
     As in the paper, an attack distance of 0 (the image is already misclassified w.r.t. the
     attacked label) and +inf (no adversarial found) are dropped from that column's median and
     counted under `excluded`.
     """
-    medians, excluded = {}, {}
+    medians, excluded, intervals = {}, {}, {}
     for key, column in table.items():
         if key in CATEGORICAL or column.dtype.kind not in "iuf":
             continue
@@ -55,9 +56,10 @@ def summarize(table, *, meta=None):
                              "not_found": int(missing.sum())}
             values = values[~zero & ~missing]
         medians[key] = float(np.median(values)) if len(values) else float("nan")
+        intervals[key] = list(stats.median_interval(values))
     return {**(meta or {}), "num_images": int(len(table["label"])),
             "accuracy": float(np.mean(table["correct"])), "medians": medians,
-            "excluded": excluded}
+            "median_intervals": intervals, "confidence": stats.CONFIDENCE, "excluded": excluded}
 
 
 def robust_accuracy(table, norm=2):

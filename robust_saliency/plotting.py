@@ -113,9 +113,48 @@ def load(results_dir, *, columns=("median_lin_robustness",)):
 def title(spec, what, members=None):
     """`what`, then the dataset and preset, and how many models are in when some are not."""
     line = f"{spec['train']['dataset']}, preset {spec['name']}"
-    if members is not None and len(members["lam"]) < len(spec["lambdas"]):
-        line += f" ({len(members['lam'])} of {len(spec['lambdas'])} models evaluated)"
+    total = len(spec["lambdas"]) * len(spec.get("seeds", [0]))
+    if members is not None and len(members["lam"]) < total:
+        line += f" ({len(members['lam'])} of {total} models evaluated)"
     return f"{what}\n{line}"
+
+
+def by_lambda(members, column):
+    """`column` of a cohort's members per lambda, for plotting one point per lambda.
+
+    Returns (lambdas, centre, low, high, band): the median over a lambda's seeds, and as its
+    band the seed range when a lambda has several seeds, else the model's bootstrap interval
+    over images (cohort.csv's ci_low_/ci_high_ columns) where recorded, else no band (low =
+    high = centre). `band` says which, for the legend ('' for none).
+    """
+    lams = np.unique(members["lam"])
+    groups = [members["lam"] == lam for lam in lams]
+    values = [members[column][g] for g in groups]
+    with np.errstate(all="ignore"):
+        centre = np.array([np.median(v) if len(v) else np.nan for v in values])
+    seeds = max(int(g.sum()) for g in groups)
+    if seeds > 1:
+        low = np.array([np.min(v) for v in values])
+        high = np.array([np.max(v) for v in values])
+        return lams, centre, low, high, f"seed range ({seeds} seeds per lambda)"
+    low_key, high_key = "ci_low_" + column, "ci_high_" + column
+    if low_key in members and high_key in members:
+        from robust_saliency import stats  # imports scipy: only where intervals are drawn
+
+        low = np.array([members[low_key][g][0] for g in groups])
+        high = np.array([members[high_key][g][0] for g in groups])
+        return (lams, centre, low, high,
+                f"{stats.CONFIDENCE:.0%} bootstrap interval over images")
+    return lams, centre, centre, centre, ""
+
+
+def errorbars(ax, x, y, *, label, **style):
+    """Points (x, y) with the bands by_lambda gave them, as horizontal and vertical bars."""
+    (xc, xlo, xhi), (yc, ylo, yhi) = x, y
+    keep = np.isfinite(xc) & np.isfinite(yc)
+    ax.errorbar(xc[keep], yc[keep], xerr=[(xc - xlo)[keep], (xhi - xc)[keep]],
+                yerr=[(yc - ylo)[keep], (yhi - yc)[keep]], label=label, capsize=2,
+                elinewidth=0.8, **style)
 
 
 def lam_text(lam):
@@ -267,18 +306,18 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
     keys = ["lin_robustness"] + [k for k in ESTIMATES if k in attacks]
     keys += [k for k in attacks if k not in keys]
     fig, ax = plt.subplots(figsize=(5.4, 3.9))
-    alignment = members["median_alignment"]
+    lams, *alignment, band = by_lambda(members, "median_alignment")
     extra = 0
     for key in keys:
         label, colour, marker = _estimate_look(key, extra)
         extra += key not in ESTIMATES
-        x = members[f"median_{key}"]
-        ok = np.isfinite(x) & np.isfinite(alignment)
-        ax.plot(x[ok], alignment[ok], marker=marker, color=colour, label=label)
-    annotate_lambdas(ax, members["median_lin_robustness"], alignment, members["lam"])
+        _, *x, _ = by_lambda(members, f"median_{key}")
+        errorbars(ax, x, alignment, label=label, marker=marker, color=colour)
+    annotate_lambdas(ax, by_lambda(members, "median_lin_robustness")[1], alignment[0], lams)
     ax.set_xlabel(r"median robustness: $M[\rho(x)]$ per attack, $M[\tilde\rho(x)]$")
     ax.set_ylabel(r"median $\alpha(x)$")
-    ax.legend(title=r"estimate ($\lambda$ beside $\tilde\rho$ points)", loc="best")
+    ax.legend(title=r"estimate ($\lambda$ beside $\tilde\rho$ points)"
+              + (f"\nbars: {band}" if band else ""), loc="best")
     ax.set_title(title(spec, "Median alignment against median robustness", members))
     return save(fig, out_dir, stem)
 

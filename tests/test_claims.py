@@ -127,12 +127,42 @@ def test_known_failures(tmp_path):
 
 def test_imagenet_expectations_flip(tmp_path):
     rng = np.random.default_rng(2)
-    members = [_member(rng, 50, scale=s, correlated=False) for s in (1.0, 2.0, 3.0)]
+    # Six models, so that a trend's bootstrap interval is defined (three give 'inconclusive').
+    members = [_member(rng, 50, scale=s, correlated=False) for s in (1.0, 2, 3, 4, 5, 6)]
     _write_cohort(tmp_path, members, dataset="imagenet")
     v = _verdicts(tmp_path)
     assert v["pointwise lin_robustness vs alignment correlation"] == "reproduced"
     assert v["M|<x, g_dagger>| / M|Psi_dagger| vs robustness"] == "not reproduced"
     assert "median alignment saturates for the most robust models" not in v
+    _write_cohort(tmp_path, members[:3], dataset="imagenet")
+    assert _verdicts(tmp_path)["M|<x, g_dagger>| / M|Psi_dagger| vs robustness"] == \
+        "inconclusive"
+
+
+def test_trend_verdicts_follow_the_interval():
+    assert claims.trend_verdict(0.9, (0.4, 1.0)) is True
+    assert claims.trend_verdict(0.9, (-0.1, 1.0)) == "inconclusive"  # no evidence of a rise
+    assert claims.trend_verdict(0.5, (0.1, 0.8)) == "inconclusive"  # below the threshold
+    assert claims.trend_verdict(0.3, (0.1, 0.55)) is False  # the interval excludes 0.6
+    assert claims.trend_verdict(float("nan"), (0.0, 1.0)) is None
+
+
+def test_attack_order_is_decided_only_where_intervals_separate(tmp_path):
+    rng = np.random.default_rng(6)
+    members = [_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0)]
+    _write_cohort(tmp_path, members)
+    table = results.read_table(os.path.join(tmp_path, cohort.COHORT_CSV))
+    for m in ("cw", "bim", "gradient"):  # intervals of +-5%: separated (1.1, 1.2 vs 1.5)
+        table[f"{cohort.CI_LOW}median_rho_{m}"] = table[f"median_rho_{m}"] * 0.95
+        table[f"{cohort.CI_HIGH}median_rho_{m}"] = table[f"median_rho_{m}"] * 1.05
+    results.write_table(os.path.join(tmp_path, cohort.COHORT_CSV), table)
+    assert _verdicts(tmp_path)["max(CW, BIM) <= gradient attack medians"] == "reproduced"
+    table[f"{cohort.CI_HIGH}median_rho_bim"] = table["median_rho_gradient"] * 1.2  # overlap
+    results.write_table(os.path.join(tmp_path, cohort.COHORT_CSV), table)
+    row = {r["claim"]: r for r in claims.check(str(tmp_path))}[
+        "max(CW, BIM) <= gradient attack medians"]
+    assert row["verdict"] == "inconclusive"
+    assert row["measured"].startswith("below on 0 of 3 models, above on 0, undecided on 3")
 
 
 def test_markdown_escapes_pipes():

@@ -101,7 +101,8 @@ def _reference_spearman(a, b):
 def test_scipy_statistics_reproduce_the_committed_claims_numbers():
     from robust_saliency import results
 
-    folders = sorted(glob.glob(os.path.join(ROOT, "results", "*", "cohort.csv")))
+    folders = sorted(glob.glob(os.path.join(ROOT, "results", "**", "cohort.csv"),
+                               recursive=True))
     assert folders, "the repository's committed results are missing"
     checked = 0
     for path in folders:
