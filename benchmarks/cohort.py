@@ -1,7 +1,7 @@
 """Wall time of a cohort by stage (train, metrics, each attack, figures), so the slowest stage
 is visible.
 
-    python -m benchmarks.cohort [--results_dir=results/mnist_quick_fashion_mnist]
+    python -m benchmarks.cohort [--results_dir=results/mnist_quick_mnist]
 
 The training and evaluation seconds are the ones the cohort recorded while it ran (run.json's
 train_seconds, timings.json); the figures are drawn and timed now, into a temporary folder.
@@ -21,7 +21,7 @@ from robust_saliency import cohort, results  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--results_dir", default="results/mnist_quick_fashion_mnist")
+    parser.add_argument("--results_dir", default="results/mnist_quick_mnist")
     args = parser.parse_args()
     spec, table = cohort.read(args.results_dir)
     totals = {}

@@ -1,7 +1,7 @@
 """Check the paper's claims on a cohort's results; print the cohort and claims tables and write
 them as Markdown to claims.md.
 
-    python -m experiments.claims --results_dir=results/mnist_quick_fashion_mnist
+    python -m experiments.claims --results_dir=results/mnist_quick_mnist
 """
 
 import os

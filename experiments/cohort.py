@@ -13,12 +13,11 @@ import sys
 
 from absl import app, flags
 
-from experiments import presets
+from experiments import presets, train_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "mnist_quick", "Preset name: " + ", ".join(presets.PRESETS))
-flags.DEFINE_string("dataset", None, "Override the preset's dataset.")
-flags.DEFINE_string("data_dir", None, "Folder of IDX files or a TFDS data dir.")
+train_flags.define()
 flags.DEFINE_string("results_dir", None, "Cohort folder (default results/<preset>_<dataset>).")
 flags.DEFINE_integer("num_images", None, "Validation images measured per model.")
 flags.DEFINE_list("attacks", None, "Attack methods (default: the preset's).")
@@ -26,35 +25,17 @@ flags.DEFINE_list("attack_options", None, "method.option=value pairs (default: t
 flags.DEFINE_list("lambdas", None, "Override the preset's lambda sweep.")
 flags.DEFINE_list("seeds", None, "Replicate training seeds per lambda, e.g. 0,1,2 (default: the "
                   "preset's; a finished cohort can be given more).")
-flags.DEFINE_integer("epochs", None, "Override the number of training epochs.")
-flags.DEFINE_integer("train_subset", None, "Train on the first N training images.")
-flags.DEFINE_integer("batch_size", None, "Override the training batch size.")
-flags.DEFINE_float("learning_rate", None, "Override the initial learning rate.")
-flags.DEFINE_enum("lr_schedule", None, ["step", "plateau", "constant"], "Override the learning-"
-                  "rate schedule: step (x lr_decay_factor every lr_decay_epochs), plateau "
-                  "(/10 when val_loss stalls) or constant.")
-flags.DEFINE_integer("lr_decay_epochs", None, "Override the step schedule's decay interval.")
-flags.DEFINE_float("lr_decay_factor", None, "Override the step schedule's decay factor.")
-flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord shards in "
-                  "--data_dir, or TFDS imagenet2012 with --data_dir as its manual-download dir.")
-flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
-flags.DEFINE_integer("image_size", None, "ImageNet crop size (default 256).")
 flags.DEFINE_list("members", None, "Run only these member indices, e.g. 0,3.")
 flags.DEFINE_string("shard", None, "Run only shard i/n of the members (every n-th from i).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy for training each member.")
-
-# Flags whose names are TrainConfig fields and override the preset's when given.
-TRAIN_OVERRIDES = ("dataset", "data_dir", "epochs", "train_subset", "batch_size", "learning_rate",
-                   "lr_schedule", "lr_decay_epochs", "lr_decay_factor", "data_source", "weights",
-                   "image_size")
 
 
 def spec_from_flags():
     from robust_saliency import attacks
 
     preset = presets.get(FLAGS.preset)
-    overrides = {k: FLAGS[k].value for k in TRAIN_OVERRIDES if FLAGS[k].value is not None}
+    overrides = train_flags.overrides()
     options = (None if FLAGS.attack_options is None
                else attacks.parse_options(FLAGS.attack_options))
     lambdas = [float(v) for v in FLAGS.lambdas] if FLAGS.lambdas else None

