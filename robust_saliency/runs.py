@@ -246,6 +246,10 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
             return record
         if record.get("status") == "diverged":
             raise TrainingDiverged(_diverged_message(record))
+        if not os.path.isdir(os.path.join(run_dir, results.BACKUP_DIR)):
+            # No model and nothing to resume from (e.g. a committed run.json without its model
+            # file): train afresh, so that no recorded epoch claims weights that are gone.
+            record = None
     record = record or {"config": dataclasses.asdict(config), "history": [],
                         "epochs_completed": 0}
     record.update(status="running", versions=results.versions(), command=sys.argv, data=source,

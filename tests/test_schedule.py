@@ -86,3 +86,20 @@ def test_plateau_settings_are_validated():
         runs.TrainConfig(plateau_patience=0)
     with pytest.raises(ValueError, match="plateau_max_decays must be >= 0"):
         runs.TrainConfig(plateau_max_decays=-1)
+
+
+def test_a_completed_run_without_its_model_file_trains_afresh(tmp_path):
+    """A run.json kept without its model (results are committed without model files) must not
+    count as trained: its recorded epochs describe weights that are gone."""
+    config = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=100,
+                              val_subset=50, probe_size=4, lr_schedule="constant", lam=1.0)
+    run_dir = str(tmp_path / "run")
+    first = runs.train(config, run_dir, verbose=0)
+    os.remove(os.path.join(run_dir, "model.keras"))
+    stale = dict(first, history=[dict(first["history"][0], val_loss=-1.0)])
+    with open(os.path.join(run_dir, "run.json"), "w") as f:
+        json.dump(stale, f)
+    again = runs.train(config, run_dir, verbose=0)
+    assert again["status"] == "completed" and os.path.exists(os.path.join(run_dir, "model.keras"))
+    assert [h["epoch"] for h in again["history"]] == [1]
+    assert again["history"][0]["val_loss"] > 0  # measured again, not the stale row
