@@ -26,6 +26,8 @@ def define():
     flags.DEFINE_integer("plateau_patience", None, "Override the plateau schedule's patience.")
     flags.DEFINE_integer("plateau_max_decays", None, "Override the plateau schedule's number of "
                          "decays before it ends training.")
+    flags.DEFINE_integer("probe_size", None, "Override the number of validation images "
+                         "measured after every epoch for TensorBoard.")
     flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord "
                       "shards in --data_dir, or TFDS imagenet2012 with --data_dir as its "
                       "manual-download dir.")
@@ -35,7 +37,7 @@ def define():
 
 NAMES = ("dataset", "data_dir", "epochs", "batch_size", "train_subset", "learning_rate",
          "lr_schedule", "lr_decay_epochs", "lr_decay_factor", "plateau_patience",
-         "plateau_max_decays", "data_source", "weights", "image_size")
+         "plateau_max_decays", "probe_size", "data_source", "weights", "image_size")
 
 
 def overrides(names=NAMES):
