@@ -32,6 +32,8 @@ flags.DEFINE_enum("lr_schedule", None, ["step", "plateau", "constant"], "Overrid
                   "(/10 when val_loss stalls) or constant.")
 flags.DEFINE_integer("lr_decay_epochs", None, "Override the step schedule's decay interval.")
 flags.DEFINE_float("lr_decay_factor", None, "Override the step schedule's decay factor.")
+flags.DEFINE_integer("probe_size", None, "Override the number of validation images measured "
+                     "after every epoch for TensorBoard.")
 flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord shards in "
                   "--data_dir, or TFDS imagenet2012 with --data_dir as its manual-download dir.")
 flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
@@ -43,8 +45,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 
 # Flags whose names are TrainConfig fields and override the preset's when given.
 TRAIN_OVERRIDES = ("dataset", "data_dir", "epochs", "train_subset", "batch_size", "learning_rate",
-                   "lr_schedule", "lr_decay_epochs", "lr_decay_factor", "data_source", "weights",
-                   "image_size")
+                   "lr_schedule", "lr_decay_epochs", "lr_decay_factor", "probe_size",
+                   "data_source", "weights", "image_size")
 
 
 def spec_from_flags():

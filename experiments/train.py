@@ -32,6 +32,8 @@ flags.DEFINE_enum("lr_schedule", None, ["step", "plateau", "constant"], "Overrid
                   "(/10 when val_loss stalls) or constant.")
 flags.DEFINE_integer("lr_decay_epochs", None, "Override the step schedule's decay interval.")
 flags.DEFINE_float("lr_decay_factor", None, "Override the step schedule's decay factor.")
+flags.DEFINE_integer("probe_size", None, "Override the number of validation images measured "
+                     "after every epoch for TensorBoard.")
 flags.DEFINE_string("penalty_convention", None, "batch_mean (authors) or per_example (eq. 17).")
 flags.DEFINE_string("sensitivity_mode", None, "nll or logits (default: the preset's, else the "
                     "penalty's own form: logits for alignment, nll for the others).")
@@ -47,8 +49,8 @@ flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFR
 # Flags whose names are TrainConfig fields and override it when given.
 OVERRIDES = ("dataset", "data_dir", "lam", "epochs", "batch_size", "train_subset",
              "learning_rate", "lr_schedule", "lr_decay_epochs", "lr_decay_factor",
-             "penalty_convention", "sensitivity_mode", "seed", "weights", "image_size",
-             "data_source")
+             "probe_size", "penalty_convention", "sensitivity_mode", "seed", "weights",
+             "image_size", "data_source")
 
 
 def config_from_flags():
