@@ -32,6 +32,11 @@ def randomize_biases(model, rng, scale=0.1):
     return model
 
 
+def pytest_collection_modifyitems(items):
+    """The longest test first, so that under xdist it does not start last and hold up the run."""
+    items.sort(key=lambda item: "test_imagenet_smoke" not in item.nodeid)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -10,6 +10,9 @@ from test_theory import _bias_sum
 
 from robust_saliency import metrics, models
 
+# One xdist worker builds this module's shared fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("resnet")
+
 
 @pytest.fixture(scope="module")
 def small_resnet():

@@ -8,6 +8,9 @@ from conftest import randomize_biases
 
 from robust_saliency import metrics, models, saliency, stats, training
 
+# One xdist worker builds this module's shared fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("saliency")
+
 
 @pytest.fixture
 def linear(rng):
