@@ -11,7 +11,7 @@ import pytest
 from experiments import fig_methods, presets
 from robust_saliency import cohort, compare, evaluation, results
 
-# One xdist worker builds this module's shared fixtures once (setup.cfg).
+# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
 pytestmark = pytest.mark.xdist_group("methods")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,7 +22,7 @@ TINY = dict(dataset="synthetic", epochs=1, batch_size=50, train_subset=300, val_
             probe_size=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def method_cohorts(tmp_path_factory):
     """Each quick preset's first and last strength, shrunk to seconds, as cohort folders."""
     root = tmp_path_factory.mktemp("methods")
