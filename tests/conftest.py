@@ -32,6 +32,11 @@ def randomize_biases(model, rng, scale=0.1):
     return model
 
 
+def pytest_collection_modifyitems(items):
+    """The longest test first, so that under xdist it does not start last and hold up the run."""
+    items.sort(key=lambda item: "test_imagenet_smoke" not in item.nodeid)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
@@ -72,3 +77,30 @@ def mirrored():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     assert len(devices) == 2, "two logical CPUs are configured above"
     return tf.distribute.MirroredStrategy(devices)
+
+
+def tiny_cohort_spec(lambdas=(1.0, 1000.0)):
+    """Two synthetic members trained one epoch, measured on 12 images with cheap attacks."""
+    from robust_saliency import cohort, runs
+
+    train = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
+                             val_subset=100, probe_size=10, lr_schedule="constant",
+                             learning_rate=1e-2)
+    return cohort.CohortSpec(name="tiny", train=train, lambdas=lambdas, num_images=12,
+                             attacks=("gradient", "bim", "cw"),
+                             attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
+                                             "bim": {"steps": 3, "search_steps": 3}})
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory):
+    """(folder, stages run, progress lines) of one run of `tiny_cohort_spec()` from an empty
+    folder, shared by the tests that read such a cohort (test_cohort checks the run itself,
+    test_figures draws from it; neither writes into it)."""
+    from robust_saliency import cohort
+
+    folder = str(tmp_path_factory.mktemp("tiny_cohort") / "c")
+    lines = []
+    ran = cohort.run(folder, tiny_cohort_spec(), progress=lambda m, end="\n": lines.append(m),
+                     train_verbose=0)
+    return folder, ran, lines

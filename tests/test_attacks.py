@@ -9,6 +9,9 @@ from test_theory import _exact_linear_distance, _linear_weights
 
 from robust_saliency import attacks, models
 
+# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("attacks")
+
 
 def linear_setup(seed=7, num_classes=10, dual_ord=2):
     """(model, images, exact distances) of a random affine classifier; dual_ord=1 gives the
@@ -23,7 +26,7 @@ def linear_setup(seed=7, num_classes=10, dual_ord=2):
     return model, x, exact
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def linear_case():
     return linear_setup()
 
@@ -39,7 +42,7 @@ def test_linear_distances_are_upper_bounds_close_to_exact(linear_case, method, t
     assert np.median(found / exact) <= 1 + tolerance
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_attacks(trained_small_net, synthetic_arrays):
     _, (x_val, _) = synthetic_arrays
     x = x_val[:16]

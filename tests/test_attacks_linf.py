@@ -10,6 +10,9 @@ from test_attacks import linear_setup
 
 from robust_saliency import attacks, models, results
 
+# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("attacks_linf")
+
 
 def _linear_case(seed, num_classes):
     model, x, exact = linear_setup(seed, num_classes, dual_ord=1)
@@ -19,12 +22,12 @@ def _linear_case(seed, num_classes):
     return model, x, exact
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def linear_case():
     return _linear_case(7, 10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def binary_linear_case():
     return _linear_case(11, 2)
 

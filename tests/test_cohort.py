@@ -13,27 +13,20 @@ import time
 
 import numpy as np
 import pytest
+from conftest import tiny_cohort_spec
 
 from robust_saliency import cohort, results, runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_TRAIN = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
-                              val_subset=100, probe_size=10, lr_schedule="constant",
-                              learning_rate=1e-2)
-CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "search_steps": 3}}
-
-
-def _spec(lambdas=(1.0, 1000.0)):
-    return cohort.CohortSpec(name="tiny", train=TINY_TRAIN, lambdas=lambdas, num_images=12,
-                             attacks=("gradient", "bim", "cw"), attack_options=CHEAP)
+TINY_TRAIN = tiny_cohort_spec().train
+_spec = tiny_cohort_spec
 
 
 @pytest.mark.slow
-def test_cohort_end_to_end_then_skips_everything(tmp_path):
-    folder = str(tmp_path / "c")
-    lines = []
-    ran = cohort.run(folder, _spec(), progress=lambda m, end="\n": lines.append(m),
-                     train_verbose=0)
+@pytest.mark.xdist_group("tiny_cohort")  # the worker that builds it for test_figures too
+def test_cohort_end_to_end_then_skips_everything(tiny_cohort):
+    folder, ran, lines = tiny_cohort  # run once from an empty folder, shared with test_figures
+    lines = list(lines)
     assert ran == [(0, "train"), (0, "metrics"), (0, "rho_gradient"), (0, "rho_bim"),
                    (0, "rho_cw"), (1, "train"), (1, "metrics"), (1, "rho_gradient"),
                    (1, "rho_bim"), (1, "rho_cw")]

@@ -13,25 +13,18 @@ import pytest
 from experiments import figures
 from robust_saliency import plotting, results
 
+# On the xdist worker that builds the session's tiny cohort for test_cohort too.
+pytestmark = pytest.mark.xdist_group("tiny_cohort")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = {name: importlib.import_module(f"experiments.{name}") for name in figures.MODULES}
 
 
 @pytest.fixture(scope="module")
-def cohort_dir(tmp_path_factory):
-    """Two synthetic members, trained one epoch and measured on 12 images with all attacks."""
-    from robust_saliency import cohort, runs
-
-    spec = cohort.CohortSpec(
-        name="tiny", train=runs.TrainConfig(
-            dataset="synthetic", epochs=1, batch_size=50, train_subset=300, val_subset=100,
-            probe_size=10, lr_schedule="constant", learning_rate=1e-2),
-        lambdas=(1.0, 1000.0), num_images=12, attacks=("gradient", "bim", "cw"),
-        attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
-                        "bim": {"steps": 3, "search_steps": 3}})
-    path = str(tmp_path_factory.mktemp("cohort"))
-    cohort.run(path, spec, train_verbose=0)
-    return path
+def cohort_dir(tiny_cohort):
+    """Two synthetic members, trained one epoch and measured on 12 images with all attacks (the
+    session's shared tiny cohort: the figures only read it)."""
+    return tiny_cohort[0]
 
 
 def _copy(cohort_dir, tmp_path):

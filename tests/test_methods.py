@@ -11,6 +11,9 @@ import pytest
 from experiments import fig_methods, presets
 from robust_saliency import cohort, compare, evaluation, results
 
+# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("methods")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "search_steps": 3},
          "ddn": {"steps": 20}, "bim_linf": {"steps": 3, "search_steps": 3},
@@ -21,7 +24,7 @@ TINY = dict(dataset="synthetic", epochs=1, batch_size=50, train_subset=300, val_
             probe_size=10, learning_rate=1e-2, lr_schedule="constant")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def method_cohorts(tmp_path_factory):
     """Each quick preset's first and last strength, shrunk to seconds, as cohort folders."""
     root = tmp_path_factory.mktemp("methods")

@@ -8,6 +8,9 @@ import tensorflow as tf
 
 from robust_saliency import metrics, models
 
+# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("metrics")
+
 
 def _brute_force_lin_robustness(model, x):
     """Eq. (9) by one eager tape call per class: the naive reference."""
@@ -28,7 +31,7 @@ def _brute_force_lin_robustness(model, x):
     return ratio.min(1), ratio.argmin(1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_result(trained_small_net, synthetic_arrays):
     _, (x_val, _) = synthetic_arrays
     return x_val[:64], metrics.measure(trained_small_net, x_val[:64], batch_size=30,

@@ -10,8 +10,11 @@ from test_theory import _bias_sum
 
 from robust_saliency import metrics, models
 
+# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("resnet")
 
-@pytest.fixture(scope="module")
+
+@pytest.fixture(scope="session")
 def small_resnet():
     keras.utils.set_random_seed(2)
     return randomize_biases(models.resnet50(input_shape=(32, 32, 3)),

@@ -8,6 +8,9 @@ from conftest import randomize_biases
 
 from robust_saliency import metrics, models, saliency, stats, training
 
+# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
+pytestmark = pytest.mark.xdist_group("saliency")
+
 
 @pytest.fixture
 def linear(rng):
@@ -21,7 +24,7 @@ def _weight_maps(model, classes):
     return w[:, classes].T.reshape(len(classes), 28, 28, 1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def val_images(synthetic_arrays):
     return synthetic_arrays[1][0][:16]
 

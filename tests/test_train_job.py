@@ -85,7 +85,8 @@ def test_train_command_end_to_end(tmp_path):
 def test_sigkill_then_rerun_resumes(tmp_path, strategy):
     run_dir = str(tmp_path / "run")
     run_json = os.path.join(run_dir, "run.json")
-    args = ("--lam=10", "--epochs=4", "--train_subset=2000", "--batch_size=10",
+    # 100 steps per epoch: seconds, ample for the 50 ms poll to catch it between epochs.
+    args = ("--lam=10", "--epochs=4", "--train_subset=1000", "--batch_size=10",
             f"--strategy={strategy}", f"--run_dir={run_dir}")
     proc = subprocess.Popen(_command(*args), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
