@@ -138,16 +138,20 @@ def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path
         cohort._claim_folder(folder, dataclasses.replace(_spec(), aggregated_saliency=True))
 
 
-COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "*", cohort.COHORT_JSON)))
+COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "**", cohort.COHORT_JSON),
+                             recursive=True))
 
 
 @pytest.mark.skipif(not COMMITTED, reason="no committed cohorts")
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: os.path.basename(os.path.dirname(p)))
-def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_default(tmp_path, path):
+def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_default(
+        tmp_path, path, monkeypatch):
     """Every committed cohort.json and run.json names its sensitivity_mode ('logits' for the
     alignment penalty, 'nll' for the others); each must still match the config that leaves the
     sensitivity to its penalty's default, so a rerun resumes instead of refusing the folder."""
     found = results.read_json(path)
+    # The data source is checked elsewhere (test_data); here the dataset need not be on disk.
+    monkeypatch.setattr(runs, "data_record", lambda config: found.get("data", {}))
     saved = found["train"]
     train = runs.TrainConfig(**{k: v for k, v in saved.items() if k != "sensitivity_mode"})
     assert train.sensitivity_mode == saved["sensitivity_mode"]
