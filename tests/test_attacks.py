@@ -9,9 +9,6 @@ from test_theory import _exact_linear_distance, _linear_weights
 
 from robust_saliency import attacks, models
 
-# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
-pytestmark = pytest.mark.xdist_group("attacks")
-
 
 def linear_setup(seed=7, num_classes=10, dual_ord=2):
     """(model, images, exact distances) of a random affine classifier; dual_ord=1 gives the

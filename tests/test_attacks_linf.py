@@ -10,9 +10,6 @@ from test_attacks import linear_setup
 
 from robust_saliency import attacks, models, results
 
-# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
-pytestmark = pytest.mark.xdist_group("attacks_linf")
-
 
 def _linear_case(seed, num_classes):
     model, x, exact = linear_setup(seed, num_classes, dual_ord=1)

@@ -23,7 +23,6 @@ _spec = tiny_cohort_spec
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("tiny_cohort")  # the worker that builds it for test_figures too
 def test_cohort_end_to_end_then_skips_everything(tiny_cohort):
     folder, ran, lines = tiny_cohort  # run once from an empty folder, shared with test_figures
     lines = list(lines)

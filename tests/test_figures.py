@@ -13,9 +13,6 @@ import pytest
 from experiments import figures
 from robust_saliency import plotting, results
 
-# On the xdist worker that builds the session's tiny cohort for test_cohort too.
-pytestmark = pytest.mark.xdist_group("tiny_cohort")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = {name: importlib.import_module(f"experiments.{name}") for name in figures.MODULES}
 

@@ -11,9 +11,6 @@ import pytest
 from experiments import fig_methods, presets
 from robust_saliency import cohort, compare, evaluation, results
 
-# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
-pytestmark = pytest.mark.xdist_group("methods")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "search_steps": 3},
          "ddn": {"steps": 20}, "bim_linf": {"steps": 3, "search_steps": 3},

@@ -8,9 +8,6 @@ import tensorflow as tf
 
 from robust_saliency import metrics, models
 
-# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
-pytestmark = pytest.mark.xdist_group("metrics")
-
 
 def _brute_force_lin_robustness(model, x):
     """Eq. (9) by one eager tape call per class: the naive reference."""

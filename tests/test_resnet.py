@@ -10,9 +10,6 @@ from test_theory import _bias_sum
 
 from robust_saliency import metrics, models
 
-# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
-pytestmark = pytest.mark.xdist_group("resnet")
-
 
 @pytest.fixture(scope="session")
 def small_resnet():

@@ -8,9 +8,6 @@ from conftest import randomize_biases
 
 from robust_saliency import metrics, models, saliency, stats, training
 
-# One xdist worker builds this module's shared (session-scoped) fixtures once (setup.cfg).
-pytestmark = pytest.mark.xdist_group("saliency")
-
 
 @pytest.fixture
 def linear(rng):
