@@ -3,9 +3,10 @@
 Layout of a cohort folder:
   cohort.json            the specification (name, dataset, lambdas, training template, protocol)
                          and the data source it was run on (data.source_info: kind, sha1, sizes)
-  cohort.csv             one row per member: member, lam, seed, status, accuracy, num_images,
-                         run_dir and median_<column> for every numeric per-image column, with
-                         its bootstrap interval over the images in ci_low_/ci_high_median_<column>
+  cohort.csv             one row per member: member, lam, seed, status, accuracy, degenerate,
+                         num_images, run_dir and median_<column> for every numeric per-image
+                         column, with its bootstrap interval over the images in
+                         ci_low_/ci_high_median_<column>
   m00_lam10/ ...         one run folder per member (run.json, model.keras, per_image.csv, ...);
                          a member is a (lambda, seed) pair, seeds other than 0 add '_seed<s>'
 
@@ -27,6 +28,12 @@ COHORT_CSV = "cohort.csv"
 STATUSES = ("evaluated", "diverged", "trained", "pending")
 # Prefixes of the cohort.csv columns holding each median's bootstrap interval over images.
 CI_LOW, CI_HIGH = "ci_low_", "ci_high_"
+# The paper stopped its sweep "before the models start to degenerate". A member counts as
+# degenerate when its accuracy on the measured images is below this share of the least
+# regularised lambda's (the median over that lambda's seeds). Fixed before the converged cohort
+# was run (issue 12); claims and the least/most robust picks of the figures leave such members
+# out, and say so.
+DEGENERATE_SHARE = 0.9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +199,7 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
 def _member_row(results_dir, m, index, lam, seed):
     run_dir = member_dir(results_dir, index, lam, seed)
     row = {"member": m, "lam": lam, "seed": seed, "status": "pending", "accuracy": np.nan,
-           "num_images": 0, "run_dir": os.path.relpath(run_dir, results_dir)}
+           "degenerate": 0, "num_images": 0, "run_dir": os.path.relpath(run_dir, results_dir)}
     run_json = os.path.join(run_dir, results.RUN_JSON)
     summary_json = os.path.join(run_dir, results.SUMMARY_JSON)
     if os.path.exists(run_json):
@@ -212,11 +219,40 @@ def _member_row(results_dir, m, index, lam, seed):
     return row
 
 
+def degenerate(table):
+    """(members,) bool: evaluated members whose accuracy is below DEGENERATE_SHARE times the
+    median accuracy of the smallest lambda's evaluated members (none while that lambda has no
+    evaluated member)."""
+    evaluated = np.asarray(table["status"]) == "evaluated"
+    lam, accuracy = np.asarray(table["lam"], np.float64), np.asarray(table["accuracy"], np.float64)
+    if not evaluated.any():
+        return np.zeros(len(lam), bool)
+    reference = evaluated & (lam == lam.min())
+    if not reference.any():
+        return np.zeros(len(lam), bool)
+    return evaluated & (accuracy < DEGENERATE_SHARE * np.median(accuracy[reference]))
+
+
+def degenerate_note(table):
+    """One sentence naming the degenerate members and the rule, '' when there are none."""
+    bad = np.flatnonzero(np.asarray(table["degenerate"], bool))
+    if not len(bad):
+        return ""
+    names = ", ".join(f"lambda={table['lam'][i]:g}" + (f" seed {table['seed'][i]}"
+                                                        if len(set(table["seed"])) > 1 else "")
+                      + f" (accuracy {table['accuracy'][i]:.3f})" for i in bad)
+    return (f"degenerate, left out: {names}; rule: accuracy below {DEGENERATE_SHARE:g} x the "
+            "least regularised lambda's")
+
+
 def gather(results_dir):
     """Writes cohort.csv from whatever members exist; returns it as a dict of columns."""
     spec = results.read_json(os.path.join(results_dir, COHORT_JSON))
     rows = [_member_row(results_dir, m, *member)
             for m, member in enumerate(member_list(spec["lambdas"], spec.get("seeds", (0,))))]
+    flags = degenerate({k: [row[k] for row in rows] for k in ("status", "lam", "accuracy")})
+    for row, flag in zip(rows, flags):
+        row["degenerate"] = int(flag)
     names = list(rows[0])
     for row in rows:
         names += [k for k in row if k not in names]
@@ -237,4 +273,6 @@ def read(results_dir):
     spec, table = results.read_json(spec_path), results.read_table(table_path)
     spec.setdefault("seeds", [0])
     table.setdefault("seed", np.zeros(len(table["member"]), np.int64))  # a one-seed folder
+    # Folders gathered before the rule existed get it applied on reading.
+    table["degenerate"] = degenerate(table)
     return spec, table

@@ -41,7 +41,8 @@ def curves(results_dirs, axes=("median_rho_bim",)):
     the alignment and every robustness column in `axes` (ROBUSTNESS keys, under the column's
     name), each with its band under '<name>_band' ((low, high): the seed range, or the
     single model's bootstrap interval); 'band' names it. 'members' holds the evaluated
-    members' own columns (one per lambda and seed).
+    members' own columns (one per lambda and seed). Degenerate members (cohort.degenerate)
+    are left out of all of it; 'degenerate' lists their strengths.
 
     Raises plotting.MissingResults naming a folder that lacks a column.
     """
@@ -51,8 +52,12 @@ def curves(results_dirs, axes=("median_rho_bim",)):
     out = []
     for results_dir in results_dirs:
         spec, members = plotting.load(results_dir, columns=(*axes, "median_alignment"))
+        bad = members["degenerate"]
         curve = {"label": label(spec), "results_dir": results_dir,
-                 "dataset": spec["train"]["dataset"], "members": members}
+                 "dataset": spec["train"]["dataset"], "degenerate": members["lam"][bad]}
+        if bad.any() and not bad.all():
+            members = {k: v[~bad] for k, v in members.items()}
+        curve["members"] = members
         for name, column in (("accuracy", "accuracy"), ("alignment", "median_alignment"),
                              *((a, a) for a in axes)):
             lams, centre, low, high, band = plotting.by_lambda(members, column)
@@ -126,10 +131,13 @@ def check(curve_list, axis="median_rho_bim"):
         n = int(np.sum(np.isfinite(x) & np.isfinite(y)))
         rho, interval = stats.spearman(x, y), stats.spearman_interval(x, y)
         holds = claims.trend_verdict(rho, interval) if n >= MIN_MODELS else None
+        left_out = c.get("degenerate", ())
         rows.append(_verdict_row(
             f"alignment rises with robustness under {c['label']}",
             f"Spearman {rho:.2f} [{interval[0]:.2f}, {interval[1]:.2f}] over {n} models "
-            f"(robustness {axis}), alignment {np.nanmin(y):.2f}..{np.nanmax(y):.2f}",
+            f"(robustness {axis}), alignment {np.nanmin(y):.2f}..{np.nanmax(y):.2f}"
+            + (f"; degenerate, left out: strength {', '.join(f'{v:g}' for v in left_out)}"
+               if len(left_out) else ""),
             claims.trend_rule().replace("reproduced", "yes") + f"; >= {MIN_MODELS} models",
             holds))
     grid, values = matched_alignment(curve_list, axis)

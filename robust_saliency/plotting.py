@@ -162,15 +162,33 @@ def lam_text(lam):
 
 
 def extremes(members):
-    """Positions (least, most) robust among `members`: by median rho_best, else median rho_tilde.
+    """Positions (least, most) robust among `members`: by median rho_best, else median rho_tilde,
+    among the members that are not degenerate (cohort.degenerate) when there are any.
 
     rho_best (the smallest distance any attack found) is the paper's notion of robustness; the
-    linearized estimate stands in when no attack column exists or some median is undefined.
+    linearized estimate stands in when no attack column exists or some median is undefined. A
+    collapsed classifier is trivially "least robust" (many images sit at the boundary) and would
+    otherwise stand in for the paper's least robust model.
     """
     key = "median_rho_best"
     if key not in members or not np.all(np.isfinite(members[key])):
         key = "median_lin_robustness"
-    return int(np.argmin(members[key])), int(np.argmax(members[key]))
+    sound = ~np.asarray(members.get("degenerate", np.zeros(len(members[key]))), bool)
+    candidates = np.flatnonzero(sound) if sound.any() else np.arange(len(members[key]))
+    values = members[key][candidates]
+    return int(candidates[np.argmin(values)]), int(candidates[np.argmax(values)])
+
+
+def mark_degenerate(ax, x, y, flags):
+    """Rings the points (x, y) whose flag is set: degenerate members (cohort.degenerate)."""
+    from robust_saliency import cohort  # Imports TensorFlow: only once there is a cohort.
+
+    flags = np.asarray(flags, bool)
+    if flags.any():
+        ax.scatter(np.asarray(x)[flags], np.asarray(y)[flags], s=170, facecolors="none",
+                   edgecolors=PALETTE[4], linewidths=1.4, zorder=5,
+                   label=f"degenerate: accuracy < {cohort.DEGENERATE_SHARE:g} x the least "
+                   "regularised")
 
 
 def pick(members, member=None):
@@ -313,7 +331,10 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
         extra += key not in ESTIMATES
         _, *x, _ = by_lambda(members, f"median_{key}")
         errorbars(ax, x, alignment, label=label, marker=marker, color=colour)
-    annotate_lambdas(ax, by_lambda(members, "median_lin_robustness")[1], alignment[0], lams)
+    lin = by_lambda(members, "median_lin_robustness")[1]
+    annotate_lambdas(ax, lin, alignment[0], lams)
+    mark_degenerate(ax, lin, alignment[0],
+                    [members["degenerate"][members["lam"] == lam].any() for lam in lams])
     ax.set_xlabel(r"median robustness: $M[\rho(x)]$ per attack, $M[\tilde\rho(x)]$")
     ax.set_ylabel(r"median $\alpha(x)$")
     ax.legend(title=r"estimate ($\lambda$ beside $\tilde\rho$ points)"
@@ -382,6 +403,8 @@ def bound_summands(results_dir, out_dir, stem, *, equation, terms, rhs, printed=
     if printed:
         right.plot(x, [_share(t[terms[0]], t[printed[1]]) for t in tables], marker="o",
                    ls="--", color=PALETTE[1], label=f"{equation} as printed")
+    mark_degenerate(right, x, share, members["degenerate"])
+    if printed or members["degenerate"].any():
         right.legend(loc="best")
     annotate_lambdas(right, x, share, members["lam"])
     right.set_xlabel(r"median $\tilde\rho(x)$")

@@ -30,8 +30,9 @@ def _member(rng, n, *, scale, correlated, linear_share=None):
     }
 
 
-def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None):
-    """A cohort folder of `members`; `alignment` replaces their median alignments."""
+def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None, accuracy=None):
+    """A cohort folder of `members`; `alignment` replaces their median alignments, `accuracy`
+    their accuracies (default 0.9 each)."""
     rows = {"member": [], "lam": [], "status": [], "run_dir": [], "accuracy": [],
             "num_images": []}
     medians = {}
@@ -42,7 +43,7 @@ def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None):
         rows["lam"].append(10.0 ** i)
         rows["status"].append("evaluated")
         rows["run_dir"].append(run_dir)
-        rows["accuracy"].append(0.9)
+        rows["accuracy"].append(0.9 if accuracy is None else accuracy[i])
         rows["num_images"].append(len(m["label"]))
         for key in ("alignment", "lin_robustness", "rho_cw", "rho_bim", "rho_gradient"):
             medians.setdefault("median_" + key, []).append(np.median(m[key]))
@@ -183,3 +184,53 @@ def test_cohort_markdown_lists_every_member(tmp_path):
     md = claims.cohort_markdown(table)
     assert md.splitlines()[0].startswith("| lambda | status | accuracy | M[alpha]")
     assert "| 1 | evaluated | 0.900 |" in md and "| 10 | evaluated |" in md
+
+
+def test_degenerate_rule_against_the_least_regularised_median():
+    # Reference: the median accuracy of lambda 10's two seeds, 0.97; the line is 0.9 x 0.97.
+    table = {"status": np.array(["evaluated"] * 5 + ["trained"]),
+             "lam": np.array([10.0, 10.0, 100.0, 1e3, 1e4, 1e5]),
+             "accuracy": np.array([0.98, 0.96, 0.874, 0.872, 0.2, np.nan])}
+    np.testing.assert_array_equal(cohort.degenerate(table),
+                                  [False, False, False, True, True, False])
+    # Without an evaluated member at the smallest lambda there is no reference: none flagged.
+    table["status"][:2] = "trained"
+    assert not cohort.degenerate(table).any()
+
+
+def test_degenerate_members_are_named_and_left_out_of_model_level_claims(tmp_path):
+    rng = np.random.default_rng(0)
+    members = [_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    # The collapsed top model has the lowest alignment: counted in, the trend would fail.
+    alignment = [1.0, 2.0, 3.0, 4.0, 0.5]
+    _write_cohort(tmp_path, members, alignment=alignment, accuracy=[0.98, 0.97, 0.97, 0.96, 0.5])
+    rows = {r["claim"]: r for r in claims.check(str(tmp_path))}
+    note = rows["degenerate models left out of the model-level claims"]
+    assert note["verdict"] == "n/a" and "lambda=10000 (accuracy 0.500)" in note["measured"]
+    trend = rows["median alignment rises with median robustness (CW)"]
+    assert trend["verdict"] == "reproduced" and "over 4 models" in trend["measured"]
+    # The theorems' bounds still cover every image of every model.
+    assert rows["rho_tilde <= right-hand side of (14)"]["measured"].endswith("in 250 images")
+    _, table = cohort.read(str(tmp_path))
+    np.testing.assert_array_equal(table["degenerate"], [False] * 4 + [True])
+    assert "evaluated (degenerate)" in claims.cohort_markdown(table)
+    # Without the rule the same cohort fails the trend claim (the test can tell the difference).
+    _write_cohort(tmp_path, members, alignment=alignment, accuracy=[0.98] * 5)
+    assert _verdicts(tmp_path)["median alignment rises with median robustness (CW)"] != \
+        "reproduced"
+
+
+def test_least_and_most_robust_picks_skip_degenerate_models(tmp_path, monkeypatch):
+    from robust_saliency import plotting
+
+    rng = np.random.default_rng(1)
+    members = [_member(rng, 20, scale=s, correlated=True) for s in (2.0, 1.0, 3.0, 0.5)]
+    _write_cohort(tmp_path, members, accuracy=[0.98, 0.97, 0.96, 0.3])
+    _, loaded = plotting.load(str(tmp_path))
+    least, most = plotting.extremes(loaded)
+    assert loaded["lam"][least] == 10.0 and loaded["lam"][most] == 100.0  # not 1000 (collapsed)
+    figures = []
+    monkeypatch.setattr(plotting, "save", lambda fig, out_dir, stem: figures.append(fig) or [])
+    plotting.alignment_vs_robustness(str(tmp_path), str(tmp_path), "fig03")
+    _, labels = figures[0].axes[0].get_legend_handles_labels()
+    assert any(label.startswith("degenerate") for label in labels)
