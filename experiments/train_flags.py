@@ -33,11 +33,14 @@ def define():
                       "manual-download dir.")
     flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
     flags.DEFINE_integer("image_size", None, "ImageNet crop size (default 256).")
+    flags.DEFINE_integer("num_classes", None, "ImageNet only: the network's logits (default "
+                         "1000); fewer fit a class subset whose labels all lie below it.")
 
 
 NAMES = ("dataset", "data_dir", "epochs", "batch_size", "train_subset", "learning_rate",
          "lr_schedule", "lr_decay_epochs", "lr_decay_factor", "plateau_patience",
-         "plateau_max_decays", "probe_size", "data_source", "weights", "image_size")
+         "plateau_max_decays", "probe_size", "data_source", "weights", "image_size",
+         "num_classes")
 
 
 def overrides(names=NAMES):

@@ -30,6 +30,10 @@ class TrainConfig:
     image_size: int | None = None  # ImageNet only: crop size (None: the paper's 256)
     model: str = "small_net"
     weights: str | None = None  # resnet50 only: None, 'imagenet' or a weights file
+    # ImageNet only: the network's logits (None: 1000). Fewer fit a class subset whose labels
+    # all lie below it (the synthetic smoke set has 10); the measurements cost one backward
+    # pass per class, so the smoke test keeps this small.
+    num_classes: int | None = None
     lam: float = 0.0  # the penalty's strength: its weight, or the radius epsilon for 'pgd_l2'
     penalty: str = "gradient_norm"
     penalty_options: dict | None = None  # the penalty's own settings, e.g. {'steps': 7}
@@ -80,6 +84,10 @@ class TrainConfig:
                             f"(valid: {', '.join(penalties.SENSITIVITY_MODES)})")
         if self.weights is not None and self.model != "resnet50":
             problems.append(f"weights={self.weights!r} needs model 'resnet50'")
+        if self.num_classes is not None and (self.dataset != "imagenet"
+                                             or self.num_classes < 2):
+            problems.append(f"num_classes={self.num_classes} needs dataset 'imagenet' and at "
+                            "least 2 classes (other datasets have their fixed label sets)")
         if self.image_size is not None and self.image_size < 32:
             problems.append(f"image_size must be >= 32 or None, got {self.image_size}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -167,7 +175,8 @@ def build_model(config, steps_per_epoch=None):
     """The compiled RobustModel of `config` (call inside a strategy scope to distribute it)."""
     shape = data.image_shape(config.dataset, config.image_size)
     options = {"weights": config.weights} if config.model == "resnet50" else {}
-    network = models.build(config.model, shape, data.num_classes(config.dataset), **options)
+    network = models.build(config.model, shape,
+                           config.num_classes or data.num_classes(config.dataset), **options)
     model = training.RobustModel(
         network, lam=config.lam, penalty=config.penalty,
         penalty_convention=config.penalty_convention, sensitivity_mode=config.sensitivity_mode,
