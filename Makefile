@@ -11,6 +11,9 @@ STAMP := $(VENV)/.installed-$(if $(LOCK),locked,unpinned)
 
 DATASET ?= mnist
 PRESET ?= mnist_quick
+# Replicate training seeds per lambda for demo and methods, e.g. SEEDS=0,1,2 (empty: the preset's).
+SEEDS ?=
+SEEDS_FLAG := $(if $(SEEDS),--seeds=$(SEEDS))
 RESULTS ?= results/$(PRESET)_$(DATASET)
 # The cohort whose results README.md shows (committed, without model files).
 README_COHORT := mnist_quick_mnist
@@ -34,7 +37,8 @@ lock: $(STAMP)
 # The main job: train and evaluate the lambda sweep, then every figure and the claims table.
 demo: $(STAMP)
 	$(PY) -m experiments.get_data --dataset=$(DATASET)
-	$(PY) -m experiments.cohort --preset=$(PRESET) --dataset=$(DATASET) --results_dir=$(RESULTS)
+	$(PY) -m experiments.cohort --preset=$(PRESET) --dataset=$(DATASET) --results_dir=$(RESULTS) \
+		$(SEEDS_FLAG)
 	$(PY) -m experiments.figures --results_dir=$(RESULTS) --out_dir=figures/$(PRESET)_$(DATASET)
 	$(PY) -m experiments.claims --results_dir=$(RESULTS)
 
@@ -50,7 +54,7 @@ converged: $(STAMP)
 METHOD_PRESETS := mnist_quick_alignment mnist_quick_pgd mnist_quick_linf
 methods: demo
 	for p in $(METHOD_PRESETS); do \
-		$(PY) -m experiments.cohort --preset=$$p --dataset=$(DATASET) || exit 1; done
+		$(PY) -m experiments.cohort --preset=$$p --dataset=$(DATASET) $(SEEDS_FLAG) || exit 1; done
 	$(PY) -m experiments.fig_methods --dataset=$(DATASET)
 
 figures: $(STAMP)
