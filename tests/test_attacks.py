@@ -82,10 +82,14 @@ def test_bim_linf_and_fmn_linf_agree_on_a_trained_net(trained_attacks):
 
 
 @pytest.mark.slow
-def test_paper_ordering_cw_bim_gradient(trained_attacks):
+def test_paper_ordering_elaborate_attacks_below_gradient(trained_attacks):
+    # The paper's statement (Figs. 2-3) and the claims rule: BIM and CW both below the gradient
+    # attack. CW against BIM is not the paper's claim, and at the cohorts' CW settings their
+    # order here depends on the CPU kernels: CW below BIM with TensorFlow's default kernels on
+    # an AVX2 CPU, above with TF_ENABLE_ONEDNN_OPTS=1 (CW 1.637, BIM 1.608).
     _, out = trained_attacks
     median = {m: np.median(d) for m, (d, _) in out.items()}
-    assert median["cw"] <= median["bim"] <= median["gradient"], median
+    assert max(median["cw"], median["bim"]) <= median["gradient"], median
 
 
 def test_labels_none_equals_predictions(trained_small_net, synthetic_arrays):
