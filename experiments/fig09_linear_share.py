@@ -41,8 +41,7 @@ def plot(results_dir, out_dir):
     right.plot(x, ratio, marker="o", color=plotting.PALETTE[5])
     right.axhline(1.0, color="0.6", lw=0.8, ls="--")
     plotting.annotate_lambdas(right, x, ratio, members["lam"])
-    plotting.mark_degenerate(right, x, ratio, members["degenerate"])
-    if members["degenerate"].any():
+    if plotting.mark_degenerate(right, x, ratio, members["degenerate"]):
         right.legend(loc="best")
     right.set_xlabel(r"median $\tilde\rho(x)$")
     right.set_ylabel(r"$M[|\langle x, g^\dagger\rangle|]\;/\;M[|\Psi^\dagger(x)|]$")

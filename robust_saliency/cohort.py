@@ -225,8 +225,6 @@ def degenerate(table):
     evaluated member)."""
     evaluated = np.asarray(table["status"]) == "evaluated"
     lam, accuracy = np.asarray(table["lam"], np.float64), np.asarray(table["accuracy"], np.float64)
-    if not evaluated.any():
-        return np.zeros(len(lam), bool)
     reference = evaluated & (lam == lam.min())
     if not reference.any():
         return np.zeros(len(lam), bool)
@@ -238,8 +236,9 @@ def degenerate_note(table):
     bad = np.flatnonzero(np.asarray(table["degenerate"], bool))
     if not len(bad):
         return ""
-    names = ", ".join(f"lambda={table['lam'][i]:g}" + (f" seed {table['seed'][i]}"
-                                                        if len(set(table["seed"])) > 1 else "")
+    seeds = len(set(table["seed"])) > 1
+    names = ", ".join(f"lambda={table['lam'][i]:g}"
+                      + (f" seed {table['seed'][i]}" if seeds else "")
                       + f" (accuracy {table['accuracy'][i]:.3f})" for i in bad)
     return (f"degenerate, left out: {names}; rule: accuracy below {DEGENERATE_SHARE:g} x the "
             "least regularised lambda's")

@@ -180,7 +180,8 @@ def extremes(members):
 
 
 def mark_degenerate(ax, x, y, flags):
-    """Rings the points (x, y) whose flag is set: degenerate members (cohort.degenerate)."""
+    """Rings the points (x, y) whose flag is set: degenerate members (cohort.degenerate).
+    Returns whether it drew any, i.e. whether the axes gained a legend entry."""
     from robust_saliency import cohort  # Imports TensorFlow: only once there is a cohort.
 
     flags = np.asarray(flags, bool)
@@ -189,6 +190,7 @@ def mark_degenerate(ax, x, y, flags):
                    edgecolors=PALETTE[4], linewidths=1.4, zorder=5,
                    label=f"degenerate: accuracy < {cohort.DEGENERATE_SHARE:g} x the least "
                    "regularised")
+    return bool(flags.any())
 
 
 def pick(members, member=None):
@@ -403,8 +405,7 @@ def bound_summands(results_dir, out_dir, stem, *, equation, terms, rhs, printed=
     if printed:
         right.plot(x, [_share(t[terms[0]], t[printed[1]]) for t in tables], marker="o",
                    ls="--", color=PALETTE[1], label=f"{equation} as printed")
-    mark_degenerate(right, x, share, members["degenerate"])
-    if printed or members["degenerate"].any():
+    if mark_degenerate(right, x, share, members["degenerate"]) or printed:
         right.legend(loc="best")
     annotate_lambdas(right, x, share, members["lam"])
     right.set_xlabel(r"median $\tilde\rho(x)$")
