@@ -13,7 +13,7 @@ import numpy as np
 from absl import app
 
 from experiments import figures
-from robust_saliency import plotting
+from robust_saliency import plotting, stats
 
 STEM = "fig09_linear_share"
 
@@ -25,8 +25,8 @@ def plot(results_dir, out_dir):
     count = len(members["lam"])
     tables = [plotting.per_image(results_dir, members, i, ("x_term_bin", "psi_bin"))
               for i in range(count)]
-    linear = np.array([np.median(np.abs(t["x_term_bin"])) for t in tables])
-    score = np.array([np.median(np.abs(t["psi_bin"])) for t in tables])
+    ratio, linear, score = np.array(
+        [stats.median_magnitude_ratio(t["x_term_bin"], t["psi_bin"]) for t in tables]).T
     x = members["median_lin_robustness"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
     left.plot(x, linear, marker="o", color=plotting.PALETTE[1],
@@ -36,8 +36,6 @@ def plot(results_dir, out_dir):
     left.set_xlabel(r"median $\tilde\rho(x)$")
     left.set_ylabel(r"median of $|\langle x, g^\dagger\rangle|$, $|\Psi^\dagger(x)|$")
     left.legend(loc="best")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = linear / score
     right.plot(x, ratio, marker="o", color=plotting.PALETTE[5])
     right.axhline(1.0, color="0.6", lw=0.8, ls="--")
     plotting.annotate_lambdas(right, x, ratio, members["lam"])

@@ -66,12 +66,6 @@ def _with_interval(table, key, evaluated):
     return values, low, high
 
 
-def _share(numerator, denominator):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = numerator / denominator
-    return float(np.median(share[np.isfinite(share)]))
-
-
 def check(results_dir):
     """The claims table of a cohort folder: a list of dicts (claim, paper, measured, rule,
     verdict)."""
@@ -132,10 +126,10 @@ def check(results_dir):
     rows.append(_row("rho_tilde <= (16) as printed (g_bar in place of gamma_bar)",
                      "Theorem 3 as printed", f"{bad} violations in {total} images",
                      "informational: only the valid form is a theorem", None))
-    shares = {eq: [_share(m[term], m[rhs]) for m in members] for eq, term, rhs in
+    shares = {eq: [stats.median_share(m[term], m[rhs]) for m in members] for eq, term, rhs in
               (("(18)", "alignment_bin", "bound14"), ("(19)", "alignment", "bound15"),
                ("(20)", "alignment_xi", "bound16"))}
-    linear_share = [np.median(np.abs(m["x_term_bin"])) / np.median(np.abs(m["psi_bin"]))
+    linear_share = [stats.median_magnitude_ratio(m["x_term_bin"], m["psi_bin"])[0]
                     for m in members]
     if imagenet:
         rows.append(_trend_row(

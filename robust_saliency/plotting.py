@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # Figures are files; never open a window (CI has no displ
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from robust_saliency import results  # noqa: E402
+from robust_saliency import results, stats  # noqa: E402
 
 # absl shows Python logging at INFO; fontTools logs every font it subsets into a PDF there.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -345,12 +345,6 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
     return save(fig, out_dir, stem)
 
 
-def _share(numerator, denominator):
-    # Per image, then the median: inf/inf and 0/0 are undefined and left out, not counted as 0.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.nanmedian(numerator / denominator))
-
-
 def _violations(tables, rhs):
     from robust_saliency.metrics import bound_violated  # imported late: it loads TensorFlow
 
@@ -400,11 +394,11 @@ def bound_summands(results_dir, out_dir, stem, *, equation, terms, rhs, printed=
                 title=note, title_fontsize=7)
     left.set_xlabel(r"median $\tilde\rho(x)$")
     left.set_ylabel("median over images")
-    share = [_share(t[terms[0]], t[rhs]) for t in tables]
+    share = [stats.median_share(t[terms[0]], t[rhs]) for t in tables]
     right.plot(x, share, marker="o", color=PALETTE[1], label=f"{equation}")
     if printed:
-        right.plot(x, [_share(t[terms[0]], t[printed[1]]) for t in tables], marker="o",
-                   ls="--", color=PALETTE[1], label=f"{equation} as printed")
+        right.plot(x, [stats.median_share(t[terms[0]], t[printed[1]]) for t in tables],
+                   marker="o", ls="--", color=PALETTE[1], label=f"{equation} as printed")
     if mark_degenerate(right, x, share, members["degenerate"]) or printed:
         right.legend(loc="best")
     annotate_lambdas(right, x, share, members["lam"])

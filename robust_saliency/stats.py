@@ -1,6 +1,7 @@
-"""Rank and correlation statistics and bootstrap intervals, from scipy.stats; shared by the
-claims, the cross-method comparison, the evaluation summaries and the saliency randomisation
-check, and below all of them, so none imports another for them.
+"""Rank and correlation statistics and bootstrap intervals, from scipy.stats, and the median
+shares and ratios of the bound figures; shared by the claims, the figures, the cross-method
+comparison, the evaluation summaries and the saliency randomisation check, and below all of
+them, so none imports another for them (and a claim judges the very number its figure draws).
 
 The confidence level, the number of resamples and the seed of every interval are fixed here,
 once: the same data always give the same interval.
@@ -89,3 +90,20 @@ def overlap(first, second):
     if not all(np.isfinite(v) for v in (*first, *second)):
         return True
     return first[0] <= second[1] and second[0] <= first[1]
+
+
+def median_share(part, whole):
+    """The median over images of part / whole (a summand's share of a bound, Figs. 6-8), over
+    the images where the share is finite: 0/0, x/0 and inf/inf are undefined shares, left out
+    rather than counted as 0 or inf."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.asarray(part, np.float64) / np.asarray(whole, np.float64)
+    return float(np.median(share[np.isfinite(share)]))
+
+
+def median_magnitude_ratio(numerator, denominator):
+    """(M|numerator| / M|denominator|, M|numerator|, M|denominator|): Fig. 9's ratio of medians
+    (not a median of ratios) with its two medians."""
+    top, bottom = (float(np.median(np.abs(v))) for v in (numerator, denominator))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(top) / bottom), top, bottom

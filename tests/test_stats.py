@@ -150,3 +150,18 @@ def test_spearman_interval_separates_a_trend_from_noise():
     assert noise[0] < 0 < noise[1]
     assert stats.overlap(noise, (0.0, 0.0)) and not stats.overlap(trend, noise)
     assert stats.overlap((np.nan, np.nan), (5.0, 6.0))  # undefined: never a decision
+
+
+def test_median_share_leaves_out_undefined_and_infinite_shares():
+    part = np.array([1.0, 2.0, 3.0, 0.0, 1.0, np.inf])
+    whole = np.array([2.0, 4.0, 4.0, 0.0, 0.0, np.inf])
+    # 0/0, 1/0 and inf/inf are dropped: the median of 0.5, 0.5, 0.75 (with the inf kept it
+    # would be 0.625).
+    assert stats.median_share(part, whole) == 0.5
+
+
+def test_median_magnitude_ratio_is_a_ratio_of_medians():
+    numerator = np.array([-1.0, 2.0, -3.0])
+    denominator = np.array([4.0, -1.0, 10.0])
+    # M|num| = 2, M|den| = 4; the median of the per-image ratios would be 0.3.
+    assert stats.median_magnitude_ratio(numerator, denominator) == (0.5, 2.0, 4.0)
