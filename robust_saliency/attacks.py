@@ -103,7 +103,7 @@ class _Attacker:
     def __init__(self, network, bounds):
         self.network = network
         self.bounds = (float(bounds[0]), float(bounds[1]))
-        self._logits = tf.function(lambda x: network(x, training=False))
+        self._logits = tf.function(lambda x: network(x, training=False), autograph=False)
         logger = tf.get_logger()
         level = logger.level
         logger.setLevel("ERROR")  # Foolbox calls the deprecated tf.test.is_gpu_available

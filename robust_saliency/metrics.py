@@ -164,12 +164,13 @@ def _compiled_kernel(model, class_chunk, return_maps):
     # A weak reference, so the cache entry does not keep its own key (the model) alive.
     ref = weakref.ref(model)
     num_classes = model.output_shape[-1]
+    # autograph off throughout: the kernels branch and loop only on Python values, so the
+    # conversion would change nothing but costs seconds per process (and it cannot parse
+    # lambdas).
     if num_classes <= passes.UNROLL_MAX_CLASSES:
         per_model[key] = tf.function(lambda x: measure_batch(ref(), x, None, return_maps),
-                                     input_signature=[spec])
+                                     input_signature=[spec], autograph=False)
         return per_model[key]
-    # autograph off: these steps have no Python control flow to convert (and autograph
-    # cannot parse lambdas).
     head = tf.function(lambda x: passes.head(ref(), x), input_signature=[spec], autograph=False)
     chunk = tf.function(lambda x, classes, pred, g: passes.chunk(ref(), x, classes, pred, g),
                         reduce_retracing=True, autograph=False)

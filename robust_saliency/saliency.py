@@ -58,8 +58,9 @@ def _kernel(network, method, compiled):
         specs = {"smoothgrad": [image, classes, tf.TensorSpec([None, 2], tf.int64),
                                 tf.TensorSpec([], dtype), count],
                  "ig": [image, image, classes, count]}[method]
+        # autograph off: no tensor-dependent Python control flow to convert (metrics too).
         per_model[method] = tf.function(lambda *args: batch_fn(ref(), *args),
-                                        input_signature=specs)
+                                        input_signature=specs, autograph=False)
     return per_model[method]
 
 
@@ -261,7 +262,8 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
     spec = [tf.TensorSpec([None, *network.input_shape[1:]], arr.dtype),
             tf.TensorSpec([None], tf.int32)]
     # Traced once: set_weights assigns the same variables, which every later call reads.
-    grad = tf.function(lambda x, c: metrics.grad_at(working, x, c)[1], input_signature=spec)
+    grad = tf.function(lambda x, c: metrics.grad_at(working, x, c)[1], input_signature=spec,
+                       autograph=False)
     names = [layer.name for layer in reversed(working.layers) if layer.trainable_weights]
     rows, trained = [], None
     for count, name in enumerate(["none"] + names):
