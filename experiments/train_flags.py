@@ -27,7 +27,7 @@ def define():
     flags.DEFINE_integer("plateau_max_decays", None, "Override the plateau schedule's number of "
                          "decays before it ends training.")
     flags.DEFINE_integer("probe_size", None, "Override the number of validation images "
-                         "measured after every epoch for TensorBoard.")
+                         "measured after every epoch for TensorBoard (0: no probe).")
     flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord "
                       "shards in --data_dir, or TFDS imagenet2012 with --data_dir as its "
                       "manual-download dir.")

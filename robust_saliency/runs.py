@@ -54,7 +54,7 @@ class TrainConfig:
     weight_decay: float = 1e-6
     train_subset: int | None = None
     val_subset: int | None = None
-    probe_size: int = 100
+    probe_size: int = 100  # 0 switches the per-epoch probe off
     seed: int = 0
 
     def __post_init__(self):
@@ -93,9 +93,11 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             problems.append(f"unknown lr_schedule {self.lr_schedule!r} "
                             f"(valid: {', '.join(LR_SCHEDULES)})")
-        for name in ("epochs", "batch_size", "lr_decay_epochs", "probe_size", "plateau_patience"):
+        for name in ("epochs", "batch_size", "lr_decay_epochs", "plateau_patience"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.probe_size < 0:
+            problems.append(f"probe_size must be >= 0 (0: no probe), got {self.probe_size}")
         for name in ("train_subset", "val_subset", "penalty_batch_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -163,8 +165,11 @@ def _imagenet_datasets(config):
                              num_examples=config.train_subset, drop_remainder=True, **common)
     val = imagenet.dataset("validation", config.batch_size, training=False,
                            num_examples=config.val_subset, **common)
-    probe, _ = imagenet.load_arrays("validation", config.data_dir, source=config.data_source,
-                                    image_size=size, num_examples=config.probe_size)
+    probe = None
+    if config.probe_size:
+        probe, _ = imagenet.load_arrays("validation", config.data_dir,
+                                        source=config.data_source, image_size=size,
+                                        num_examples=config.probe_size)
     if not config.train_subset:
         return train, val, probe, None  # epochs end with the data
     # A known epoch length: Keras then keeps one iterator across epochs, so it must not end.
@@ -278,11 +283,14 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
         schedule = [training.PlateauSchedule(
             config.learning_rate, lambda: record["history"], factor=config.lr_decay_factor,
             patience=config.plateau_patience, max_decays=config.plateau_max_decays)]
+    # A probe costs a measurement per epoch (one backward pass per class): runs that only need
+    # the trained model, such as quick tests, switch it off with probe_size=0.
+    probes = [callbacks.ProbeMetrics(probe, os.path.join(tb_dir, "probe"),
+                                     display=data.display(config.dataset))
+              ] if config.probe_size else []
     # Order matters: the probe adds its medians to the logs the later callbacks record, and the
     # backup is saved before run.json counts the epoch as completed.
-    cbs = [guard, *schedule,
-           callbacks.ProbeMetrics(probe, os.path.join(tb_dir, "probe"),
-                                  display=data.display(config.dataset)),
+    cbs = [guard, *schedule, *probes,
            keras.callbacks.BackupAndRestore(os.path.join(run_dir, results.BACKUP_DIR),
                                             double_checkpoint=True),
            callbacks.RunRecorder(run_json, record),

@@ -1,3 +1,5 @@
+import fcntl
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -83,13 +85,31 @@ def tiny_cohort_spec(lambdas=(1.0, 1000.0)):
     """Two synthetic members trained one epoch, measured on 12 images with cheap attacks."""
     from robust_saliency import cohort, runs
 
+    # No per-epoch probe: the cohort tests measure after training; the train command's test
+    # checks the probe.
     train = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
-                             val_subset=100, probe_size=10, lr_schedule="constant",
+                             val_subset=100, probe_size=0, lr_schedule="constant",
                              learning_rate=1e-2)
     return cohort.CohortSpec(name="tiny", train=train, lambdas=lambdas, num_images=12,
                              attacks=("gradient", "bim", "cw"),
                              attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
                                              "bim": {"steps": 3, "search_steps": 3}})
+
+
+def once_per_run(tmp_path_factory, name, build):
+    """`build(folder)`'s JSON result, built by whichever pytest-xdist worker asks first while the
+    others wait on a lock and then read it: end-to-end results that tests of several files read
+    are produced once per test run, not once per worker (-n 0 works the same way)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder every worker's base temp lives in
+    done = root / name / "result.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            result = build(str(root / name / "c"))
+            done.write_text(json.dumps(result))
+    return json.loads(done.read_text())
 
 
 @pytest.fixture(scope="session")
@@ -99,8 +119,11 @@ def tiny_cohort(tmp_path_factory):
     test_figures draws from it; neither writes into it)."""
     from robust_saliency import cohort
 
-    folder = str(tmp_path_factory.mktemp("tiny_cohort") / "c")
-    lines = []
-    ran = cohort.run(folder, tiny_cohort_spec(), progress=lambda m, end="\n": lines.append(m),
-                     train_verbose=0)
-    return folder, ran, lines
+    def build(folder):
+        lines = []
+        ran = cohort.run(folder, tiny_cohort_spec(),
+                         progress=lambda m, end="\n": lines.append(m), train_verbose=0)
+        return [folder, ran, lines]
+
+    folder, ran, lines = once_per_run(tmp_path_factory, "tiny_cohort", build)
+    return folder, [tuple(stage) for stage in ran], lines

@@ -33,6 +33,9 @@ def test_cohort_end_to_end_then_skips_everything(tiny_cohort):
     spec, table = cohort.read(folder)
     assert list(table["status"]) == ["evaluated", "evaluated"]
     assert list(table["lam"]) == [1.0, 1000.0]
+    record = results.read_json(os.path.join(folder, table["run_dir"][1], "run.json"))
+    assert "probe_alignment" not in record["history"][0]  # probe_size=0: no probe ran
+    assert not os.path.exists(os.path.join(folder, table["run_dir"][1], "tb", "probe"))
     summary = results.read_json(os.path.join(folder, table["run_dir"][1], "summary.json"))
     assert table["median_rho_cw"][1] == pytest.approx(summary["medians"]["rho_cw"])
     before = open(os.path.join(folder, "cohort.csv")).read()
@@ -81,7 +84,7 @@ def test_folder_of_another_cohort_is_refused(tmp_path):
 def _cohort_command(folder):
     return [sys.executable, "-m", "experiments.cohort", "--dataset=synthetic",
             f"--results_dir={folder}", "--lambdas=1,1000", "--epochs=1", "--train_subset=300",
-            "--num_images=12", "--attacks=gradient,bim",
+            "--num_images=12", "--probe_size=0", "--attacks=gradient,bim",
             "--attack_options=bim.steps=3,bim.search_steps=3", "--learning_rate=0.005",
             "--lr_schedule=step", "--lr_decay_epochs=3", "--lr_decay_factor=0.2"]
 

@@ -85,7 +85,7 @@ def test_summary_excludes_zero_and_inf_distances():
 @pytest.mark.slow
 def test_evaluate_command_end_to_end(tmp_path):
     config = dataclasses.replace(runs.TrainConfig(), dataset="synthetic", epochs=1,
-                                 batch_size=50, train_subset=500, val_subset=100, probe_size=20,
+                                 batch_size=50, train_subset=500, val_subset=100, probe_size=0,
                                  lr_schedule="constant", learning_rate=1e-2)
     run_dir = str(tmp_path / "run")
     runs.train(config, run_dir, verbose=0)

@@ -7,8 +7,8 @@ cost is per ResNet50 model and independent of the image count (tracing the doubl
 and each many-class measurement: one sequential backward pass per class, at every epoch end for
 the probe and again in the evaluation; measured here, 130 s of execution for 1000 classes on 2
 images). So one member (the preset's first lambda) instead of two, 2 measured and 2 probe
-images instead of 4, 16 training images (2 steps) instead of 64, and 128 logits instead of 1000:
-still above passes.UNROLL_MAX_CLASSES, so the measurements take the same chunked path. That 1000
+images instead of 4, 16 training images (2 steps) instead of 64, and 101 logits instead of 1000:
+just above passes.UNROLL_MAX_CLASSES, so the measurements take the same chunked path. That 1000
 chunked classes give the brute-force answer is test_resnet's
 test_1000_classes_chunked_equals_brute_force."""
 
@@ -23,7 +23,7 @@ from experiments import figures
 from robust_saliency import cohort, data, passes, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLASSES = 128
+CLASSES = 101
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from robust_saliency import cohort, results, runs
 
 TINY_TRAIN = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=200,
-                              val_subset=50, probe_size=4, lr_schedule="constant",
+                              val_subset=50, probe_size=0, lr_schedule="constant",
                               learning_rate=1e-2)
 
 

@@ -55,55 +55,23 @@ def _tags(event_dir):
     return tags
 
 
-@pytest.mark.slow
-def test_train_command_end_to_end(tmp_path):
-    run_dir = str(tmp_path / "run")
-    # The schedule flags override the preset's; 400 / 20 = 20 steps per epoch.
-    schedule = ["--learning_rate=0.004", "--lr_schedule=step", "--lr_decay_epochs=1",
-                "--lr_decay_factor=0.5"]
-    done = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}", *schedule)
-    assert done.returncode == 0, done.stderr[-3000:]
-    record = json.load(open(os.path.join(run_dir, "run.json")))
-    assert record["status"] == "completed"
-    assert [h["epoch"] for h in record["history"]] == [1, 2]
-    for key in ("loss", "nll", "penalty", "weight_norm", "accuracy", "val_loss",
-                "probe_alignment", "probe_lin_robustness"):
-        assert key in record["history"][-1], key
-    assert record["config"]["lam"] == 10.0 and record["config"]["dataset"] == "synthetic"
-    assert {k: record["config"][k] for k in ("learning_rate", "lr_schedule", "lr_decay_epochs",
-                                              "lr_decay_factor")} == {
-        "learning_rate": 0.004, "lr_schedule": "step", "lr_decay_epochs": 1,
-        "lr_decay_factor": 0.5}
-    assert "tensorflow" in record["versions"]
-    model = runs.load_model(run_dir)
-    assert model.penalty.lam == 10.0
-    # Loaded with its optimizer state: 40 steps taken, so the step schedule is at 0.004 / 2^2.
-    assert int(model.optimizer.iterations) == 40
-    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
-    x = np.zeros((2, 28, 28, 1), "float32")
-    assert model(x).shape == (2, 10)
-    assert not os.path.exists(os.path.join(run_dir, "backup"))  # removed once finished
-    tags = _tags(os.path.join(run_dir, "tb"))
-    assert {"epoch_loss", "epoch_penalty", "epoch_probe_alignment"} <= tags
-    assert {"probe/images", "probe/saliency"} <= tags
-    assert "_hparams_/session_start_info" in tags
-    # A finished run reruns in no time and leaves the model untouched.
-    stamp = os.path.getmtime(os.path.join(run_dir, "model.keras"))
-    again = _run("--lam=10", "--epochs=2", f"--run_dir={run_dir}", *schedule)
-    assert again.returncode == 0 and "completed" in again.stdout
-    assert os.path.getmtime(os.path.join(run_dir, "model.keras")) == stamp
+# The schedule flags override the preset's; 500 / 10 = 50 steps per epoch: a second or more,
+# ample for the 50 ms poll to catch the run between epochs.
+SCHEDULE = ("--learning_rate=0.004", "--lr_schedule=step", "--lr_decay_epochs=1",
+            "--lr_decay_factor=0.5")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["default", "mirrored"])
-def test_sigkill_then_rerun_resumes(tmp_path, strategy):
-    run_dir = str(tmp_path / "run")
-    run_json = os.path.join(run_dir, "run.json")
-    # 50 steps per epoch: a second or more, ample for the 50 ms poll to catch it between epochs.
-    args = ("--lam=10", "--epochs=3", "--train_subset=500", "--batch_size=10",
+def _args(run_dir, strategy):
+    return ("--lam=10", "--epochs=3", "--train_subset=500", "--batch_size=10", *SCHEDULE,
             f"--strategy={strategy}", f"--run_dir={run_dir}")
-    proc = subprocess.Popen(_command(*args), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+
+
+def _kill_after_an_epoch_then_rerun(run_dir, strategy):
+    """The train command SIGKILLed once run.json records a finished epoch, then run again with
+    the same flags: (epochs completed at the kill, run.json at the kill, the rerun's result)."""
+    run_json = os.path.join(run_dir, "run.json")
+    proc = subprocess.Popen(_command(*_args(run_dir, strategy)), cwd=ROOT, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     completed = 0
     while time.time() < deadline and proc.poll() is None:
@@ -116,19 +84,74 @@ def test_sigkill_then_rerun_resumes(tmp_path, strategy):
             break
         time.sleep(0.05)
     proc.wait(timeout=60)
-    assert 1 <= completed < 3, "training was not caught between epochs"
     killed = json.load(open(run_json))
+    return completed, killed, _run(*_args(run_dir, strategy))
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """One killed-and-resumed run of the train command (default strategy), which both the
+    resume test and the end-to-end output test read: a resumed run must leave every output a
+    run that was never cut leaves."""
+    run_dir = str(tmp_path_factory.mktemp("train") / "run")
+    return (run_dir, *_kill_after_an_epoch_then_rerun(run_dir, "default"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_sigkill_then_rerun_resumes(tmp_path, strategy, request):
+    if strategy == "default":
+        run_dir, completed, killed, resumed = request.getfixturevalue("resumed_run")
+    else:
+        run_dir = str(tmp_path / "run")
+        completed, killed, resumed = _kill_after_an_epoch_then_rerun(run_dir, strategy)
+    assert 1 <= completed < 3, "training was not caught between epochs"
     assert killed["status"] == "running"
-    first_epoch = killed["history"][0]
-    resumed = _run(*args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    record = json.load(open(run_json))
+    record = json.load(open(os.path.join(run_dir, "run.json")))
     assert record["status"] == "completed" and record["strategy"] == strategy
     assert [h["epoch"] for h in record["history"]] == [1, 2, 3]
-    assert record["history"][0] == first_epoch  # kept, not retrained
+    assert record["history"][0] == killed["history"][0]  # kept, not retrained
     out = resumed.stdout
     assert "Epoch 1/3" not in out and f"Epoch {completed + 1}/3" in out
     keras.models.load_model(os.path.join(run_dir, "model.keras"))
+
+
+@pytest.mark.slow
+def test_train_command_end_to_end(resumed_run, capsys):
+    run_dir, _, _, resumed = resumed_run
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    record = json.load(open(os.path.join(run_dir, "run.json")))
+    assert record["status"] == "completed"
+    for key in ("loss", "nll", "penalty", "weight_norm", "accuracy", "val_loss",
+                "probe_alignment", "probe_lin_robustness"):
+        assert key in record["history"][-1], key
+    assert record["config"]["lam"] == 10.0 and record["config"]["dataset"] == "synthetic"
+    assert {k: record["config"][k] for k in ("learning_rate", "lr_schedule", "lr_decay_epochs",
+                                              "lr_decay_factor")} == {
+        "learning_rate": 0.004, "lr_schedule": "step", "lr_decay_epochs": 1,
+        "lr_decay_factor": 0.5}
+    assert "tensorflow" in record["versions"]
+    model = runs.load_model(run_dir)
+    assert model.penalty.lam == 10.0
+    # Loaded with its optimizer state: 150 steps taken over both processes, so the step
+    # schedule is at 0.004 / 2^3.
+    assert int(model.optimizer.iterations) == 150
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0005)
+    x = np.zeros((2, 28, 28, 1), "float32")
+    assert model(x).shape == (2, 10)
+    assert not os.path.exists(os.path.join(run_dir, "backup"))  # removed once finished
+    tags = _tags(os.path.join(run_dir, "tb"))
+    assert {"epoch_loss", "epoch_penalty", "epoch_probe_alignment"} <= tags
+    assert {"probe/images", "probe/saliency"} <= tags
+    assert "_hparams_/session_start_info" in tags
+    # A finished run reruns in no time and leaves the model untouched (the command's main in
+    # this process: the fixture's runs were the real command).
+    stamp = os.path.getmtime(os.path.join(run_dir, "model.keras"))
+    capsys.readouterr()
+    _main_in_process(*_args(run_dir, "default"))
+    assert "completed" in capsys.readouterr().out
+    assert os.path.getmtime(os.path.join(run_dir, "model.keras")) == stamp
 
 
 @pytest.mark.slow
@@ -141,9 +164,11 @@ def test_divergence_is_recorded_and_fails(tmp_path):
     assert record["status"] == "diverged"
     assert record["diverged_at"]["epoch"] == 0
     assert not os.path.exists(os.path.join(run_dir, "model.keras"))
-    # Rerunning reports the divergence again instead of training a NaN model on.
-    again = _run("--lam=1e30", "--epochs=2", f"--run_dir={run_dir}")
-    assert again.returncode != 0 and "diverged" in again.stderr
+    # Rerunning reports the divergence again instead of training a NaN model on (the command's
+    # main in this process: the run above was the real command).
+    with pytest.raises(SystemExit) as exit_info:
+        _main_in_process("--lam=1e30", "--epochs=2", f"--run_dir={run_dir}")
+    assert "diverged" in str(exit_info.value.code)
 
 
 @pytest.mark.parametrize("flag, message", [
