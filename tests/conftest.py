@@ -56,19 +56,44 @@ def synthetic_arrays():
     return data.load_arrays("synthetic", "train"), data.load_arrays("synthetic", "validation")
 
 
+def once_per_run(tmp_path_factory, name, build):
+    """`build(folder)`'s JSON result, built by whichever pytest-xdist worker asks first while the
+    others wait on a lock and then read it: end-to-end results that tests of several files read
+    are produced once per test run, not once per worker (-n 0 works the same way)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder every worker's base temp lives in
+    done = root / name / "result.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            (root / name).mkdir(exist_ok=True)
+            result = build(str(root / name / "c"))
+            done.write_text(json.dumps(result))
+    return json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
-def trained_small_net(synthetic_arrays):
+def trained_small_net(synthetic_arrays, tmp_path_factory):
     """small_net fitted briefly on the synthetic set: a non-random, non-trivial float32 net."""
     from robust_saliency import models
 
     (x, y), _ = synthetic_arrays
-    keras.utils.set_random_seed(0)
-    model = models.small_net()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(x, y, batch_size=50, epochs=2, verbose=0)
-    return model
+
+    def build(folder):
+        keras.utils.set_random_seed(0)
+        model = models.small_net()
+        model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        model.fit(x, y, batch_size=50, epochs=2, verbose=0)
+        os.makedirs(folder)
+        model.save(os.path.join(folder, "model.keras"))
+        return folder
+
+    # Trained once per test run; each worker loads the same weights.
+    folder = once_per_run(tmp_path_factory, "trained_small_net", build)
+    return keras.models.load_model(os.path.join(folder, "model.keras"))
 
 
 @pytest.fixture(scope="session")
@@ -94,22 +119,6 @@ def tiny_cohort_spec(lambdas=(1.0, 1000.0)):
                              attacks=("gradient", "bim", "cw"),
                              attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
                                              "bim": {"steps": 3, "search_steps": 3}})
-
-
-def once_per_run(tmp_path_factory, name, build):
-    """`build(folder)`'s JSON result, built by whichever pytest-xdist worker asks first while the
-    others wait on a lock and then read it: end-to-end results that tests of several files read
-    are produced once per test run, not once per worker (-n 0 works the same way)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the folder every worker's base temp lives in
-    done = root / name / "result.json"
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            result = build(str(root / name / "c"))
-            done.write_text(json.dumps(result))
-    return json.loads(done.read_text())
 
 
 @pytest.fixture(scope="session")
