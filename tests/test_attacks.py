@@ -130,3 +130,36 @@ def test_unknown_method_and_bad_model_fail():
     not_logits = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
     with pytest.raises(ValueError, match="2-D logits"):
         attacks.minimal_l2(not_logits, x, "gradient", (0.0, 1.0))
+
+
+def test_a_candidate_just_short_of_the_boundary_is_pushed_out_not_lost():
+    # A random affine classifier (float64 closed form as in test_theory) and, per image, the
+    # point a fraction 3e-5 short of its nearest boundary along the L2-optimal direction: not
+    # adversarial, as a minimisation attack's last point can be under other kernels' rounding.
+    model, x, exact = linear_setup()
+    w, b = _linear_weights(model)
+    xf = x.reshape(len(x), -1).astype(np.float64)
+    scores = xf @ w + b
+    pred = scores.argmax(1)
+    gaps = w[:, pred].T[:, None, :] - w.T[None, :, :]  # (N, n, D): w_pred - w_j
+    margins = scores[np.arange(len(x)), pred][:, None] - scores
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(np.arange(w.shape[1]) == pred[:, None], np.inf,
+                          margins / np.linalg.norm(gaps, axis=2))
+    gap = gaps[np.arange(len(x)), ratios.argmin(1)]
+    unit = gap / np.linalg.norm(gap, axis=1, keepdims=True)
+    short = (xf - (1 - 3e-5) * exact[:, None] * unit).reshape(x.shape).astype("float32")
+    short[0] = x[0]  # no perturbation at all: stays 'not found'
+    attacker = attacks._Attacker(model, (0.0, 1.0))
+    plain, _, _ = attacker.verify(x, short, pred)
+    assert not plain.any()
+    ok, dist, candidate = attacker.verify_or_push(x, short, pred)
+    assert not ok[0] and ok[1:].all()
+    assert np.all(dist[1:] >= exact[1:] - 1e-6)
+    assert np.all(dist[1:] <= exact[1:] * (1 + max(attacks.PUSH_STEPS)))
+    assert np.all(attacker.predict(candidate[1:]) != pred[1:])
+    # A candidate that already verifies comes back as it is.
+    again, dist_again, same = attacker.verify_or_push(x[1:], candidate[1:], pred[1:])
+    assert again.all()
+    np.testing.assert_array_equal(same, candidate[1:])
+    np.testing.assert_array_equal(dist_again, dist[1:])

@@ -43,6 +43,24 @@ def test_linear_distances_are_upper_bounds_close_to_exact(linear_case, method, t
     assert np.median(found / exact) <= 1 + tolerance
 
 
+def test_fmn_that_finds_nothing_from_x_restarts_from_bim_linf(linear_case, monkeypatch):
+    # FMN stalling on the boundary from x, as it did for one image under oneDNN kernels, made
+    # to happen for every image: its runs from x return x unchanged.
+    model, x, exact = linear_case
+    real = attacks._Attacker._minimisation
+    starts = []
+
+    def stalled_from_x(self, attack, x, labels, **kwargs):
+        starts.append("starting_points" in kwargs)
+        return real(self, attack, x, labels, **kwargs) if starts[-1] else x.copy()
+
+    monkeypatch.setattr(attacks._Attacker, "_minimisation", stalled_from_x)
+    found = attacks.minimal_distance(model, x, "fmn_linf", (0.0, 1.0))
+    assert starts == [False, True]
+    assert np.all(found >= exact - 1e-6)
+    assert np.median(found / exact) <= 1.01
+
+
 def test_binary_linear_bim_linf_is_exact_up_to_the_bisection(binary_linear_case):
     # With two classes the cross-entropy gradient is parallel to w_j - w_i, so BIM reaches the
     # optimal corner and only the epsilon search is left: doubling from eps0 brackets the
