@@ -102,3 +102,22 @@ def test_every_method_has_a_norm_and_l2_methods_keep_minimal_l2(linear_case):
     model, x, _ = linear_case
     np.testing.assert_array_equal(attacks.minimal_l2(model, x[:4], "gradient", (0.0, 1.0)),
                                   attacks.minimal_distance(model, x[:4], "gradient", (0.0, 1.0)))
+
+
+def test_restart_points_are_narrowed_until_adversarial_in_their_own_batch(monkeypatch):
+    # Batch-dependent rounding, staged: candidate 0 is never adversarial, and candidate 2 only
+    # in a batch of four or more, so dropping 0 flips 2 and a second pass must drop it too.
+    attacker = attacks._Attacker(models.build("linear", (2, 2, 1), 3), (0.0, 1.0))
+    labels = np.zeros(4, np.int32)
+    candidates = np.zeros((4, 2, 2, 1), "float32")
+    candidates[:, 0, 0, 0] = np.arange(4)  # an image's id, read by the fake prediction
+
+    def batch_dependent_predict(batch):
+        ids = batch[:, 0, 0, 0].astype(int)
+        return np.where((ids == 0) | ((ids == 2) & (len(ids) < 4)), 0, 1)
+
+    monkeypatch.setattr(attacker, "predict", batch_dependent_predict)
+    keep = attacker.adversarial_together(candidates, labels)
+    np.testing.assert_array_equal(keep, [1, 3])
+    assert np.all(batch_dependent_predict(candidates[keep]) != labels[keep])
+    assert len(attacker.adversarial_together(candidates[[0]], labels[[0]])) == 0
