@@ -42,7 +42,7 @@ demo: $(STAMP)
 	$(PY) -m experiments.figures --results_dir=$(RESULTS) --out_dir=figures/$(PRESET)_$(DATASET)
 	$(PY) -m experiments.claims --results_dir=$(RESULTS)
 
-# The paper's MNIST cohort trained to convergence (16 models; about two hours on 2 CPU cores).
+# The paper's MNIST cohort trained to convergence (16 models; 5-8 hours on 2 CPU cores here).
 converged: $(STAMP)
 	$(PY) -m experiments.get_data --dataset=$(DATASET)
 	$(PY) -m experiments.cohort --preset=mnist_converged --dataset=$(DATASET)
