@@ -339,8 +339,10 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
                     [members["degenerate"][members["lam"] == lam].any() for lam in lams])
     ax.set_xlabel(r"median robustness: $M[\rho(x)]$ per attack, $M[\tilde\rho(x)]$")
     ax.set_ylabel(r"median $\alpha(x)$")
+    # Below the axes: the four lines and their bars leave no reliably empty corner.
     ax.legend(title=r"estimate ($\lambda$ beside $\tilde\rho$ points)"
-              + (f"\nbars: {band}" if band else ""), loc="best")
+              + (f"; bars: {band}" if band else ""), loc="upper center",
+              bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.set_title(title(spec, "Median alignment against median robustness", members))
     return save(fig, out_dir, stem)
 
