@@ -8,10 +8,10 @@ and each many-class measurement: one sequential backward pass per class, at ever
 the probe and again in the evaluation; measured here, 130 s of execution for 1000 classes on 2
 images). So one member (the preset's first lambda) instead of two, 2 measured images instead of
 4, 16 training images (2 steps) instead of 64, 101 logits instead of 1000: just above
-passes.UNROLL_MAX_CLASSES, so the measurements take the same chunked path; and no per-epoch
-probe (about a third of this test's time): it is the evaluation's many-class measurement (run
-here, maps included) called from a callback whose logic does not depend on the class count,
-and the callback is test_train_job's business. That 1000 chunked classes give the brute-force
+passes.UNROLL_MAX_CLASSES, so the measurement takes the same chunked path; and no per-epoch
+probe: it is the evaluation's many-class measurement (run here, maps included) called from a
+callback whose logic does not depend on the class count, and the callback is test_train_job's
+business. That 1000 chunked classes give the brute-force
 answer is test_resnet's test_1000_classes_chunked_equals_brute_force."""
 
 import os
