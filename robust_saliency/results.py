@@ -144,7 +144,8 @@ VERSIONED = ("foolbox", "eagerpy", "scipy", "tensorflow-datasets", "matplotlib")
 
 def versions():
     """Versions of what a result depends on, recorded beside every run: the interpreter, the
-    libraries by their installed distributions (whether or not imported yet) and the git revision.
+    libraries by their installed distributions (whether or not imported yet), the git revision and
+    whether oneDNN's CPU kernels were on.
     requirements-lock.txt pins the same distributions for a rerun."""
     import keras
     import tensorflow as tf
@@ -157,4 +158,16 @@ def versions():
         except importlib.metadata.PackageNotFoundError:
             pass
     found["git"] = git_revision()
+    found["onednn"] = onednn_kernels()
     return found
+
+
+def onednn_kernels():
+    """Whether TensorFlow runs oneDNN's CPU kernels in this process (its default only on
+    AVX-512 CPUs; TF_ENABLE_ONEDNN_OPTS sets it): they change the last bits of every result.
+    None where this TensorFlow does not say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # no public API reports it
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())

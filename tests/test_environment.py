@@ -57,6 +57,8 @@ def test_results_record_the_versions_the_lock_pins():
         assert name.replace("-", "_") in found, name
         assert name in pins, name
     assert found["git"]
+    # conftest sets TF_ENABLE_ONEDNN_OPTS (unless given) before TensorFlow loads.
+    assert found["onednn"] is (os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1")
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
