@@ -268,8 +268,8 @@ class _Attacker:
         ok, _, _ = self.verify(x, out, labels, np.inf)
         retry = np.flatnonzero(~ok)
         if len(retry):
-            _, _, start = self.verify(x[retry], self.bim_linf(x[retry], labels[retry]),
-                                      labels[retry], np.inf)
+            start = np.clip(np.asarray(self.bim_linf(x[retry], labels[retry]), x.dtype),
+                            *self.bounds)
             keep = self.adversarial_together(start, labels[retry])
             retry, start = retry[keep], start[keep]
         if len(retry):
