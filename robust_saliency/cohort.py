@@ -121,6 +121,10 @@ def _claim_folder(results_dir, spec):
         if changed == ["seeds"] and set(found["seeds"]) <= set(wanted["seeds"]):
             # More seeds for the same sweep: the members already there stay valid.
             results.write_json(path, {**found, "seeds": wanted["seeds"]})
+        elif changed == ["seeds"] and set(wanted["seeds"]) <= set(found["seeds"]):
+            # Some of the folder's seeds (a one-seed `make demo` on the committed three-seed
+            # cohort): those members are run or skipped, and the folder keeps all its seeds.
+            pass
         elif changed:
             raise ValueError(f"{results_dir} holds a cohort with different {', '.join(changed)}; "
                              "choose another --results_dir or delete that folder.")

@@ -52,13 +52,20 @@ def test_two_seed_cohort_trains_both_resumes_after_a_cut_and_then_skips(tmp_path
     lines = []
     assert cohort.run(folder, _spec(), progress=lambda m, end="\n": lines.append(m)) == []
     assert lines == ["model 1/2, lambda=1, seed 0: done", "model 2/2, lambda=1, seed 1: done"]
+    # One of its seeds (a one-seed `make demo` on a committed multi-seed folder): nothing to
+    # run, and the table still holds both seeds.
+    assert cohort.run(folder, _spec(seeds=(1,))) == []
+    spec, table = cohort.read(folder)
+    assert spec["seeds"] == [0, 1] and list(table["status"]) == ["evaluated", "evaluated"]
 
 
-def test_seeds_can_be_added_to_a_cohort_but_not_swapped(tmp_path):
+def test_seeds_can_be_added_to_or_picked_from_a_cohort_but_not_swapped(tmp_path):
     folder = str(tmp_path / "c")
     os.makedirs(folder)
     cohort._claim_folder(folder, _spec(seeds=(0,)))
     cohort._claim_folder(folder, _spec(seeds=(0, 1, 2)))  # more seeds: the same sweep grows
+    assert json.load(open(os.path.join(folder, "cohort.json")))["seeds"] == [0, 1, 2]
+    cohort._claim_folder(folder, _spec(seeds=(0, 2)))  # some of them: the folder keeps all
     assert json.load(open(os.path.join(folder, "cohort.json")))["seeds"] == [0, 1, 2]
     with pytest.raises(ValueError, match="different seeds"):
         cohort._claim_folder(folder, _spec(seeds=(3,)))
