@@ -284,12 +284,15 @@ COHORT_COLUMNS = (("accuracy", "accuracy"), ("median_alignment", "M[alpha]"),
 
 
 def cohort_markdown(table):
-    """The cohort's per-model summary (lambda, status, accuracy, key medians) as Markdown."""
+    """The cohort's per-model summary (lambda, seed where there are several, status, accuracy,
+    key medians) as Markdown."""
     columns = [(k, name) for k, name in COHORT_COLUMNS if k in table]
     degenerate = table.get("degenerate", np.zeros(len(table["lam"]), bool))
-    rows = [[f"{table['lam'][i]:g}",
+    seeds = "seed" in table and len(set(table["seed"])) > 1
+    rows = [[f"{table['lam'][i]:g}", *([str(table["seed"][i])] if seeds else []),
              table["status"][i] + (" (degenerate)" if degenerate[i] else ""),
              *(f"{table[k][i]:.3f}" if np.isfinite(table[k][i]) else "-" for k, _ in columns)]
             for i in range(len(table["lam"]))]
     return results.markdown_table(
-        ["lambda", "status", *(name for _, name in columns)], rows) + "\n"
+        ["lambda", *(["seed"] if seeds else []), "status", *(name for _, name in columns)],
+        rows) + "\n"

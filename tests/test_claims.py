@@ -186,6 +186,16 @@ def test_cohort_markdown_lists_every_member(tmp_path):
     assert "| 1 | evaluated | 0.900 |" in md and "| 10 | evaluated |" in md
 
 
+def test_cohort_markdown_names_the_seed_where_there_are_several():
+    table = {"lam": np.array([10.0, 10.0]), "seed": np.array([0, 1]),
+             "status": np.array(["evaluated", "evaluated"]), "accuracy": np.array([0.9, 0.8])}
+    md = claims.cohort_markdown(table).splitlines()
+    assert md[0] == "| lambda | seed | status | accuracy |"
+    assert md[2:] == ["| 10 | 0 | evaluated | 0.900 |", "| 10 | 1 | evaluated | 0.800 |"]
+    table["seed"] = np.array([0, 0])
+    assert claims.cohort_markdown(table).splitlines()[0] == "| lambda | status | accuracy |"
+
+
 def test_degenerate_rule_against_the_least_regularised_median():
     # Reference: the median accuracy of lambda 10's two seeds, 0.97; the line is 0.9 x 0.97.
     table = {"status": np.array(["evaluated"] * 5 + ["trained"]),
