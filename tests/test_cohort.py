@@ -160,7 +160,8 @@ def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_defaul
     spec = cohort.CohortSpec(name=found["name"], train=train, lambdas=tuple(found["lambdas"]),
                              num_images=found["num_images"], attacks=tuple(found["attacks"]),
                              attack_options=found["attack_options"],
-                             aggregated_saliency=found.get("aggregated_saliency", False))
+                             aggregated_saliency=found.get("aggregated_saliency", False),
+                             seeds=tuple(found.get("seeds", (0,))))
     folder = str(tmp_path / "c")
     os.makedirs(folder)
     shutil.copy(path, folder)
@@ -169,7 +170,8 @@ def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_defaul
     assert run_jsons
     for run_json in run_jsons:
         config = results.read_json(run_json)["config"]
-        assert runs.saved_config_matches(config, dataclasses.replace(train, lam=config["lam"]))
+        assert runs.saved_config_matches(config, dataclasses.replace(
+            train, lam=config["lam"], seed=config.get("seed", train.seed)))
 
 
 def test_config_saved_without_a_sensitivity_was_trained_on_the_nll():
