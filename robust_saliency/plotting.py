@@ -233,8 +233,11 @@ def save(fig, out_dir, stem):
     paths = []
     for ext in ("png", "pdf"):
         path = os.path.join(out_dir, f"{stem}.{ext}")
+        # No creation date in the PDF: redrawing committed figures from unchanged results must
+        # leave the files byte-identical, not a diff in every PDF.
+        metadata = {"CreationDate": None} if ext == "pdf" else None
         with results.atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext)
+            fig.savefig(tmp, format=ext, metadata=metadata)
         paths.append(path)
     plt.close(fig)
     return paths

@@ -127,3 +127,19 @@ def test_command_exits_with_one_error_line(tmp_path):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path}/cohort.json")
+
+
+def test_saved_figures_do_not_depend_on_the_clock(tmp_path, monkeypatch):
+    # matplotlib stamps PDFs with the time (SOURCE_DATE_EPOCH when set): two saves at different
+    # times must give the same bytes, so redrawn committed figures show no spurious diff.
+    import matplotlib.pyplot as plt
+
+    written = []
+    for epoch in ("0", "1000000000"):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        out = tmp_path / epoch
+        out.mkdir()
+        written.append([open(p, "rb").read() for p in plotting.save(fig, str(out), "f")])
+    assert written[0] == written[1]
