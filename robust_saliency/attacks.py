@@ -122,10 +122,14 @@ class _Attacker:
         return tf.argmax(self._logits(tf.convert_to_tensor(x)), axis=1,
                          output_type=tf.int32).numpy()
 
+    def clip(self, candidate, dtype):
+        """`candidate` as `dtype`, clipped to the bounds (what every reported point is)."""
+        return np.clip(np.asarray(candidate, dtype), *self.bounds)
+
     def verify(self, x, candidate, labels, norm=2):
         """(adversarial?, ||e||_norm, x + e) per image for candidate = x + e, clipped to the
         bounds first."""
-        candidate = np.clip(np.asarray(candidate, x.dtype), *self.bounds)
+        candidate = self.clip(candidate, x.dtype)
         success = self.predict(candidate) != labels
         dist = np.linalg.norm((candidate - x).reshape(len(x), -1).astype(np.float64), ord=norm,
                               axis=1)
@@ -268,8 +272,7 @@ class _Attacker:
         ok, _, _ = self.verify(x, out, labels, np.inf)
         retry = np.flatnonzero(~ok)
         if len(retry):
-            start = np.clip(np.asarray(self.bim_linf(x[retry], labels[retry]), x.dtype),
-                            *self.bounds)
+            start = self.clip(self.bim_linf(x[retry], labels[retry]), x.dtype)
             keep = self.adversarial_together(start, labels[retry])
             retry, start = retry[keep], start[keep]
         if len(retry):

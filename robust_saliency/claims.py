@@ -288,11 +288,11 @@ def cohort_markdown(table):
     key medians) as Markdown."""
     columns = [(k, name) for k, name in COHORT_COLUMNS if k in table]
     degenerate = table.get("degenerate", np.zeros(len(table["lam"]), bool))
-    seeds = "seed" in table and len(set(table["seed"])) > 1
-    rows = [[f"{table['lam'][i]:g}", *([str(table["seed"][i])] if seeds else []),
+    several_seeds = "seed" in table and len(set(table["seed"])) > 1
+    rows = [[f"{table['lam'][i]:g}", *([str(table["seed"][i])] if several_seeds else []),
              table["status"][i] + (" (degenerate)" if degenerate[i] else ""),
              *(f"{table[k][i]:.3f}" if np.isfinite(table[k][i]) else "-" for k, _ in columns)]
             for i in range(len(table["lam"]))]
     return results.markdown_table(
-        ["lambda", *(["seed"] if seeds else []), "status", *(name for _, name in columns)],
+        ["lambda", *(["seed"] if several_seeds else []), "status", *(name for _, name in columns)],
         rows) + "\n"
