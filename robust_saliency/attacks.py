@@ -54,6 +54,7 @@ Methods (defaults chosen for MNIST-format data in [0, 1]; all are keyword option
 
 import ast
 import math
+import weakref
 
 import eagerpy as ep
 import foolbox as fb
@@ -103,13 +104,29 @@ class _PerImageEpsilonLinfBIM(_PerImageEpsilon, fb.attacks.LinfBasicIterativeAtt
         return x0 + ep.minimum(ep.maximum(x - x0, -epsilon), epsilon)
 
 
+# One compiled forward pass per network, shared by every attack on it: a cohort runs five or
+# six attacks per model, and each had traced (and Grappler-optimised) the network and its
+# backward pass anew, about 4 s apiece for ResNet50. Any batch size, so the retries' subsets
+# do not retrace either.
+_LOGITS = weakref.WeakKeyDictionary()
+
+
+def _logits_function(network):
+    if network not in _LOGITS:
+        ref = weakref.ref(network)  # the cached function must not keep its key alive
+        spec = tf.TensorSpec([None, *network.input_shape[1:]], metrics.input_dtype(network))
+        _LOGITS[network] = tf.function(lambda x: ref()(x, training=False),
+                                       input_signature=[spec], autograph=False)
+    return _LOGITS[network]
+
+
 class _Attacker:
     """One model, bounds and label set; verifies every candidate it is given."""
 
     def __init__(self, network, bounds):
         self.network = network
         self.bounds = (float(bounds[0]), float(bounds[1]))
-        self._logits = tf.function(lambda x: network(x, training=False), autograph=False)
+        self._logits = _logits_function(network)
         logger = tf.get_logger()
         level = logger.level
         logger.setLevel("ERROR")  # Foolbox calls the deprecated tf.test.is_gpu_available

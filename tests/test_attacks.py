@@ -1,6 +1,8 @@
 """Attacks: exact linear distances as ground truth, verification, the paper's ordering, input
 checks."""
 
+import gc
+
 import keras
 import numpy as np
 import pytest
@@ -90,6 +92,20 @@ def test_paper_ordering_elaborate_attacks_below_gradient(trained_attacks):
     _, out = trained_attacks
     median = {m: np.median(d) for m, (d, _) in out.items()}
     assert max(median["cw"], median["bim"]) <= median["gradient"], median
+
+
+def test_attacks_on_one_network_share_one_trace_and_free_it_with_the_network():
+    model, x, _ = linear_setup()
+    for method, batch in (("gradient", 24), ("bim", 24), ("ddn", 5), ("bim_linf", 7)):
+        found = attacks.minimal_distance(model, x[:batch], method, (0.0, 1.0),
+                                         **{"ddn": {"steps": 5}}.get(method, {}))
+        assert np.all(np.isfinite(found)), method
+    # Four attacks and three batch sizes, one trace of the forward pass between them.
+    assert attacks._logits_function(model).experimental_get_tracing_count() == 1
+    cached = len(attacks._LOGITS)
+    del model
+    gc.collect()
+    assert len(attacks._LOGITS) == cached - 1
 
 
 def test_labels_none_equals_predictions(trained_small_net, synthetic_arrays):
