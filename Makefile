@@ -76,6 +76,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.lin_robustness
 	$(PY) -m benchmarks.metrics
 	$(PY) -m benchmarks.attacks
+	$(PY) -m benchmarks.attack_tracing
 	$(PY) -m benchmarks.cohort
 
 clean:
