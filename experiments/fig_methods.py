@@ -15,6 +15,7 @@ import os
 import sys
 
 import matplotlib.pyplot as plt
+import numpy as np
 from absl import app, flags
 
 from robust_saliency import compare, plotting
@@ -34,7 +35,7 @@ def plot(results_dirs, out_dir):
         for k, c in enumerate(curve_list):
             plotting.errorbars(ax, (c[column], *c[f"{column}_band"]),
                                (c["alignment"], *c["alignment_band"]),
-                               label=c["label"] + (f" (bars: {c['band']})" if c["band"] else ""),
+                               label=_legend_label(c),
                                marker=MARKERS[k % len(MARKERS)],
                                color=plotting.PALETTE[k % len(plotting.PALETTE)])
             plotting.annotate_lambdas(ax, c[column], c["alignment"], c["lam"])
@@ -46,6 +47,17 @@ def plot(results_dirs, out_dir):
     fig.suptitle("Alignment vs robustness by robustification method "
                  f"({', '.join(datasets)}; labels: lambda, or epsilon for PGD)", fontsize=9)
     return plotting.save(fig, out_dir, STEM), compare.check(curve_list, columns[0])
+
+
+def _legend_label(curve):
+    """The method, its bars, and the degenerate members its curve leaves out, so a missing
+    strength or a point without bars is not taken for a plotting error."""
+    notes = [f"bars: {curve['band']}"] if curve["band"] else []
+    strengths, counts = np.unique(curve.get("degenerate", ()), return_counts=True)
+    if len(strengths):
+        notes.append("left out as degenerate: " + ", ".join(
+            f"{v:g}" + (f" ({n} seeds)" if n > 1 else "") for v, n in zip(strengths, counts)))
+    return curve["label"] + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def main(argv):

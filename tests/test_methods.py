@@ -150,3 +150,12 @@ def test_sanity_command_writes_the_randomisation_table(method_cohorts):
     assert rows["median_rank_correlation"][0] == pytest.approx(1.0)
     assert rows["median_rank_correlation"][-1] < 0.9
     assert "| none | 0 |" in done.stdout
+
+
+def test_methods_legend_names_the_members_a_curve_leaves_out():
+    curve = {"label": "PGD", "band": "seed range (3 seeds per lambda)",
+             "degenerate": np.array([2.0, 2.0, 0.5])}
+    assert fig_methods._legend_label(curve) == (
+        "PGD (bars: seed range (3 seeds per lambda); left out as degenerate: 0.5, 2 (2 seeds))")
+    assert fig_methods._legend_label({"label": "L1", "band": "", "degenerate": np.array([])}) \
+        == "L1"
