@@ -125,18 +125,20 @@ def by_lambda(members, column):
     Returns (lambdas, centre, low, high, band): the median over a lambda's seeds, and as its
     band the seed range when a lambda has several seeds, else the model's bootstrap interval
     over images (cohort.csv's ci_low_/ci_high_ columns) where recorded, else no band (low =
-    high = centre). `band` says which, for the legend ('' for none).
+    high = centre). `band` says which, for the legend ('' for none). A seed whose value is not
+    finite (a collapsed classifier has no attack distance and an infinite rho_tilde) is left
+    out of its lambda's median and range; a lambda with no finite seed gets nan.
     """
     lams = np.unique(members["lam"])
     groups = [members["lam"] == lam for lam in lams]
     values = [members[column][g] for g in groups]
-    with np.errstate(all="ignore"):
-        centre = np.array([np.median(v) if len(v) else np.nan for v in values])
     seeds = max(int(g.sum()) for g in groups)
     if seeds > 1:
-        low = np.array([np.min(v) for v in values])
-        high = np.array([np.max(v) for v in values])
+        values = [v[np.isfinite(v)] for v in values]
+        centre, low, high = (np.array([f(v) if len(v) else np.nan for v in values])
+                             for f in (np.median, np.min, np.max))
         return lams, centre, low, high, f"seed range ({seeds} seeds per lambda)"
+    centre = np.array([v[0] if len(v) else np.nan for v in values])
     low_key, high_key = "ci_low_" + column, "ci_high_" + column
     if low_key in members and high_key in members:
         from robust_saliency import stats  # imports scipy: only where intervals are drawn

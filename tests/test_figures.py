@@ -143,3 +143,22 @@ def test_saved_figures_do_not_depend_on_the_clock(tmp_path, monkeypatch):
         out.mkdir()
         written.append([open(p, "rb").read() for p in plotting.save(fig, str(out), "f")])
     assert written[0] == written[1]
+
+
+def test_seed_bands_leave_out_a_collapsed_seeds_undefined_values():
+    # Three seeds of two lambdas; lambda 2's seed 1 collapsed to a constant classifier: its
+    # attack distance is undefined (nan) and its rho_tilde infinite. A band to infinity, or a
+    # median that drops the whole lambda, would hide the two sound seeds.
+    members = {"lam": np.repeat([1.0, 2.0], 3),
+               "median_rho_bim": np.array([1.0, 1.2, 1.1, 2.0, np.nan, 1.5]),
+               "median_lin_robustness": np.array([1.0, 1.2, 1.1, 3.0, np.inf, 0.9])}
+    lams, centre, low, high, band = plotting.by_lambda(members, "median_rho_bim")
+    np.testing.assert_array_equal(lams, [1.0, 2.0])
+    np.testing.assert_allclose(centre, [1.1, 1.75])
+    np.testing.assert_allclose(low, [1.0, 1.5])
+    np.testing.assert_allclose(high, [1.2, 2.0])
+    assert band == "seed range (3 seeds per lambda)"
+    _, centre, low, high, _ = plotting.by_lambda(members, "median_lin_robustness")
+    np.testing.assert_allclose([centre[1], low[1], high[1]], [1.95, 0.9, 3.0])
+    members["median_rho_bim"][3:] = np.nan
+    assert np.isnan(plotting.by_lambda(members, "median_rho_bim")[1][1])
