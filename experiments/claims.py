@@ -1,5 +1,6 @@
-"""Check the paper's claims on a cohort's results; print the cohort and claims tables and write
-them as Markdown to claims.md.
+"""Check the paper's claims on a cohort's results; print the cohort table (with several seeds
+also each lambda's median and range over its seeds) and the claims table, and write them as
+Markdown to claims.md.
 
     python -m experiments.claims --results_dir=results/mnist_quick_mnist
 """
@@ -26,7 +27,9 @@ def main(argv):
         sys.exit(f"error: {e}")
     title = (f"Claims on {spec['train']['dataset']}, preset {spec['name']} "
              f"({int((table['status'] == 'evaluated').sum())} models)")
-    markdown = claims.cohort_markdown(table) + "\n" + claims.to_markdown(rows, title)
+    spread = claims.seed_spread_markdown(table)
+    markdown = (claims.cohort_markdown(table) + "\n" + (spread + "\n" if spread else "")
+                + claims.to_markdown(rows, title))
     results.write_text(FLAGS.out or os.path.join(FLAGS.results_dir, "claims.md"), markdown)
     print(markdown)
 

@@ -244,3 +244,18 @@ def test_least_and_most_robust_picks_skip_degenerate_models(tmp_path, monkeypatc
     plotting.alignment_vs_robustness(str(tmp_path), str(tmp_path), "fig03")
     _, labels = figures[0].axes[0].get_legend_handles_labels()
     assert any(label.startswith("degenerate") for label in labels)
+
+
+def test_seed_spread_gives_each_lambdas_median_and_range_over_its_evaluated_seeds():
+    table = {"lam": np.repeat([10.0, 100.0], 3), "seed": np.tile([0, 1, 2], 2),
+             "status": np.array(["evaluated"] * 5 + ["trained"]),
+             "degenerate": np.array([0, 0, 0, 0, 1, 0], bool),
+             "accuracy": np.array([0.9, 0.8, 0.85, 0.9, 0.1, np.nan]),
+             "median_rho_bim": np.array([1.0, 3.0, 2.0, 2.5, np.nan, 9.0])}
+    md = claims.seed_spread_markdown(table).splitlines()
+    assert md[2] == "| lambda | seeds | accuracy | M[rho] BIM |"
+    assert md[4] == "| 10 | 3 | 0.850 (0.800-0.900) | 2.000 (1.000-3.000) |"
+    # The trained seed is not counted; the collapsed seed's undefined distance is left out.
+    assert md[5] == "| 100 | 2 (1 degenerate) | 0.500 (0.100-0.900) | 2.500 |"
+    table["seed"] = np.zeros(6, int)
+    assert claims.seed_spread_markdown(table) == ""
