@@ -301,24 +301,26 @@ def cohort_markdown(table):
 def seed_spread_markdown(table):
     """Per lambda, each key median's median over the evaluated seeds and, in brackets, their
     range (min-max), as Markdown; '' for a one-seed cohort. A seed whose value is not finite (a
-    collapsed classifier has no attack distance) is left out of that cell, as in the figures'
-    seed bands; the 'seeds' column counts the evaluated and the degenerate ones."""
+    collapsed classifier has no attack distance) is left out of that cell (stats.seed_range, as
+    in the figures' seed bands); the 'seeds' column counts the evaluated and the degenerate
+    ones."""
     if "seed" not in table or len(set(table["seed"])) < 2:
         return ""
     columns = [(k, name) for k, name in COHORT_COLUMNS if k in table]
     evaluated = np.asarray(table["status"]) == "evaluated"
     degenerate = np.asarray(table.get("degenerate", np.zeros(len(evaluated))), bool)
+    lams = np.unique(table["lam"])
+    cells = []
+    for key, _ in columns:
+        _, centre, low, high, count = stats.seed_range(
+            table["lam"], np.where(evaluated, table[key], np.nan))
+        cells.append(["-" if n == 0 else f"{c:.3f}" if n == 1 else f"{c:.3f} ({lo:.3f}-{hi:.3f})"
+                      for c, lo, hi, n in zip(centre, low, high, count)])
     rows = []
-    for lam in np.unique(table["lam"]):
+    for i, lam in enumerate(lams):
         group = evaluated & (table["lam"] == lam)
-        cells = []
-        for key, _ in columns:
-            v = table[key][group]
-            v = v[np.isfinite(v)]
-            cells.append("-" if not len(v) else f"{np.median(v):.3f}" if len(v) == 1 else
-                         f"{np.median(v):.3f} ({v.min():.3f}-{v.max():.3f})")
         bad = int((group & degenerate).sum())
         rows.append([f"{lam:g}", f"{int(group.sum())}" + (f" ({bad} degenerate)" if bad else ""),
-                     *cells])
+                     *(column[i] for column in cells)])
     return ("**Per lambda over seeds: median (min-max)**\n\n" + results.markdown_table(
         ["lambda", "seeds", *(name for _, name in columns)], rows) + "\n")

@@ -131,18 +131,13 @@ def by_lambda(members, column):
     """
     lams = np.unique(members["lam"])
     groups = [members["lam"] == lam for lam in lams]
-    values = [members[column][g] for g in groups]
     seeds = max(int(g.sum()) for g in groups)
     if seeds > 1:
-        values = [v[np.isfinite(v)] for v in values]
-        centre, low, high = (np.array([f(v) if len(v) else np.nan for v in values])
-                             for f in (np.median, np.min, np.max))
-        return lams, centre, low, high, f"seed range ({seeds} seeds per lambda)"
-    centre = np.array([v[0] if len(v) else np.nan for v in values])
+        *curve, _ = stats.seed_range(members["lam"], members[column])
+        return (*curve, f"seed range ({seeds} seeds per lambda)")
+    centre = np.array([members[column][g][0] for g in groups])
     low_key, high_key = "ci_low_" + column, "ci_high_" + column
     if low_key in members and high_key in members:
-        from robust_saliency import stats  # imports scipy: only where intervals are drawn
-
         low = np.array([members[low_key][g][0] for g in groups])
         high = np.array([members[high_key][g][0] for g in groups])
         return (lams, centre, low, high,

@@ -51,6 +51,22 @@ def _interval(result):
     return float(low), float(high)
 
 
+def seed_range(lam, values):
+    """Per distinct lambda (sorted): the median, min and max of `values` over that lambda's
+    members whose value is finite, and how many those are (nan where none). A collapsed
+    classifier's undefined distance or infinite rho_tilde is left out, not spread over the range.
+    The seed range the figures draw and claims.md tabulates: one rule for both.
+
+    Returns (lambdas, centre, low, high, count).
+    """
+    lam, values = np.asarray(lam, np.float64), np.asarray(values, np.float64)
+    lams = np.unique(lam)
+    finite = [values[(lam == v) & np.isfinite(values)] for v in lams]
+    centre, low, high = (np.array([f(v) if len(v) else np.nan for v in finite])
+                         for f in (np.median, np.min, np.max))
+    return lams, centre, low, high, np.array([len(v) for v in finite])
+
+
 def median_interval(values):
     """The CONFIDENCE percentile-bootstrap interval (RESAMPLES resamples, seeded) of the median
     of `values`, over its finite entries; (nan, nan) with fewer than 2."""
