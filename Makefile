@@ -14,8 +14,11 @@ PRESET ?= mnist_quick
 # Replicate training seeds per lambda for demo and methods, e.g. SEEDS=0,1,2 (empty: the preset's).
 SEEDS ?=
 SEEDS_FLAG := $(if $(SEEDS),--seeds=$(SEEDS))
-RESULTS ?= results/$(PRESET)_$(DATASET)
-# The cohort whose results README.md shows (committed, without model files).
+# make demo's working folder (git-ignored): the job runs there, never into the committed
+# reference results/$(PRESET)_$(DATASET), which it is then compared with.
+RESULTS ?= runs/$(PRESET)_$(DATASET)
+REFERENCE ?= results/$(PRESET)_$(DATASET)
+# The cohort whose results README.md shows (committed with its weights, without model files).
 README_COHORT := mnist_quick_mnist
 
 .PHONY: install lock demo converged methods figures test lint bench clean
@@ -34,13 +37,16 @@ lock: $(STAMP)
 	{ grep '^#' $(LOCK_FILE); $(PY) -m pip freeze --exclude-editable; } > $(LOCK_FILE).tmp
 	mv $(LOCK_FILE).tmp $(LOCK_FILE)
 
-# The main job: train and evaluate the lambda sweep, then every figure and the claims table.
+# The main job: train and evaluate the lambda sweep into $(RESULTS) (resuming what it holds),
+# draw every figure and the claims table there, and compare it with the committed reference.
 demo: $(STAMP)
 	$(PY) -m experiments.get_data --dataset=$(DATASET)
 	$(PY) -m experiments.cohort --preset=$(PRESET) --dataset=$(DATASET) --results_dir=$(RESULTS) \
 		$(SEEDS_FLAG)
-	$(PY) -m experiments.figures --results_dir=$(RESULTS) --out_dir=figures/$(PRESET)_$(DATASET)
-	$(PY) -m experiments.claims --results_dir=$(RESULTS)
+	$(PY) -m experiments.figures --results_dir=$(RESULTS) --out_dir=$(RESULTS)/figures
+	$(PY) -m experiments.claims --results_dir=$(RESULTS) > /dev/null
+	$(if $(wildcard $(REFERENCE)/cohort.json),$(PY) -m experiments.reproduce \
+		--results_dir=$(RESULTS) --reference=$(REFERENCE))
 
 # The paper's MNIST cohort trained to convergence (16 models; 5-8 hours on 2 CPU cores here).
 converged: $(STAMP)
@@ -50,9 +56,11 @@ converged: $(STAMP)
 		--out_dir=figures/mnist_converged_$(DATASET)
 	$(PY) -m experiments.claims --results_dir=results/mnist_converged_$(DATASET)
 
-# Beyond the paper: the other methods' quick cohorts, then the comparison with the demo's cohort.
+# Beyond the paper: the other methods' quick cohorts, then the comparison with the committed
+# L2 double-backprop cohort.
 METHOD_PRESETS := mnist_quick_alignment mnist_quick_pgd mnist_quick_linf
-methods: demo
+methods: $(STAMP)
+	$(PY) -m experiments.get_data --dataset=$(DATASET)
 	for p in $(METHOD_PRESETS); do \
 		$(PY) -m experiments.cohort --preset=$$p --dataset=$(DATASET) $(SEEDS_FLAG) || exit 1; done
 	$(PY) -m experiments.fig_methods --dataset=$(DATASET)

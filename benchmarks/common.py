@@ -60,8 +60,31 @@ def machine():
             cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
     except (OSError, StopIteration):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"TensorFlow {tf.__version__}")
+    return (f"{cpu}, {os.cpu_count()} cores ({cpu_flags()}), Python "
+            f"{platform.python_version()}, TensorFlow {tf.__version__}")
+
+
+def cpu_flags():
+    """The vector-unit flags that decide TensorFlow's CPU kernels (oneDNN is its default only
+    with AVX-512), e.g. 'avx2 fma avx512f'."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line.split(":", 1)[1].split() for line in f if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "flags unknown"
+    return " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "no avx2"
+
+
+def matmul_gflops(n=2048, repeats=5):
+    """This machine's float32 matmul rate in GFLOP/s (an n x n product, median of `repeats`),
+    the unit against which a benchmark reports the FLOP rate its stages reach."""
+    import tensorflow as tf
+
+    a = tf.random.normal([n, n])
+    product = tf.function(lambda a: tf.matmul(a, a))
+    product(a).numpy()
+    t = time_call(lambda: product(a).numpy(), repeats=repeats)
+    return 2 * n ** 3 / t["median"] / 1e9
 
 
 def git_revision():

@@ -13,6 +13,7 @@ import sys
 
 from absl import app, flags
 
+import experiments
 from experiments import presets, train_flags
 
 FLAGS = flags.FLAGS
@@ -63,6 +64,7 @@ def main(argv):
         spec = dataclasses.replace(spec, train=presets.with_data(
             preset, spec.train, os.path.join(results_dir, "data")))
         attacks.check_methods(spec.attacks, spec.attack_options)
+        print(experiments.banner(spec.train.dataset, spec.train.data_dir), flush=True)
         members = [int(m) for m in FLAGS.members] if FLAGS.members else None
         ran = cohort.run(results_dir, spec, members=members, shard=FLAGS.shard, progress=_say,
                          strategy=FLAGS.strategy)

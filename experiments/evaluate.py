@@ -12,6 +12,8 @@ import sys
 
 from absl import app, flags
 
+import experiments
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "A folder written by experiments.train.")
 flags.DEFINE_string("model_path", None, "Instead of --run_dir: any .keras model to logits.")
@@ -41,6 +43,7 @@ def main(argv):
         attacks.check_methods(FLAGS.attacks, options)
         if FLAGS.num_images < 1 or FLAGS.batch_size < 1:
             raise ValueError("--num_images and --batch_size must be >= 1")
+        print(experiments.banner(FLAGS.dataset, FLAGS.data_dir), flush=True)
         common = dict(attack_methods=FLAGS.attacks, batch_size=FLAGS.batch_size,
                       attack_options=options, progress=_announce, verbose=True,
                       aggregated_saliency=FLAGS.aggregated_saliency)

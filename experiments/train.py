@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+import experiments
 from experiments import presets, train_flags
 
 FLAGS = flags.FLAGS
@@ -56,6 +57,7 @@ def main(argv):
         "runs", f"{preset.name}_{config.dataset}_lam{config.lam:g}")
     try:
         config = presets.with_data(preset, config, os.path.join(run_dir, "data"))
+        print(experiments.banner(config.dataset, config.data_dir), flush=True)
         record = runs.train(config, run_dir, strategy=FLAGS.strategy)
     except runs.TrainingDiverged as e:
         sys.exit(f"error: {e}")

@@ -9,12 +9,14 @@ import os
 
 import numpy as np
 
-from robust_saliency import cohort, metrics, results, stats
+from robust_saliency import attacks, cohort, metrics, results, stats
 from robust_saliency.stats import pearson, spearman
 
-ESTIMATES = (("rho_gradient", "gradient"), ("rho_bim", "BIM"), ("rho_cw", "CW"),
-             ("rho_ddn", "DDN"), ("lin_robustness", "linearized"),
-             ("rho_bim_linf", "L-inf BIM"), ("rho_fmn_linf", "L-inf FMN"),
+# Each robustness estimate's trend row, named by the attack classes' labels; rho_best (the
+# per-image minimum over the L2 attacks run) is judged by the same rule.
+ESTIMATES = (*((f"rho_{n}", a.label) for n, a in attacks.ATTACKS.items() if a.norm == 2),
+             ("rho_best", "best estimate"), ("lin_robustness", "linearized"),
+             *((f"rho_{n}", a.label) for n, a in attacks.ATTACKS.items() if a.norm != 2),
              ("lin_robustness_linf", "linearized L-inf"))
 
 

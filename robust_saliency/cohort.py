@@ -118,6 +118,13 @@ def _claim_folder(results_dir, spec):
         changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
         if not runs.saved_config_matches(found.get("train", {}), spec.train):
             changed.append("train")
+        if "attacks" in changed and _more_attacks(found, wanted):
+            # Attacks added to a cohort's protocol (e.g. the strong ones to a cohort evaluated
+            # with the paper's three): every member resumes with only the new columns.
+            found = {**found, "attacks": wanted["attacks"],
+                     "attack_options": wanted["attack_options"]}
+            results.write_json(path, found)
+            changed = [k for k in changed if k not in ("attacks", "attack_options")]
         if changed == ["seeds"] and set(found["seeds"]) <= set(wanted["seeds"]):
             # More seeds for the same sweep: the members already there stay valid.
             results.write_json(path, {**found, "seeds": wanted["seeds"]})
@@ -130,6 +137,14 @@ def _claim_folder(results_dir, spec):
                              "choose another --results_dir or delete that folder.")
     else:
         results.write_json(path, {**wanted, "data": source})
+
+
+def _more_attacks(found, wanted):
+    """Whether `wanted` runs every attack of `found` with the same options, and more."""
+    old, new = found.get("attacks", []), wanted["attacks"]
+    options, new_options = found.get("attack_options", {}), wanted["attack_options"]
+    return (set(old) < set(new)
+            and all(options.get(a, {}) == new_options.get(a, {}) for a in old))
 
 
 def _evaluated(run_dir, spec):

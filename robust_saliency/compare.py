@@ -20,6 +20,7 @@ METHOD_LABELS = {
 # Robustness columns a comparison may use, with their axis label.
 ROBUSTNESS = {
     "median_rho_bim": "median L2 BIM distance",
+    "median_rho_best": r"median best L2 estimate $\rho_{best}$",
     "median_lin_robustness": r"median linearized robustness $\tilde\rho$ (L2)",
     "median_rho_bim_linf": r"median $L_\infty$ BIM distance",
     "median_lin_robustness_linf": r"median linearized $L_\infty$ robustness",

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # Figures are files; never open a window (CI has no displ
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from robust_saliency import results, stats  # noqa: E402
+from robust_saliency import attacks, results, stats  # noqa: E402
 
 # absl shows Python logging at INFO; fontTools logs every font it subsets into a PDF there.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -37,13 +37,16 @@ STYLE = {
     "lines.linewidth": 1.4, "lines.markersize": 5, "pdf.fonttype": 42,
     "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
 }
-# Robustness estimates: (label, colour, marker); one look per estimate in every figure.
+# Robustness estimates: (label, colour, marker); one look per estimate in every figure. The
+# attacks' labels are the attack classes' own (robust_saliency.attacks.ATTACKS).
+_LOOKS = {"rho_gradient": (PALETTE[1], "s"), "rho_bim": (PALETTE[2], "^"),
+          "rho_cw": (PALETTE[3], "D"), "rho_ddn": (PALETTE[5], "v"),
+          "rho_fmn": (PALETTE[6], "P")}
 ESTIMATES = {
     "lin_robustness": (r"linearized $\tilde\rho(x)$", PALETTE[0], "o"),
-    "rho_gradient": ("gradient attack", PALETTE[1], "s"),
-    "rho_bim": ("BIM (L2) attack", PALETTE[2], "^"),
-    "rho_cw": ("CW (L2) attack", PALETTE[3], "D"),
-    "rho_ddn": ("DDN (L2) attack", PALETTE[4], "v"),
+    **{column: (attacks.label(column) + ("" if column == "rho_gradient" else " (L2)")
+                + " attack", *look) for column, look in _LOOKS.items()},
+    "rho_best": (r"best estimate $\rho_{best}$ (min over L2 attacks)", PALETTE[4], "*"),
 }
 LABELS = {
     "lin_robustness": r"$\tilde\rho(x)$",
@@ -321,10 +324,10 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
       The PNG and PDF paths written.
     """
     spec, members = load(results_dir, columns=("median_alignment", "median_lin_robustness"))
-    attacks = [k[len("median_"):] for k in members if k.startswith("median_rho_")
-               and k != "median_rho_best" and not results.is_linf(k)]
-    keys = ["lin_robustness"] + [k for k in ESTIMATES if k in attacks]
-    keys += [k for k in attacks if k not in keys]
+    found = [k[len("median_"):] for k in members if k.startswith("median_rho_")
+             and not results.is_linf(k)]
+    keys = ["lin_robustness"] + [k for k in ESTIMATES if k in found]
+    keys += [k for k in found if k not in keys]
     fig, ax = plt.subplots(figsize=(5.4, 3.9))
     lams, *alignment, band = by_lambda(members, "median_alignment")
     extra = 0

@@ -9,6 +9,7 @@ never half of one.
 
 import contextlib
 import csv
+import hashlib
 import importlib.metadata
 import io
 import json
@@ -22,6 +23,9 @@ import numpy as np
 
 RUN_JSON = "run.json"
 MODEL_FILE = "model.keras"
+# The trained network's weights alone (about 1 MB for small_net), committed beside the results
+# they produced; run.json's "trained_weights" holds its sha256.
+WEIGHTS_FILE = "model.weights.h5"
 PER_IMAGE_CSV = "per_image.csv"
 SUMMARY_JSON = "summary.json"
 ROBUST_ACCURACY_CSV = "robust_accuracy.csv"
@@ -50,8 +54,10 @@ def atomic_path(path):
     """Yields a temporary path beside `path`; on success moves it onto `path`, else deletes it."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=os.path.splitext(path)[1] or ".tmp")
+    name = os.path.basename(path)
+    # The whole extension ('.weights.h5', not '.h5'): Keras checks it on the temporary name.
+    suffix = "." + name.split(".", 1)[1] if "." in name else ".tmp"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + name + ".", suffix=suffix)
     os.close(fd)
     try:
         yield tmp
@@ -60,6 +66,15 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def sha256(path):
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text(path, text):
@@ -159,7 +174,28 @@ def versions():
             pass
     found["git"] = git_revision()
     found["onednn"] = onednn_kernels()
+    found["cpu"] = cpu()
     return found
+
+
+def cpu():
+    """The CPU's name and its widest vector unit ('AMD EPYC ..., avx512f'): the kernels' last
+    bits differ between AVX2 and AVX-512 machines even at the same TensorFlow and oneDNN
+    setting, so a rerun elsewhere is close but not bit-identical."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and name == (platform.processor()
+                                                                or platform.machine()):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    widest = next((f for f in ("avx512f", "avx2", "avx") if f in flags), "no avx")
+    return f"{name}, {widest}"
 
 
 def onednn_kernels():

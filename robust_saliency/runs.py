@@ -15,7 +15,16 @@ import time
 import keras
 import numpy as np
 
-from robust_saliency import callbacks, data, distribute, models, penalties, results, training
+from robust_saliency import (
+    callbacks,
+    data,
+    distribute,
+    metrics,
+    models,
+    penalties,
+    results,
+    training,
+)
 
 LR_SCHEDULES = ("step", "plateau", "constant")
 
@@ -256,7 +265,8 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
             raise ValueError(f"{run_dir} holds a run of another configuration; choose another "
                              "--run_dir or delete that folder.")
         check_same_data(record.get("data"), source, run_dir)
-        if record.get("status") == "completed" and os.path.exists(model_path):
+        if record.get("status") == "completed" and (
+                os.path.exists(model_path) or _has_weights(run_dir, record)):
             return record
         if record.get("status") == "diverged":
             raise TrainingDiverged(_diverged_message(record))
@@ -311,6 +321,7 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
         raise TrainingDiverged(_diverged_message(record))
     with results.atomic_path(model_path) as tmp:
         model.save(tmp)
+    record["trained_weights"] = save_weights(model, run_dir)
     last = record["history"][-1] if record["history"] else {}
     record.update(status="completed", finished=time.time(),
                   final={k: v for k, v in last.items() if isinstance(v, float)
@@ -346,10 +357,55 @@ def check_same_data(saved, current, folder):
                      "--data_dir, or choose another folder.")
 
 
+def _has_weights(run_dir, record):
+    """Whether a completed run keeps its trained weights (a committed folder has no
+    model.keras, but its weights file): then it is done, not to be retrained."""
+    return bool(record.get("trained_weights")) and os.path.exists(
+        os.path.join(run_dir, results.WEIGHTS_FILE))
+
+
+def save_weights(model, run_dir):
+    """Writes the trained network's weights to run_dir/WEIGHTS_FILE (atomically); returns
+    run.json's record of them ('trained_weights'): {'file': ..., 'sha256': ...}."""
+    path = os.path.join(run_dir, results.WEIGHTS_FILE)
+    with results.atomic_path(path) as tmp:
+        metrics.logits_network(model).save_weights(tmp)
+    return {"file": results.WEIGHTS_FILE, "sha256": results.sha256(path)}
+
+
+def saved_config(saved):
+    """The TrainConfig of a config dict saved in run.json (older layouts: fields added since
+    at their defaults, LEGACY_DEFAULTS for those whose default changed)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{**LEGACY_DEFAULTS, **{k: v for k, v in saved.items() if k in names}})
+
+
 def load_model(run_dir):
-    """The trained RobustModel saved in `run_dir`."""
+    """The trained RobustModel of `run_dir`: its model.keras, else (a committed result folder)
+    the architecture rebuilt from run.json with the weights of WEIGHTS_FILE, checked against
+    the sha256 run.json recorded.
+
+    Raises:
+      FileNotFoundError: neither file is there.
+      ValueError: the weights file is not the one run.json recorded (sha256 mismatch).
+    """
     path = os.path.join(run_dir, results.MODEL_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no trained model at {path}; train it first "
-                                "(python -m experiments.train --run_dir=...).")
-    return keras.models.load_model(path)
+    if os.path.exists(path):
+        return keras.models.load_model(path)
+    weights = os.path.join(run_dir, results.WEIGHTS_FILE)
+    record_path = os.path.join(run_dir, results.RUN_JSON)
+    record = results.read_json(record_path) if os.path.exists(record_path) else {}
+    if not (os.path.exists(weights) and record.get("trained_weights")):
+        raise FileNotFoundError(f"no trained model at {path} (nor weights recorded in "
+                                f"{record_path}); train it first (python -m experiments.train "
+                                "--run_dir=...).")
+    digest = results.sha256(weights)
+    if digest != record["trained_weights"]["sha256"]:
+        raise ValueError(f"{weights} has sha256 {digest}, not the "
+                         f"{record['trained_weights']['sha256']} "
+                         f"recorded in {record_path}: the file was changed or is truncated; "
+                         "restore it (git checkout) or retrain the run.")
+    config = dataclasses.replace(saved_config(record["config"]), weights=None)
+    model = build_model(config, steps_per_epoch=1)
+    metrics.logits_network(model).load_weights(weights)
+    return model

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import models, runs, training
+from robust_saliency import models, results, runs, training
 
 
 @pytest.mark.parametrize("values, patience, max_decays, expected", [
@@ -91,13 +91,17 @@ def test_plateau_settings_are_validated():
 
 
 def test_a_completed_run_without_its_model_file_trains_afresh(tmp_path):
-    """A run.json kept without its model (results are committed without model files) must not
-    count as trained: its recorded epochs describe weights that are gone."""
+    """A run.json kept without its model and weights must not count as trained: its recorded
+    epochs describe weights that are gone. With its weights file (a committed result folder)
+    it is done and loads."""
     config = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=100,
                               val_subset=50, probe_size=0, lr_schedule="constant", lam=1.0)
     run_dir = str(tmp_path / "run")
     first = runs.train(config, run_dir, verbose=0)
     os.remove(os.path.join(run_dir, "model.keras"))
+    assert runs.train(config, run_dir, verbose=0) == first  # the weights file: done
+    runs.load_model(run_dir)
+    os.remove(os.path.join(run_dir, results.WEIGHTS_FILE))
     stale = dict(first, history=[dict(first["history"][0], val_loss=-1.0)])
     with open(os.path.join(run_dir, "run.json"), "w") as f:
         json.dump(stale, f)

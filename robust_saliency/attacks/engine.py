@@ -1,58 +1,17 @@
-"""Robustness found by attacks: per-image minimal perturbations, each verified, in L2 or L-inf.
+"""The attack engine: one verifier per (network, bounds), the Foolbox-based attacks of the paper
+and the L-inf pair, and the per-image loop every attack runs in (`find_adversarials`).
 
-`minimal_distance(model, images, method, bounds)` returns, per image, the norm of the smallest
-adversarial perturbation that `method` found (np.inf where none), in the method's own norm
-(`NORMS`: the L2 methods minimise ||e||_2, the L-inf ones ||e||_inf, and a distance is only
-comparable with others in the same norm); `minimal_l2` is the same for the L2 methods only. The
-paper's protocol: the attack targets the model's own prediction unless labels are given
-(robustness needs no ground truth). Foolbox 3 supplies the attacks; what it no longer has
-(Foolbox 1's line-search GradientAttack and BIM's binary search over epsilon) is built here on
-its pieces, and since a Foolbox 3 minimisation attack does not guarantee an adversarial output,
-every perturbation is re-checked: clipped to the bounds, the model's prediction at x + e must
-differ from the label, and the reported value is the norm of that very e. One that fails is
-lengthened by at most 0.1% until it passes (`PUSH_STEPS`): a minimisation attack ends on the
-boundary, where the logits' last bits depend on the CPU kernels and the batch.
-
-Methods (defaults chosen for MNIST-format data in [0, 1]; all are keyword options):
-  gradient: the loss-gradient direction d = grad / ||grad|| at x (Foolbox's L2 fast gradient
-    direction), evaluated on a geometric grid of `grid_size` step lengths from 1e-3 to the box
-    diagonal, then bisected `refine_steps` times per image between the last failing and the first
-    succeeding step; the point is clip(x + t d, bounds).
-  bim: Foolbox's L2 basic iterative attack (`steps`=20 steps of `rel_stepsize`=0.1 times epsilon,
-    no random start) with a per-image epsilon: doubling from `initial_epsilon`=0.5 until it
-    succeeds, then `search_steps`=8 bisection steps (relative precision about 2^-8 of the
-    bracket), keeping the smallest verified perturbation.
-  cw: Foolbox's Carlini-Wagner L2 (`binary_search_steps`=5, `steps`=500, `stepsize`=0.01,
-    confidence 0, `initial_const`=0.1, early abort): a minimisation attack. Measured here:
-    stepsize 0.05 overshot small distances (median 19% above the exact linear distance); 0.01
-    with 200 steps stopped short on a trained small_net (median 11% above DDN with 1,000 steps);
-    0.01 with 500 steps is within 1% of the exact linear distance and 0.2% of that DDN median.
-  ddn: Foolbox's decoupled direction and norm attack (`steps`=100), a fast minimum-norm
-    estimator. (Foolbox 3.3.4's L2FMNAttack is not offered: it returned perturbations of norm
-    1.0, its first step, for every image of a linear model whose exact distances are 0.01-0.4,
-    because its `project` computes factor = min(1, norms / norms) = 1 and so never shrinks the
-    perturbation to its epsilon. Projecting onto the epsilon ball instead put it within 0.003%
-    of the exact distances, though at 100 steps one of 24 outputs failed the re-check; DDN
-    already covers the role.)
-  bim_linf: `bim` in L-inf: Foolbox's L-inf basic iterative attack, sign-gradient steps of
-    `rel_stepsize`=0.1 times epsilon, `steps`=20, so that the corner of the epsilon box is
-    reached after 10 steps and 10 remain to move along it (Foolbox's own default is 10 steps
-    of 0.2, the same path length). The same doubling and `search_steps`=8 bisection over a
-    per-image epsilon, from `initial_epsilon`=0.05 (a trained small_net's L-inf distances were
-    0.06-0.12, so one or two doublings bracket them) up to the box width, the largest L-inf distance
-    inside the bounds. Measured: median 0.9% above fmn_linf at 1,000 steps on that net, but
-    10% (seeds 0-3: 19-26%) above the exact distance of a 10-class linear model, since the
-    sign of the cross-entropy gradient mixes all classes and so picks a corner that differs
-    from the nearest boundary's in about 13% of the pixels; with two classes it is exact up to
-    the bisection (median 0.2% above).
-  fmn_linf: Foolbox's L-inf fast minimum-norm attack (`steps`=100), the L-inf counterpart of
-    `ddn`. Its L-inf projection, unlike the L2 one, honours epsilon: on a linear model it was
-    at most 0.013% above the exact distances, and on the trained small_net 0.2% above its own
-    result at 1,000 steps. Images it finds nothing for from x get a second run started from
-    `bim_linf`'s adversarial (see `_Attacker.fmn_linf`).
+The attacks themselves, with their settings, norms and papers, are the classes of
+`robust_saliency.attacks`; this module is what they run on. Foolbox 3 supplies the paper's
+gradient-free pieces; what it no longer has (Foolbox 1's line-search GradientAttack and BIM's
+binary search over epsilon) is built here on them. Since a minimisation attack does not
+guarantee an adversarial output, every perturbation is re-checked: clipped to the bounds, the
+model's prediction at x + e must differ from the label, and the reported value is the norm of
+that very e. One that fails is lengthened by at most 0.1% until it passes (`PUSH_STEPS`): a
+minimisation attack ends on the boundary, where the logits' last bits depend on the CPU kernels
+and the batch.
 """
 
-import ast
 import math
 import weakref
 
@@ -69,10 +28,6 @@ from robust_saliency import metrics, penalties
 # Relative lengthenings of a perturbation whose end point fails verification, smallest first
 # (see _Attacker.verify_or_push): 1e-6 can be below float32 resolution, hence the ladder.
 PUSH_STEPS = (1e-6, 1e-5, 1e-4, 1e-3)
-# The norm each method minimises, and so the norm its distances are reported in.
-# L-infinity methods end in "_linf": result columns are told apart by that suffix.
-NORMS = {"gradient": 2, "bim": 2, "cw": 2, "ddn": 2, "bim_linf": np.inf, "fmn_linf": np.inf}
-METHODS = tuple(NORMS)
 
 
 def _foolbox_labels(labels):
@@ -270,12 +225,11 @@ class _Attacker:
 
     def cw(self, x, labels, binary_search_steps=5, steps=500, stepsize=0.01,
            initial_const=0.1):
+        """Foolbox's Carlini-Wagner L2, the reference the compiled `cw` attack is checked
+        against (tests, benchmarks.attack_tightness)."""
         return self._minimisation(fb.attacks.L2CarliniWagnerAttack(
             binary_search_steps=binary_search_steps, steps=steps, stepsize=stepsize,
             confidence=0.0, initial_const=initial_const, abort_early=True), x, labels)
-
-    def ddn(self, x, labels, steps=100):
-        return self._minimisation(fb.attacks.DDNAttack(steps=steps), x, labels)
 
     def fmn_linf(self, x, labels, steps=100):
         attack = fb.attacks.LInfFMNAttack(steps=steps)
@@ -299,17 +253,15 @@ class _Attacker:
         return out
 
 
-def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=100,
-                      verbose=False, progress=None, **options):
-    """Like `minimal_distance`, also returning the verified adversarial images.
+def find_adversarials(model, images, attack, bounds, labels=None, *, batch_size=100,
+                      verbose=False, progress=None):
+    """Per image, the smallest verified adversarial `attack` (an attacks.Attack) found.
 
     Returns:
-      (distances, adversarials): distances (N,) float64 in the norm NORMS[method], np.inf
-      where no adversarial was found; adversarials (N, ...) the perturbed images (the clean
-      image where none).
+      (distances, adversarials): distances (N,) float64 in the attack's norm, np.inf where no
+      adversarial was found, 0 where the image is already misclassified w.r.t. its label;
+      adversarials (N, ...) the perturbed images (the clean image where none).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown attack method {method!r}; valid: {', '.join(METHODS)}")
     network = metrics.logits_network(model)
     x = metrics.check_images(images, network, bounds=bounds)
     attacker = _Attacker(network, bounds)
@@ -321,7 +273,6 @@ def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=
     labels = np.asarray(labels).astype(np.int32)
     if labels.shape != (len(x),):
         raise ValueError(f"labels must have shape ({len(x)},), got {labels.shape}")
-    run = getattr(attacker, method)
     distances = np.full(len(x), np.inf)
     adversarials = x.copy()
     progbar = keras.utils.Progbar(len(x), unit_name="image") if verbose else None
@@ -332,9 +283,9 @@ def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=
         distances[rows[done]] = 0.0
         todo = rows[~done]
         if len(todo):
-            candidate = run(x[todo], labels[todo], **options)
+            candidate = attack.run(attacker, x[todo], labels[todo])
             ok, dist, candidate = attacker.verify_or_push(x[todo], candidate, labels[todo],
-                                                          NORMS[method])
+                                                          attack.norm)
             distances[todo[ok]] = dist[ok]
             adversarials[todo[ok]] = candidate[ok]
         if progbar is not None:
@@ -342,66 +293,3 @@ def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=
         if progress is not None:
             progress(int(rows[-1]) + 1, len(x))
     return distances, adversarials
-
-
-def minimal_distance(model, images, method, bounds, labels=None, **options):
-    """Per image, the norm of the smallest verified adversarial perturbation `method` found, in
-    the method's own norm NORMS[method] (2 or np.inf).
-
-    Args:
-      model: Keras model from images to logits (or a RobustModel), evaluated in inference mode.
-      images: array (N, ...) inside `bounds`, finite.
-      method: one of METHODS (see the module docstring for each one's settings).
-      bounds: (low, high) pixel box the perturbed images must stay in.
-      labels: the labels to move away from; None uses the model's predictions (the paper).
-      **options: `batch_size`, `verbose` (progress bar), `progress` (callable(done, total)
-        after each batch), and the method's own settings.
-
-    Returns:
-      np.ndarray (N,) of float64: ||e||_p, p = NORMS[method], with argmax model(x + e) !=
-      label, x + e in bounds;
-      np.inf where the attack found none; 0 where the image is already misclassified.
-
-    Raises:
-      ValueError: unknown method, NaN/Inf pixels, pixels outside `bounds`, a model whose output
-        is not 2-D logits, or labels of the wrong shape.
-    """
-    distances, _ = find_adversarials(model, images, method, bounds, labels, **options)
-    return distances
-
-
-def minimal_l2(model, images, method, bounds, labels=None, **options):
-    """`minimal_distance` for the L2 methods: per image, the L2 norm of the smallest verified
-    adversarial perturbation `method` found (same arguments, returns and errors).
-
-    Raises:
-      ValueError: also for an L-inf method, whose distances are not L2 norms.
-    """
-    if NORMS.get(method, 2) != 2:
-        raise ValueError(f"attack method {method!r} minimises the L-inf norm, not L2; use "
-                         "minimal_distance, which reports each method's own norm (NORMS)")
-    return minimal_distance(model, images, method, bounds, labels, **options)
-
-
-def check_methods(methods, options=None):
-    """Raises ValueError naming any unknown attack method in `methods` or `options`' keys."""
-    unknown = (set(methods) | set(options or {})) - set(METHODS)
-    if unknown:
-        raise ValueError(f"unknown attack methods {sorted(unknown)}; valid: {', '.join(METHODS)}")
-
-
-def parse_options(pairs):
-    """['cw.steps=200', 'bim.rel_stepsize=0.05'] -> {'cw': {'steps': 200}, 'bim': {...}}.
-
-    The command-line form of per-method attack options (--attack_options).
-    """
-    options = {}
-    for pair in pairs:
-        try:
-            key, value = pair.split("=", 1)
-            method, option = key.split(".", 1)
-            options.setdefault(method, {})[option] = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as e:
-            raise ValueError(f"bad attack option {pair!r}; expected method.option=value, "
-                             "e.g. cw.steps=200") from e
-    return options
