@@ -85,6 +85,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.metrics
 	$(PY) -m benchmarks.attacks
 	$(PY) -m benchmarks.attack_tracing
+	$(PY) -m benchmarks.attack_tightness \
+		--run_dirs=results/mnist_quick_mnist/m00_lam10,results/mnist_quick_mnist/m03_lam20000
 	$(PY) -m benchmarks.cohort
 
 clean:

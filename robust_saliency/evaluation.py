@@ -16,8 +16,7 @@ from robust_saliency import attacks, data, metrics, results, runs, saliency, sta
 
 SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
 
-MAPS_NPZ = "maps.npz"
-TIMINGS_JSON = "timings.json"
+MAPS_NPZ, TIMINGS_JSON = results.MAPS_NPZ, results.TIMINGS_JSON
 NUM_MAP_IMAGES = 16
 # Class indices and flags: their medians mean nothing.
 CATEGORICAL = ("index", "label", "correct", "pred", "runner_up", "pred_xi")

@@ -24,7 +24,7 @@ logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 COHORT_JSON = "cohort.json"  # The names robust_saliency.cohort writes.
 COHORT_CSV = "cohort.csv"
-MAPS_NPZ = "maps.npz"
+MAPS_NPZ = results.MAPS_NPZ
 
 # Okabe & Ito (2008): distinguishable with every common form of colour blindness.
 PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7",

@@ -30,6 +30,11 @@ PER_IMAGE_CSV = "per_image.csv"
 SUMMARY_JSON = "summary.json"
 ROBUST_ACCURACY_CSV = "robust_accuracy.csv"
 ROBUST_ACCURACY_LINF_CSV = "robust_accuracy_linf.csv"
+MAPS_NPZ = "maps.npz"
+TIMINGS_JSON = "timings.json"
+# What an evaluation writes into a run folder (evaluation.py): all of it describes one model.
+EVALUATION_FILES = (PER_IMAGE_CSV, SUMMARY_JSON, ROBUST_ACCURACY_CSV, ROBUST_ACCURACY_LINF_CSV,
+                    MAPS_NPZ, TIMINGS_JSON)
 TENSORBOARD_DIR = "tb"
 BACKUP_DIR = "backup"
 

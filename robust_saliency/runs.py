@@ -272,8 +272,13 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
             raise TrainingDiverged(_diverged_message(record))
         if not os.path.isdir(os.path.join(run_dir, results.BACKUP_DIR)):
             # No model and nothing to resume from (e.g. a committed run.json without its model
-            # file): train afresh, so that no recorded epoch claims weights that are gone.
+            # file): train afresh, so that no recorded epoch claims weights that are gone, and
+            # drop the evaluation of those weights, which a resumed evaluation would otherwise
+            # extend with columns of the new model.
             record = None
+            for name in results.EVALUATION_FILES:
+                if os.path.exists(os.path.join(run_dir, name)):
+                    os.remove(os.path.join(run_dir, name))
     record = record or {"config": dataclasses.asdict(config), "history": [],
                         "epochs_completed": 0}
     record.update(status="running", versions=results.versions(), command=sys.argv, data=source,

@@ -30,9 +30,10 @@ def write_member(folder, member, *, shift=0.0, versions=None):
                                                                         "onednn": True}})
 
 
-def write_cohort(folder, name="mnist_quick", members=MEMBERS, **kwargs):
+def write_cohort(folder, name="mnist_quick", members=MEMBERS, attacks=("cw",), **kwargs):
     results.write_json(os.path.join(folder, reproduce.COHORT_JSON),
-                       {"name": name, "lambdas": [10.0, 150.0], "seeds": [0]})
+                       {"name": name, "lambdas": [10.0, 150.0], "seeds": [0],
+                        "attacks": list(attacks), "train": {"lam": 0.0, "epochs": 6}})
     for member in members:
         write_member(folder, member, **kwargs)
 
@@ -59,6 +60,31 @@ def test_a_median_moved_inside_its_interval_is_within(tmp_path, reference):
     lines = reproduce.report(comparison)
     assert "0 bit-identical, 2 within the 95% intervals" in lines[-1]
     assert "onednn (False vs True)" in lines[0]  # why it is not bit-identical
+
+
+def test_rho_best_of_other_attacks_is_not_compared_and_new_fields_are_no_difference(
+        tmp_path, reference):
+    rerun = str(tmp_path / "rerun")
+    write_cohort(rerun, attacks=("cw", "fmn"), shift=0.05)
+    spec = results.read_json(os.path.join(rerun, reproduce.COHORT_JSON))
+    spec["train"]["num_classes"] = None  # a field the reference's older file lacks
+    results.write_json(os.path.join(rerun, reproduce.COHORT_JSON), spec)
+    for member in MEMBERS:  # rho_best far off: another estimate, not a difference
+        path = os.path.join(rerun, member, results.SUMMARY_JSON)
+        summary = results.read_json(path)
+        summary["medians"]["rho_best"] = 0.5
+        summary["median_intervals"]["rho_best"] = [0.4, 0.6]
+        results.write_json(path, summary)
+        ref_path = os.path.join(reference, member, results.SUMMARY_JSON)
+        ref = results.read_json(ref_path)
+        ref["medians"]["rho_best"] = 1.5
+        ref["median_intervals"]["rho_best"] = [1.4, 1.6]
+        results.write_json(ref_path, ref)
+    comparison = reproduce.compare(rerun, reference)
+    assert comparison["spec_differences"] == []
+    assert comparison["skipped"] == ["rho_best", "rho_best_linf"]
+    assert [m["verdict"] for m in comparison["members"]] == ["within intervals"] * 2
+    assert "rho_best, rho_best_linf not compared" in reproduce.report(comparison)[0]
 
 
 def test_a_median_moved_outside_is_named_with_member_and_column(tmp_path, reference):

@@ -102,6 +102,8 @@ def test_a_completed_run_without_its_model_file_trains_afresh(tmp_path):
     assert runs.train(config, run_dir, verbose=0) == first  # the weights file: done
     runs.load_model(run_dir)
     os.remove(os.path.join(run_dir, results.WEIGHTS_FILE))
+    stale_table = os.path.join(run_dir, results.PER_IMAGE_CSV)
+    results.write_table(stale_table, {"label": np.zeros(3)})  # an evaluation of the lost model
     stale = dict(first, history=[dict(first["history"][0], val_loss=-1.0)])
     with open(os.path.join(run_dir, "run.json"), "w") as f:
         json.dump(stale, f)
@@ -109,3 +111,4 @@ def test_a_completed_run_without_its_model_file_trains_afresh(tmp_path):
     assert again["status"] == "completed" and os.path.exists(os.path.join(run_dir, "model.keras"))
     assert [h["epoch"] for h in again["history"]] == [1]
     assert again["history"][0]["val_loss"] > 0  # measured again, not the stale row
+    assert not os.path.exists(stale_table)  # not to be extended with the new model's columns

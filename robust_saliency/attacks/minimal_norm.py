@@ -208,6 +208,7 @@ def run(network, x, labels, bounds, algorithm, *, steps, alpha0, alpha1, gamma0,
         delta[active], eps[active], best_delta[active], best_norm[active], found[active] = (
             t.numpy() for t in out)
         after = best_norm[active]
-        settled = np.isfinite(before) & (np.nan_to_num(before - after, nan=0.0) <= tol * after)
+        with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf: not settled
+            settled = np.isfinite(before) & (before - after <= tol * after)
         active = active[~settled]
     return x + best_delta, best_norm.astype(np.float64), image_steps
