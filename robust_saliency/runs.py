@@ -375,7 +375,7 @@ def save_weights(model, run_dir):
     path = os.path.join(run_dir, results.WEIGHTS_FILE)
     with results.atomic_path(path) as tmp:
         metrics.logits_network(model).save_weights(tmp)
-    return {"file": results.WEIGHTS_FILE, "sha256": results.sha256(path)}
+    return {"file": results.WEIGHTS_FILE, "sha256": results.file_digest(path)}
 
 
 def saved_config(saved):
@@ -404,7 +404,7 @@ def load_model(run_dir):
         raise FileNotFoundError(f"no trained model at {path} (nor weights recorded in "
                                 f"{record_path}); train it first (python -m experiments.train "
                                 "--run_dir=...).")
-    digest = results.sha256(weights)
+    digest = results.file_digest(weights)
     if digest != record["trained_weights"]["sha256"]:
         raise ValueError(f"{weights} has sha256 {digest}, not the "
                          f"{record['trained_weights']['sha256']} "
