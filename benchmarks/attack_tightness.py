@@ -3,8 +3,9 @@ same run.
 
     python -m benchmarks.attack_tightness --run_dirs=DIR[,DIR...] [--images=200] [--preset=NAME]
 
-Each DIR is a trained member (run.json and model.keras). Per model, every attack runs at the
-settings of --preset on the first validation images; rho_best is their per-image minimum.
+Each DIR is a trained member (run.json with model.keras or its committed weights file). Per
+model, every attack runs at the settings of --preset on the first validation images; rho_best
+is their per-image minimum.
 The baseline is the paper's three as first measured (CW through Foolbox), timed in the same run:
 the cost target is the whole shipped stage (the paper's three plus the strong ones) against it.
 The reference is the per-image minimum of the same strong attacks at 10x the steps, FMN once
@@ -33,6 +34,8 @@ def settings(preset):
     """(attack, options) for every attack as `preset` runs it."""
     p = presets.get(preset)
     return tuple((name, p.attack_options.get(name, {})) for name in p.attacks)
+
+
 REFERENCE_FACTOR = 10
 
 

@@ -50,8 +50,7 @@ def plot(results_dir, out_dir, member=None):
     key = choose_attack(table)
     # Beside the paper's attack, the best estimate (every L2 attack's minimum) where it is a
     # different column: what the paper's tightness looks like against the tighter estimate.
-    full = plotting.per_image(results_dir, members, at, ("lin_robustness",))
-    keys = [key] + (["rho_best"] if "rho_best" in full and key != "rho_best" else [])
+    keys = [key] + (["rho_best"] if "rho_best" in table and key != "rho_best" else [])
     table = plotting.per_image(results_dir, members, at, ("lin_robustness", *keys))
     x = table["lin_robustness"]
     fig, ax = plt.subplots(figsize=(4.6, 4.2))

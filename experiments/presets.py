@@ -58,8 +58,8 @@ _PAPER_LAMBDAS = tuple(float(f"{v:.4g}") for v in np.geomspace(10, 180_000, 16))
 # The strong minimal-L2 attacks beside the paper's three, whose per-image minimum is rho_best.
 # Measured (benchmarks/RESULTS.md, attack tightness, 200 images of the demo's lambda = 10 and
 # 20,000 members against the same attacks at 10x the steps with a restart): 300 steps of each
-# put rho_best's median within 0.1% of that reference, with at most 1% of the images more than
-# 5% above it; either alone leaves a tail (DDN 4-5%, FMN 17% of the images > 5% above).
+# put rho_best's median within 0.1% of that reference, with at most 2% of the images more than
+# 5% above it; either alone leaves a tail (DDN 3-20%, FMN 11-18% of the images > 5% above).
 STRONG_OPTIONS = {"ddn": {"steps": 300}, "fmn": {"steps": 300}}
 
 PRESETS = {

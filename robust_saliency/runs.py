@@ -400,7 +400,7 @@ def load_model(run_dir):
     weights = os.path.join(run_dir, results.WEIGHTS_FILE)
     record_path = os.path.join(run_dir, results.RUN_JSON)
     record = results.read_json(record_path) if os.path.exists(record_path) else {}
-    if not (os.path.exists(weights) and record.get("trained_weights")):
+    if not _has_weights(run_dir, record):
         raise FileNotFoundError(f"no trained model at {path} (nor weights recorded in "
                                 f"{record_path}); train it first (python -m experiments.train "
                                 "--run_dir=...).")

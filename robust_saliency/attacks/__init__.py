@@ -68,11 +68,12 @@ class CW(Attack):
     """The paper's Carlini-Wagner L2 (Carlini & Wagner, 2017; confidence 0, early abort): a
     minimisation attack, compiled (attacks.carlini_wagner), step for step Foolbox 3.3.4's
     L2CarliniWagnerAttack, with which the paper's protocol was first measured: equal to 1e-7 on
-    a linear model (tests); on a trained small_net the batch-wide early abort lets last-bit
-    differences change the path, medians equal to 3e-5 (benchmarks/RESULTS.md). Measured:
-    stepsize 0.05 overshot small distances (median 19% above the exact linear distance); 0.01
-    with 500 steps is within 1% of the exact linear distance. On trained small_nets, at the
-    cohorts' settings, 5-12% above the strong attacks (benchmarks/RESULTS.md)."""
+    a linear model (tests); on trained small_nets the batch-wide early abort lets last-bit
+    differences change the path, medians within 0.04-1.1% of Foolbox's (benchmarks/RESULTS.md).
+    Measured: stepsize 0.05 overshot small distances (median 19% above the exact linear
+    distance); 0.01 with 500 steps is within 1% of the exact linear distance. On trained
+    small_nets, median 5.6-7.9% above a 10x strong-attack reference at the quick preset's
+    5 x 100 steps of 0.05, 1.3-1.7% at the converged preset's 5 x 150 (benchmarks/RESULTS.md)."""
 
     name, label = "cw", "CW"
     defaults = {"binary_search_steps": 5, "steps": 500, "stepsize": 0.01, "initial_const": 0.1}
@@ -98,8 +99,9 @@ class _MinimalNorm(Attack):
         # values are for images in [0, 1]; the ImageNet box is 285 wide.
         width = attacker.bounds[1] - attacker.bounds[0]
         schedule = self.schedule(self.options)
-        schedule.update(alpha0=schedule["alpha0"] * width, alpha1=schedule["alpha1"] * width,
-                        init_epsilon=schedule.get("init_epsilon", 1.0) * width)
+        for key in ("alpha0", "alpha1", "init_epsilon"):
+            if key in schedule:
+                schedule[key] *= width
         points, _, steps = minimal_norm.run(attacker.network, x, labels, attacker.bounds,
                                             self.algorithm, **schedule)
         self.image_steps += steps
@@ -111,8 +113,9 @@ class DDN(_MinimalNorm):
     Adversarial Attacks and Defenses", CVPR 2019), Algorithm 1 as published: cross-entropy
     ascent with the step cosine-annealed from 1 to 0.01 and the radius multiplied by 1 -/+
     `gamma` per step; a compiled loop (attacks.minimal_norm). Measured: the same distances as
-    Foolbox 3.3.4's DDNAttack to 1e-7 on a linear model (tests); exact up to the radius'
-    resolution on two-class affine models, but 7-24% above the exact distance of ten-class ones,
+    Foolbox 3.3.4's DDNAttack on a linear model (23 of 24 images to 1e-5, one 0.13% apart as
+    last-bit differences change its path; tests); exact up to the radius' resolution on
+    two-class affine models, but 7-24% above the exact distance of ten-class ones,
     where the cross-entropy gradient mixes the classes (FMN's margin does not)."""
 
     name, label, algorithm = "ddn", "DDN", "ddn"

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from robust_saliency import metrics
+from robust_saliency.attacks import minimal_norm
 
 _LOOPS = weakref.WeakKeyDictionary()
 
@@ -53,10 +54,7 @@ def _build(network):
                 tape.watch(delta)
                 perturbed = tf.tanh(w0 + delta) * half + center
                 logits = ref()(perturbed, training=False)
-                own = tf.gather(logits, labels[:, None], batch_dims=1)[:, 0]
-                others = tf.where(tf.one_hot(labels, tf.shape(logits)[1]) > 0,
-                                  tf.cast(-np.inf, logits.dtype), logits)
-                margin = own - tf.reduce_max(others, axis=1) + confidence
+                margin = minimal_norm.logit_margin(logits, labels) + confidence
                 loss = (tf.reduce_sum(tf.maximum(margin, 0) * consts)
                         + tf.reduce_sum(_flat_sq_norm(perturbed - reconstructed)))
             grad = tape.gradient(loss, delta)
@@ -72,7 +70,7 @@ def _build(network):
             found = found | adv
             norm = tf.sqrt(_flat_sq_norm(perturbed - x))
             better = adv & (norm < best_norm)
-            best = tf.where(tf.reshape(better, [-1] + [1] * (x.shape.rank - 1)), perturbed, best)
+            best = tf.where(minimal_norm.per_image(better, x), perturbed, best)
             best_norm = tf.where(better, norm, best_norm)
             return k + 1, delta, m, v, previous, stop, found, best, best_norm
 

@@ -22,7 +22,8 @@ The whole loop over a range of steps is one `tf.function` (a `tf.while_loop`), t
 network for any batch size, in the model's input dtype. Between chunks of `check_every` steps
 the driver drops images whose best distance improved by less than `tol` (relative) over the
 chunk, so converged images stop costing work; the schedules keep running on the global step
-index. The driver returns candidate points; the caller verifies them (attacks.verify_or_push).
+index. The driver returns candidate points; the caller verifies them
+(engine._Attacker.verify_or_push).
 """
 
 import math
@@ -41,8 +42,17 @@ def _flat_norm(v):
     return tf.norm(tf.reshape(v, [tf.shape(v)[0], -1]), axis=1)
 
 
-def _per_image(v, like):
+def per_image(v, like):
+    """A per-image vector reshaped to broadcast over images shaped like `like`."""
     return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
+
+
+def logit_margin(logits, labels):
+    """Psi^y - max_{j != y} Psi^j per image: FMN's loss and CW's (without its confidence)."""
+    own = tf.gather(logits, labels[:, None], batch_dims=1)[:, 0]
+    others = tf.where(tf.one_hot(labels, tf.shape(logits)[1]) > 0,
+                      tf.cast(-np.inf, logits.dtype), logits)
+    return own - tf.reduce_max(others, axis=1)
 
 
 def _cosine(k, total, start, end):
@@ -59,10 +69,7 @@ def _loss_and_gradient(network, algorithm, x, labels):
         if algorithm == "ddn":
             loss = penalties.nll(labels, logits)
         else:
-            own = tf.gather(logits, labels[:, None], batch_dims=1)[:, 0]
-            others = tf.where(tf.one_hot(labels, tf.shape(logits)[1]) > 0,
-                              tf.cast(-np.inf, logits.dtype), logits)
-            loss = own - tf.reduce_max(others, axis=1)
+            loss = logit_margin(logits, labels)
     return logits, loss, tape.gradient(loss, x)
 
 
@@ -97,7 +104,7 @@ def _build_loop(network, algorithm):
             norm = _flat_norm(delta)
             better = adv & (norm < best_norm)
             best_norm = tf.where(better, norm, best_norm)
-            best_delta = tf.where(_per_image(better, x), delta, best_delta)
+            best_delta = tf.where(per_image(better, x), delta, best_delta)
             if algorithm == "fmn":
                 # Descent components that would leave the box only get clipped away again: drop
                 # them, so the linearised radius and the step see the box (not in the paper;
@@ -107,7 +114,7 @@ def _build_loop(network, algorithm):
                 grad = tf.where(((point <= low) & (grad > 0)) | ((point >= high) & (grad < 0)),
                                 tf.zeros_like(grad), grad)
             grad_norm = _flat_norm(grad)
-            unit = tf.math.divide_no_nan(grad, _per_image(grad_norm, x))
+            unit = tf.math.divide_no_nan(grad, per_image(grad_norm, x))
             alpha = _cosine(kf, total, alpha0, alpha1)
             gamma = _cosine(kf, total, gamma0, gamma1)
             if algorithm == "ddn":
@@ -123,7 +130,7 @@ def _build_loop(network, algorithm):
                 delta = delta - alpha * unit
                 scale = tf.minimum(tf.math.divide_no_nan(eps, _flat_norm(delta)), 1)
             found = found | adv
-            delta = tf.clip_by_value(x + delta * _per_image(scale, x), low, high) - x
+            delta = tf.clip_by_value(x + delta * per_image(scale, x), low, high) - x
             return k + 1, delta, eps, best_delta, best_norm, found
 
         state = tf.while_loop(lambda k, *_: k < k1, body,
@@ -134,7 +141,7 @@ def _build_loop(network, algorithm):
         adv = _adversarial(algorithm, logits, loss, labels)
         norm = _flat_norm(delta)
         better = adv & (norm < best_norm)
-        return (delta, eps, tf.where(_per_image(better, x), delta, best_delta),
+        return (delta, eps, tf.where(per_image(better, x), delta, best_delta),
                 tf.where(better, norm, best_norm), found | adv)
 
     return tf.function(loop, input_signature=signature, autograph=False)
