@@ -21,7 +21,7 @@ REFERENCE ?= results/$(PRESET)_$(DATASET)
 # The cohort whose results README.md shows (committed with its weights, without model files).
 README_COHORT := mnist_quick_mnist
 
-.PHONY: install lock demo converged methods figures test lint bench clean
+.PHONY: install lock demo converged methods figures test docs lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml $(LOCK)
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -72,8 +72,13 @@ figures: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The documentation site (site/, git-ignored) from docs/ and the docstrings; --strict makes a
+# broken reference, a malformed docstring or a missing page an error, as in CI.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --quiet
+
 lint: $(STAMP)
-	$(PY) -m ruff check robust_saliency experiments benchmarks tests
+	$(PY) -m ruff check robust_saliency experiments benchmarks tests docs
 
 # Each benchmark times its baseline in the same run and appends to benchmarks/RESULTS.md.
 # (benchmarks.imagenet_memory, ~5 min for one 1000-class batch at 224x224, runs on its own.)
@@ -90,4 +95,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.cohort
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from robust_saliency import results
 from robust_saliency.results import markdown_table
 
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
@@ -51,27 +52,21 @@ def peak_rss_mb():
 
 
 def machine():
-    """One line naming the CPU, core count, Python and TensorFlow versions."""
+    """One line naming the CPU, core count, its vector flags, the kernels (oneDNN on/off),
+    Python and TensorFlow versions."""
     import tensorflow as tf
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores ({cpu_flags()}), Python "
+    cpu, _ = results.cpu_info()
+    kernels = {True: "oneDNN on", False: "oneDNN off"}.get(results.onednn_kernels(),
+                                                           "oneDNN unknown")
+    return (f"{cpu}, {os.cpu_count()} cores ({cpu_flags()}), {kernels}, Python "
             f"{platform.python_version()}, TensorFlow {tf.__version__}")
 
 
 def cpu_flags():
     """The vector-unit flags that decide TensorFlow's CPU kernels (oneDNN is its default only
     with AVX-512), e.g. 'avx2 fma avx512f'."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next(line.split(":", 1)[1].split() for line in f if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "flags unknown"
+    _, flags = results.cpu_info()
     return " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "no avx2"
 
 

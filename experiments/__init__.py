@@ -6,17 +6,19 @@ TensorFlow's environment before TensorFlow loads, where the user has not set it:
     a CPU machine does not greet the user with "failed call to cuInit", cpu_feature_guard or
     absl banner lines (real errors still raise); `--verbosity=1` (or any --verbosity / -v)
     brings every log line back;
-  * TF_ENABLE_ONEDNN_OPTS=1: oneDNN's CPU kernels on every CPU, not only on AVX-512 ones where
-    TensorFlow switches them on itself, so the jobs (like the test suite) run one set of kernels
-    on every machine; run.json records them (versions.onednn).
+  * TF_ENABLE_ONEDNN_OPTS=1 (set by importing robust_saliency first): oneDNN's CPU kernels on
+    every CPU, not only on AVX-512 ones where TensorFlow switches them on itself, so the jobs
+    (like the test suite) run one set of kernels on every machine; run.json records them
+    (versions.onednn).
 `banner` is the one line a job prints instead: device, kernels and data source.
 """
 
 import os
 import sys
 
+import robust_saliency  # noqa: F401, E402 - chooses the kernels before TensorFlow loads
+
 _VERBOSE = any(a == "-v" or a.startswith(("--verbosity", "-v=")) for a in sys.argv[1:])
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def _import_tensorflow_quietly():

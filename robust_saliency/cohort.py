@@ -18,10 +18,17 @@ left and a finished cohort reruns in seconds. A diverged member is recorded and 
 
 import dataclasses
 import os
+import typing
 
 import numpy as np
 
-from robust_saliency import evaluation, results, runs
+from robust_saliency import results
+
+if typing.TYPE_CHECKING:
+    from robust_saliency import runs
+
+# evaluation and runs (TensorFlow) are imported where a member is trained or evaluated: reading
+# a cohort (read, gather, degenerate) stays TensorFlow-free, for the claims and the figures.
 
 COHORT_JSON = "cohort.json"
 COHORT_CSV = "cohort.csv"
@@ -41,7 +48,7 @@ class CohortSpec:
     """What a cohort is: its training template, lambda sweep and evaluation protocol."""
 
     name: str
-    train: runs.TrainConfig
+    train: "runs.TrainConfig"
     lambdas: tuple
     num_images: int = 1000
     attacks: tuple = ("gradient", "bim", "cw")
@@ -102,6 +109,8 @@ def select_members(count, members=None, shard=None):
 
 
 def _claim_folder(results_dir, spec):
+    from robust_saliency import runs
+
     path = os.path.join(results_dir, COHORT_JSON)
     wanted = results.jsonable(spec.to_json())
     source = runs.data_record(spec.train)
@@ -148,6 +157,8 @@ def _more_attacks(found, wanted):
 
 
 def _evaluated(run_dir, spec):
+    from robust_saliency import evaluation
+
     path = os.path.join(run_dir, results.SUMMARY_JSON)
     if not os.path.exists(path):
         return False
@@ -165,7 +176,8 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
     Args:
       results_dir: the cohort folder.
       spec: CohortSpec.
-      members, shard: which members to run (see select_members); None runs all.
+      members: member indices to run (see select_members); None runs all.
+      shard: 'i/n', every n-th member from i (see select_members); None runs all.
       progress: callable(str, end) for one progress line per stage (end='\\r' while a stage
         counts images, '\\n' when it is done).
       train_verbose: Keras verbosity while training (2: one line per epoch).
@@ -174,6 +186,8 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
     Returns:
       The stages this call ran, as (member, stage) pairs; empty when everything existed.
     """
+    from robust_saliency import evaluation, runs
+
     say = progress or (lambda message, end="\n": None)
     everyone = member_list(spec.lambdas, spec.seeds)
     chosen = select_members(len(everyone), members, shard)
@@ -227,6 +241,8 @@ def _member_row(results_dir, m, index, lam, seed):
     if row["status"] == "trained" and os.path.exists(summary_json):
         summary = results.read_json(summary_json)
         if "median_intervals" not in summary:  # evaluated before intervals were recorded
+            from robust_saliency import evaluation
+
             table = results.read_table(os.path.join(run_dir, results.PER_IMAGE_CSV))
             summary = {**summary, **evaluation.summarize(table, meta=summary)}
             results.write_json(summary_json, summary)

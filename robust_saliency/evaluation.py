@@ -87,7 +87,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
 
     Args:
       model: Keras model (or RobustModel) from images to logits.
-      images, labels: held-out images inside `bounds` and their true labels.
+      images: held-out images inside `bounds`.
+      labels: their true labels.
       out_dir: folder for per_image.csv, maps.npz, summary.json, robust_accuracy.csv.
       bounds: attack box.
       attack_methods: attacks.METHODS to run; each adds a `rho_<method>` column.

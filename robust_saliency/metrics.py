@@ -1,10 +1,12 @@
 """Per-image quantities of Sections 2-3 of the paper, as compiled TensorFlow kernels.
 
 `measure(model, images)` is the entry point: one row per image for every quantity below, under the
-names used throughout the project (CSV columns, plots). Notation: Psi = logits, i* = pred,
-j* = runner_up, g = grad Psi^{i*}(x), g_dagger = grad (Psi^{i*} - Psi^{j*})(x), v_bar = v / ||v||.
+names used throughout the project (CSV columns, plots). Notation: `Psi` = logits, `i*` = pred,
+`j*` = runner_up, `g = grad Psi^{i*}(x)`, `g_dagger = grad (Psi^{i*} - Psi^{j*})(x)`,
+`v_bar = v / ||v||`.
 
 Values at degenerate points are defined, never NaN:
+
   * a zero saliency map has alignment 0 (the image has no component along a null map);
   * a class j whose gradient equals g (||g - grad Psi^j|| = 0) is at linearized distance +inf when
     its margin is positive (the linearization never reaches that boundary) and 0 on a tie;
@@ -20,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from robust_saliency import passes
+from robust_saliency.bounds import bound_violated, roundoff_slack  # noqa: F401 - public here too
+from robust_saliency.logits import check_logits, logits_network  # noqa: F401 - the funnel
 from robust_saliency.passes import x_terms  # noqa: F401 - public here too
 
 PER_IMAGE_KEYS = (
@@ -32,11 +36,7 @@ PER_IMAGE_KEYS = (
 MAP_KEYS = ("grad_pred", "grad_bin", "xi", "gamma")
 
 _KERNELS = weakref.WeakKeyDictionary()
-
-
-def logits_network(model):
-    """The images-to-logits network of `model`: a training wrapper's `.network`, else itself."""
-    return getattr(model, "network", model)
+_LOGITS_CHECK_IMAGES = 8  # rows that, all summing to 1, mark probabilities (logits never do)
 
 
 def input_dtype(model):
@@ -190,14 +190,15 @@ def check_images(images, model=None, bounds=None):
 
     Args:
       images: array-like (N, *image_shape).
-      model: if given, the images must match its input shape and it must output 2-D logits.
+      model: if given, the images must match its input shape and it must output 2-D logits,
+        not probabilities (checked on the first few images; pass it through logits_network).
       bounds: optional (low, high) every pixel must lie in.
 
     Returns:
       The images as a numpy array of the model's dtype (float32 without a model).
 
     Raises:
-      ValueError naming the problem and the fix.
+      ValueError: naming the problem and the fix.
     """
     dtype = input_dtype(model) if model is not None else "float32"
     arr = np.asarray(images, dtype=dtype)
@@ -210,6 +211,13 @@ def check_images(images, model=None, bounds=None):
             f"images contain {int(bad.sum())} NaN/Inf pixels (first in image {first}); "
             "clean or drop those images before measuring.")
     if model is not None:
+        if not getattr(model, "inputs", None):
+            check_logits(model, arr[:_LOGITS_CHECK_IMAGES])
+            raise ValueError(
+                f"model '{model.name}' has no functional graph (a subclassed Keras model), so "
+                "its input and output shapes, which the compiled kernels are traced for, are "
+                "unknown; wrap it: inputs = keras.Input(image_shape); "
+                "keras.Model(inputs, model(inputs)).")
         expected = tuple(model.input_shape[1:])
         if len(expected) != arr.ndim - 1 or any(
                 e is not None and e != a for e, a in zip(expected, arr.shape[1:])):
@@ -220,6 +228,7 @@ def check_images(images, model=None, bounds=None):
             raise ValueError(
                 f"model '{model.name}' must map images to 2-D logits (batch, classes>=2); "
                 f"its output shape is {model.output_shape}.")
+        check_logits(model, arr[:_LOGITS_CHECK_IMAGES])
     if bounds is not None:
         low, high = bounds
         if arr.min() < low or arr.max() > high:
@@ -234,7 +243,9 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
     """Every per-image quantity of the paper for a batch of images, one row per image.
 
     Args:
-      model: any Keras model from images to logits, or a training.RobustModel wrapping one;
+      model: any Keras model from images to logits, or a training.RobustModel wrapping one; a
+        functional or Sequential model ending in a softmax/sigmoid is measured on the logits
+        before it (logits.logits_model);
         evaluated with training=False (dropout off, batch norm on its moving statistics, which
         Theorem 1 counts among the biases).
       images: array (N, *image_shape), finite; NaN/Inf raise ValueError.
@@ -285,7 +296,8 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
       be violated and is reported separately.
 
     Raises:
-      ValueError: NaN/Inf pixels, a shape the model does not take, or non-logit model output.
+      ValueError: NaN/Inf pixels, a shape the model does not take, or non-logit model output
+        (probabilities from a model whose final softmax cannot be removed).
     """
     model = logits_network(model)
     arr = check_images(images, model)
@@ -302,29 +314,3 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
         if progbar is not None:
             progbar.add(len(batch))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def bound_violated(r, bound):
-    """Per image, whether rho_tilde exceeds column `bound` by more than round-off.
-
-    Args:
-      r: dict or table with lin_robustness, `bound` and roundoff_slack's columns.
-      bound: 'bound14', 'bound15', 'bound16' or 'bound16_printed'.
-    """
-    return r["lin_robustness"] > r[bound] + roundoff_slack(r)
-
-
-def roundoff_slack(r, rtol=1e-5):
-    """Per image, the round-off scale within which rho_tilde may exceed a bound.
-
-    rho_tilde and the bounds are quotients of Psi_dagger = <x, g_dagger> + beta_dagger by
-    ||g_dagger||; in float32 the numerator carries an error of order rtol times the size of its
-    parts, so a "violation" smaller than this is arithmetic, not mathematics.
-
-    Args:
-      r: dict or table with x_term_bin, b_term_bin and grad_bin_norm columns.
-      rtol: relative precision of the numerator (1e-5 suits float32).
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slack = rtol * (np.abs(r["x_term_bin"]) + np.abs(r["b_term_bin"])) / r["grad_bin_norm"]
-    return np.where(np.isnan(slack), 0.0, slack)

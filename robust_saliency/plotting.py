@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # Figures are files; never open a window (CI has no displ
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from robust_saliency import attacks, results, stats  # noqa: E402
+from robust_saliency import attacks, bounds, results, stats  # noqa: E402
 
 # absl shows Python logging at INFO; fontTools logs every font it subsets into a PDF there.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -351,9 +351,7 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
 
 
 def _violations(tables, rhs):
-    from robust_saliency.metrics import bound_violated  # imported late: it loads TensorFlow
-
-    over = [bound_violated(t, rhs) for t in tables]
+    over = [bounds.bound_violated(t, rhs) for t in tables]
     return int(sum(o.sum() for o in over)), int(sum(len(o) for o in over))
 
 

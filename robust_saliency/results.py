@@ -100,10 +100,12 @@ def jsonable(value):
 
 
 def write_json(path, obj):
+    """Writes `obj` (numpy values made plain, keys sorted) as indented JSON, atomically."""
     write_text(path, json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path):
+    """The JSON document at `path` (run.json, summary.json, cohort.json, ...)."""
     with open(path) as f:
         return json.load(f)
 
@@ -180,22 +182,27 @@ def versions():
     return found
 
 
+def cpu_info():
+    """(the CPU's model name, the set of its /proc/cpuinfo flags); the platform's processor name
+    and no flags where /proc/cpuinfo cannot be read."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return name, flags
+    name = next((line.split(":", 1)[1].strip() for line in lines
+                 if line.startswith("model name")), name)
+    flags = next((set(line.split(":", 1)[1].split()) for line in lines
+                  if line.startswith("flags")), flags)
+    return name, flags
+
+
 def cpu():
     """The CPU's name and its widest vector unit ('AMD EPYC ..., avx512f'): the kernels' last
     bits differ between AVX2 and AVX-512 machines even at the same TensorFlow and oneDNN
     setting, so a rerun elsewhere is close but not bit-identical."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and name == (platform.processor()
-                                                                or platform.machine()):
-                    name = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
+    name, flags = cpu_info()
     widest = next((f for f in ("avx512f", "avx2", "avx") if f in flags), "no avx")
     return f"{name}, {widest}"
 

@@ -9,7 +9,7 @@ import math
 import keras
 import tensorflow as tf
 
-from robust_saliency import metrics, penalties
+from robust_saliency import logits, metrics, penalties
 
 TRACKERS = ("loss", "nll", "penalty", "weight_norm", "accuracy")
 
@@ -29,7 +29,9 @@ class RobustModel(keras.Model):
     batch size B is the replica's own batch unless `penalty_batch_size` fixes it.
 
     Args:
-      network: Keras model from images to logits.
+      network: Keras model from images to logits. A functional or Sequential network ending in
+        a softmax/sigmoid is trained on the logits before it (logits.logits_model: the same
+        layers and weights); one whose outputs are still probabilities raises ValueError.
       lam: penalty weight lambda >= 0; 0 is exactly ordinary training.
       penalty: registered penalty name (penalties.PENALTIES).
       penalty_convention: 'batch_mean' (the authors' scaling) or 'per_example' (eq. 17 per image).
@@ -47,7 +49,7 @@ class RobustModel(keras.Model):
         super().__init__(**kwargs)
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        self.network = network
+        self.network = logits.logits_model(network)
         self.weight_decay = float(weight_decay)
         self.penalty_options = dict(penalty_options or {})
         self.penalty = penalties.get(
@@ -59,6 +61,8 @@ class RobustModel(keras.Model):
         # compile_from_config builds the optimizer's slots only for a built model, and otherwise
         # skips loading them ("Skipping variable loading for optimizer"), losing the momentum.
         self.built = bool(network.built)
+        if getattr(self.network, "inputs", None):
+            _check_logits(self.network, self.network.inputs[0].shape)
 
     @property
     def metrics(self):
@@ -76,6 +80,8 @@ class RobustModel(keras.Model):
     def build(self, input_shape=None):
         if not self.network.built:
             self.network.build(input_shape)
+            if input_shape is not None:
+                _check_logits(self.network, input_shape)
         self.built = True
 
     def call(self, images, training=False):
@@ -143,6 +149,14 @@ class RobustModel(keras.Model):
         return cls(network, **config)
 
 
+def _check_logits(network, input_shape):
+    # Softmax outputs sum to 1 at any input, so two random images expose them.
+    if all(d is not None for d in tuple(input_shape)[1:]):
+        shape = (2, *tuple(input_shape)[1:])
+        images = tf.random.stateless_uniform(shape, (0, 0), dtype=metrics.input_dtype(network))
+        logits.check_logits(network, images)
+
+
 def sgd(learning_rate, momentum):
     """SGD with momentum, as in both of the paper's setups."""
     return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
@@ -190,7 +204,10 @@ class PlateauSchedule(keras.callbacks.Callback):
       initial: the starting learning rate.
       history: the run's recorded epoch rows (run.json 'history'), read at every epoch end:
         the state is recomputed from them, never kept.
-      factor, patience, max_decays, min_delta: as in plateau_state.
+      factor: the learning rate's factor at each decay.
+      patience: as in plateau_state.
+      max_decays: as in plateau_state.
+      min_delta: as in plateau_state.
       monitor: the logged value to watch.
     """
 

@@ -25,6 +25,14 @@ from foolbox.devutils import atleast_kd
 
 from robust_saliency import metrics, penalties
 
+# Foolbox keeps numba's ImportError (brendel_bethge.NUMBA_IMPORT_ERROR, raised only if that attack
+# is used) with its traceback, whose frames hold, through f_back, every caller of the import:
+# the first model attacked in a process (this module is imported by find_adversarials) was never
+# freed. The error stays; only its traceback goes.
+_numba_error = getattr(fb.attacks.brendel_bethge, "NUMBA_IMPORT_ERROR", None)
+if _numba_error is not None:
+    _numba_error.__traceback__ = None
+
 # Relative lengthenings of a perturbation whose end point fails verification, smallest first
 # (see _Attacker.verify_or_push): 1e-6 can be below float32 resolution, hence the ladder.
 PUSH_STEPS = (1e-6, 1e-5, 1e-4, 1e-3)
