@@ -59,6 +59,8 @@ def machine():
     cpu, _ = results.cpu_info()
     kernels = {True: "oneDNN on", False: "oneDNN off"}.get(results.onednn_kernels(),
                                                            "oneDNN unknown")
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):  # oneDNN told to use a smaller vector unit
+        kernels += f" limited to {os.environ['ONEDNN_MAX_CPU_ISA']}"
     return (f"{cpu}, {os.cpu_count()} cores ({cpu_flags()}), {kernels}, Python "
             f"{platform.python_version()}, TensorFlow {tf.__version__}")
 

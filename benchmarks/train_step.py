@@ -1,7 +1,8 @@
 """One training step of small_net on an MNIST-shaped batch of 100: plain, double backprop as
-shipped, double backprop with XLA (jit_compile=True), and PyTorch eager double backprop.
+shipped, double backprop with XLA (jit_compile=True), and PyTorch eager double backprop; then
+the same inside a whole epoch, as a job runs it (Keras `fit`, a PyTorch loop over the batches).
 
-    python -m benchmarks.train_step [--steps=30] [--repeats=5]
+    python -m benchmarks.train_step [--steps=30] [--repeats=5] [--epoch_steps=90]
 
 The plain row (RobustModel with lambda = 0, the same step without the inner tape) is the
 baseline. Each row times the compiled train step itself, call after call on one batch (see
@@ -9,6 +10,8 @@ step_seconds), like the PyTorch row. The PyTorch row runs when torch is importab
 network, SGD with momentum, weight decay and the batch-mean penalty, with
 torch.autograd.grad(..., create_graph=True).
 Targets (issue 7, this 2-core CPU): double backprop / plain <= 2.2; ours / PyTorch <= 0.5.
+The epoch rows (issue 24): `fit` over epoch_steps batches of 100 (the quick preset's 90), one
+warm-up epoch first; double backprop <= 0.8x PyTorch's epoch and <= 2.2x the plain `fit` epoch.
 """
 
 import argparse
@@ -55,7 +58,24 @@ def keras_step_seconds(x, y, *, lam, jit, steps, repeats):
     return step_seconds(compiled_step(model, jit), x, y, steps=steps, repeats=repeats)
 
 
-def torch_step_seconds(x, y, *, steps, repeats):
+def keras_fit_step_seconds(x, y, *, lam, repeats):
+    """Seconds per step of one `fit` epoch over x (batches of BATCH, no validation, no
+    callbacks), after a warm-up epoch that pays for tracing."""
+    keras.utils.set_random_seed(0)
+    model = training.RobustModel(models.small_net(), lam=lam, weight_decay=WEIGHT_DECAY)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        times.append((time.perf_counter() - start) / (len(x) // BATCH))
+    return times
+
+
+def torch_step_seconds(x, y, *, steps, repeats, epoch=False):
+    """Seconds per PyTorch eager double-backprop step: `steps` calls on the first batch, or with
+    `epoch` one pass over every batch of x (after a warm-up pass), per step."""
     import torch
     from torch import nn
 
@@ -68,12 +88,12 @@ def torch_step_seconds(x, y, *, steps, repeats):
         nn.Flatten(), nn.Linear(128 * 3 * 3, 128), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(128, 10))
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    xt = torch.tensor(np.transpose(x, (0, 3, 1, 2)).copy())
-    yt = torch.tensor(y)
+    xs = torch.tensor(np.transpose(x, (0, 3, 1, 2)).copy()).split(BATCH)
+    ys = torch.tensor(y).split(BATCH)
 
-    def step():
-        inputs = xt.clone().requires_grad_(True)
-        nll = nn.functional.cross_entropy(net(inputs), yt, reduction="none")
+    def step(i=0):
+        inputs = xs[i].clone().requires_grad_(True)
+        nll = nn.functional.cross_entropy(net(inputs), ys[i], reduction="none")
         (grad,) = torch.autograd.grad(nll.sum(), inputs, create_graph=True)
         penalty = LAM / BATCH**2 * grad.pow(2).sum(dim=(1, 2, 3))
         decay = sum(p.pow(2).sum() for p in net.parameters())
@@ -82,14 +102,15 @@ def torch_step_seconds(x, y, *, steps, repeats):
         loss.backward()
         opt.step()
 
-    for _ in range(5):
-        step()
+    batches = range(len(xs)) if epoch else [0] * steps
+    for i in (batches if epoch else range(5)):
+        step(i if epoch else 0)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append((time.perf_counter() - start) / steps)
+        for i in batches:
+            step(i)
+        times.append((time.perf_counter() - start) / len(batches))
     return times
 
 
@@ -97,7 +118,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epoch_steps", type=int, default=90)
     args = parser.parse_args()
+    epoch_rows(args.epoch_steps, min(args.repeats, 3))
     x, y = mnist_like(BATCH)
     rows = {}
     rows["plain step, lambda=0 (baseline)"] = keras_step_seconds(
@@ -128,6 +151,35 @@ def main():
         notes.append("PyTorch not importable: no PyTorch row")
     record(f"train_step, small_net, batch {BATCH}, lambda={LAM:g}",
            ["step", "median ms", "min-max ms", "ratio to plain"], table, notes="; ".join(notes))
+
+
+def epoch_rows(epoch_steps, repeats):
+    x, y = mnist_like(BATCH * epoch_steps)
+    rows = {"plain fit epoch, lambda=0 (baseline)": keras_fit_step_seconds(
+        x, y, lam=0.0, repeats=repeats)}
+    rows["double backprop fit epoch as shipped"] = keras_fit_step_seconds(
+        x, y, lam=LAM, repeats=repeats)
+    try:
+        import torch  # noqa: F401
+        rows["PyTorch eager double backprop epoch"] = torch_step_seconds(
+            x, y, steps=None, repeats=repeats, epoch=True)
+    except ImportError:
+        pass
+    base = np.median(rows["plain fit epoch, lambda=0 (baseline)"])
+    shipped = np.median(rows["double backprop fit epoch as shipped"])
+    table = [[name, f"{np.median(t) * 1e3:.1f}", f"{min(t) * 1e3:.1f}-{max(t) * 1e3:.1f}",
+              f"{np.median(t) / base:.2f}"] for name, t in rows.items()]
+    notes = [f"double backprop / plain = {shipped / base:.2f} (target <= 2.2: "
+             f"{'met' if shipped / base <= 2.2 else 'not met'})"]
+    if "PyTorch eager double backprop epoch" in rows:
+        ratio = shipped / np.median(rows["PyTorch eager double backprop epoch"])
+        notes.append(f"ours / PyTorch = {ratio:.2f} (target <= 0.8: "
+                     f"{'met' if ratio <= 0.8 else 'not met'})")
+    else:
+        notes.append("PyTorch not importable: no PyTorch row")
+    record(f"train_step in a fit epoch of {epoch_steps} steps, small_net, batch {BATCH}, "
+           f"lambda={LAM:g}", ["epoch", "median ms per step", "min-max ms", "ratio to plain"],
+           table, notes="; ".join(notes))
 
 
 if __name__ == "__main__":
