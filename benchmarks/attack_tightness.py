@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import matmul_gflops, record  # noqa: E402
+from benchmarks.common import forward_flops, matmul_gflops, record  # noqa: E402
 from experiments import presets  # noqa: E402
 from robust_saliency import attacks, evaluation, results, runs  # noqa: E402
 from robust_saliency.attacks import engine  # noqa: E402
@@ -37,19 +37,6 @@ def settings(preset):
 
 
 REFERENCE_FACTOR = 10
-
-
-def forward_flops(network):
-    """Multiply-adds x 2 of one image's forward pass through the Conv2D and Dense layers."""
-    total = 0
-    for layer in network.layers:
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None:
-            continue
-        out = layer.output.shape
-        positions = int(np.prod(out[1:-1])) if len(out) > 2 else 1
-        total += 2 * positions * int(np.prod(kernel.shape))
-    return total
 
 
 class _FoolboxCW(attacks.CW):

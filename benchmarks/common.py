@@ -72,6 +72,19 @@ def cpu_flags():
     return " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "no avx2"
 
 
+def forward_flops(network):
+    """Multiply-adds x 2 of one image's forward pass through the Conv2D and Dense layers."""
+    total = 0
+    for layer in network.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        out = layer.output.shape
+        positions = int(np.prod(out[1:-1])) if len(out) > 2 else 1
+        total += 2 * positions * int(np.prod(kernel.shape))
+    return total
+
+
 def matmul_gflops(n=2048, repeats=5):
     """This machine's float32 matmul rate in GFLOP/s (an n x n product, median of `repeats`),
     the unit against which a benchmark reports the FLOP rate its stages reach."""

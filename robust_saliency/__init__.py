@@ -13,6 +13,9 @@ Measure a model (any Keras classifier: a final softmax is removed, see logits_mo
   find_adversarials  the verified adversarial points themselves; ATTACKS, the registry.
   smoothgrad, integrated_gradients, aggregated_alignments, randomisation_check
                      other saliency maps, their alignment, and the model-randomisation check.
+  explanation_metrics, EXPLANATION_METRICS
+                     the standard explanation-quality metrics of a map (faithfulness,
+                     robustness, randomisation, complexity, localisation), per image.
   evaluate           all of the above for a batch of images, written as a result folder.
   logits_model       a classifier without its final softmax/sigmoid.
 
@@ -60,6 +63,8 @@ _API = {
     "integrated_gradients": ("saliency", "integrated_gradients"),
     "aggregated_alignments": ("saliency", "aggregated_alignments"),
     "randomisation_check": ("saliency", "randomisation_check"),
+    "explanation_metrics": ("explanations", "measure"),
+    "EXPLANATION_METRICS": ("explanations", "METRICS"),
     "evaluate": ("evaluation", "evaluate"),
     "load_arrays": ("data", "load_arrays"),
     "load_dataset": ("data", "load_dataset"),

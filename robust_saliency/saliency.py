@@ -207,11 +207,17 @@ def _cosines(a, b):
                       passes.unit(tf.constant(b, tf.float64))).numpy()
 
 
-def _spearman(a, b):
+def rank_correlations(a, b):
     """Spearman's rank correlation per row of (N, D): Pearson's of the ranks (0 for a constant
     row, which ranks nothing)."""
     ra, rb = stats.ranks(a), stats.ranks(b)
     return _cosines(ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True))
+
+
+def randomised_network(network, seed=0):
+    """A fresh clone of `network` with every layer's weights drawn anew by its own initializers,
+    each seeded from `seed` (the fully randomised end of Adebayo et al.'s cascade)."""
+    return keras.models.clone_model(network, clone_function=_seeded_clone(seed))
 
 
 def _seeded_clone(seed):
@@ -258,7 +264,7 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
     working.set_weights(network.get_weights())
     # A fresh clone re-runs every layer's own initializers, for whatever weights the layer has
     # (kernels, biases, batch-norm statistics), without knowing their attribute names.
-    fresh = keras.models.clone_model(network, clone_function=_seeded_clone(seed))
+    fresh = randomised_network(network, seed)
     spec = [tf.TensorSpec([None, *network.input_shape[1:]], arr.dtype),
             tf.TensorSpec([None], tf.int32)]
     # Traced once: set_weights assigns the same variables, which every later call reads.
@@ -275,7 +281,7 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
         rows.append({
             "randomised": name, "layers_randomised": count,
             "median_alignment": float(np.median(_alignments(arr, maps))),
-            "median_rank_correlation": float(np.median(_spearman(np.abs(trained),
+            "median_rank_correlation": float(np.median(rank_correlations(np.abs(trained),
                                                                  np.abs(maps)))),
             "median_cosine_similarity": float(np.median(_cosines(trained, maps))),
         })

@@ -130,9 +130,9 @@ def test_spearman_ranks_ties_and_monotone_maps(rng):
     np.testing.assert_array_equal(stats.ranks(np.array([[3.0, 1.0, 2.0, 2.0]])),
                                   [[4.0, 1.0, 2.5, 2.5]])
     a = rng.normal(size=(3, 50))
-    np.testing.assert_allclose(saliency._spearman(a, np.exp(a)), 1.0)
-    np.testing.assert_allclose(saliency._spearman(a, -a), -1.0)
-    assert saliency._spearman(a, np.zeros_like(a)).tolist() == [0.0] * 3  # a constant map
+    np.testing.assert_allclose(saliency.rank_correlations(a, np.exp(a)), 1.0)
+    np.testing.assert_allclose(saliency.rank_correlations(a, -a), -1.0)
+    assert saliency.rank_correlations(a, np.zeros_like(a)).tolist() == [0.0] * 3  # a constant map
 
 
 def test_randomisation_check_on_trained_net(trained_small_net, val_images):

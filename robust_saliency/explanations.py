@@ -1,0 +1,329 @@
+"""Explanation-quality metrics of saliency maps, per image, beside the paper's alignment.
+
+The paper measures interpretability by alignment alone and warns (Section 3.3) that the two
+should not be conflated. These are the field's standard measures, in the groups of Hedstroem et
+al. (2023, Quantus), each written here from its paper, one class each, registered in METRICS:
+
+  faithfulness   deletion, insertion (pixel flipping, Samek et al., 2017), faithfulness
+                 correlation (Bhatt et al., 2020)
+  robustness     max_sensitivity (Yeh et al., 2019)
+  randomisation  random_logit (Sixt et al., 2020), randomisation (Adebayo et al., 2018)
+  complexity     sparseness (the Gini index, Chalasani et al., 2020), complexity (entropy,
+                 Bhatt et al., 2020)
+  localisation   relevance_mass, relevance_rank (Arras et al., 2022), with the digit's strokes
+                 (pixels above half the pixel range) as the object
+
+A map's relevance per pixel is its value summed over channels; the metrics that need the model
+read the logit Psi^c of the class c the map explains (the logits, as every quantity here;
+logits.logits_network). Values are float64 per image; a metric undefined on an image (a zero
+map, an empty object mask, a constant sample) is NaN there, never a silent 0, and
+`undefined(values)` counts those images.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from robust_saliency import metrics, saliency, stats
+
+
+class Metric:
+    """One explanation-quality metric. `higher_is_better` says which direction is better;
+    `needs_model` whether it calls the model (else it reads images and maps only)."""
+
+    name = None
+    higher_is_better = True
+    needs_model = False
+
+    def __call__(self, inputs):
+        raise NotImplementedError
+
+
+class _Inputs:
+    """What the metrics read: images, maps and their flat pixel relevances, the classes the maps
+    explain, the bounds, and the model's compiled logits and input-gradient functions."""
+
+    def __init__(self, model, images, maps, classes, bounds, batch_size, compiled):
+        self.network = metrics.logits_network(model) if model is not None else None
+        self.images = metrics.check_images(images, self.network, bounds)
+        maps = np.asarray(maps, np.float64)
+        if maps.shape != self.images.shape:
+            raise ValueError(f"maps have shape {maps.shape}, the images {self.images.shape}: "
+                             "pass one map per image, shaped like it.")
+        if not np.all(np.isfinite(maps)):
+            raise ValueError(f"maps contain {int((~np.isfinite(maps)).sum())} NaN/Inf values; "
+                             "a map must be finite to be scored.")
+        self.maps, self.bounds, self.batch_size = maps, bounds, batch_size
+        n = len(maps)
+        self.relevance = maps.reshape(n, -1, maps.shape[-1]).sum(axis=-1)  # (N, pixels)
+        pixels = self.images.reshape(n, -1, self.images.shape[-1]).mean(axis=-1)
+        self.mask = pixels > bounds[0] + 0.5 * (bounds[1] - bounds[0])
+        if self.network is not None:
+            call = lambda x: self.network(x, training=False)  # noqa: E731
+            grad = lambda x, c: metrics.grad_at(self.network, x, c)[1]  # noqa: E731
+            self._logits = tf.function(call, autograph=False) if compiled else call
+            self._grad = tf.function(grad, autograph=False) if compiled else grad
+            self.classes = (np.asarray(classes, np.int32) if classes is not None
+                            else np.argmax(self.logits(self.images), axis=1).astype(np.int32))
+
+    def _batched(self, fn, x, *more):
+        return np.concatenate([np.asarray(fn(*(tf.constant(a[s:s + self.batch_size])
+                                                for a in (x, *more))))
+                               for s in range(0, len(x), self.batch_size)])
+
+    def logits(self, x):
+        return self._batched(self._logits, np.asarray(x, self.images.dtype)).astype(np.float64)
+
+    def score(self, x, classes=None):
+        """Psi^c(x) per image, c the explained class."""
+        c = self.classes if classes is None else classes
+        return self.logits(x)[np.arange(len(x)), c]
+
+    def gradient(self, x, classes=None):
+        c = self.classes if classes is None else classes
+        return self._batched(self._grad, np.asarray(x, self.images.dtype),
+                             np.asarray(c, np.int32)).astype(np.float64)
+
+    def replaced(self, order, count, insert=False):
+        """The images with pixels order[:, :count] (every channel) set to the low bound, or with
+        `insert` an all-low-bound image with just those pixels set to the image's values."""
+        x = self.images.reshape(len(self.images), -1, self.images.shape[-1]).astype(np.float64)
+        out = np.full_like(x, self.bounds[0]) if insert else x.copy()
+        rows, cols = np.arange(len(x))[:, None], order[:, :count]
+        out[rows, cols] = x[rows, cols] if insert else self.bounds[0]
+        return out.reshape(self.images.shape)
+
+
+def _rank_correlations(a, b):
+    """Spearman per row, NaN where either row is constant (it ranks nothing)."""
+    r = saliency.rank_correlations(a, b)
+    return np.where((np.ptp(a, axis=1) > 0) & (np.ptp(b, axis=1) > 0), r, np.nan)
+
+
+def _ratio(num, den):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+class Sparseness(Metric):
+    """The Gini index of |relevance| (Chalasani et al., 2020): sorted ascending a_1..a_n,
+    sum_i (2i - n - 1) a_i / (n sum_i a_i); 0 for a constant map, (n - 1)/n for a one-hot one."""
+
+    name = "sparseness"
+
+    def __call__(self, inputs):
+        a = np.sort(np.abs(inputs.relevance), axis=1)
+        n = a.shape[1]
+        weights = 2 * np.arange(1, n + 1) - n - 1
+        return _ratio((a * weights).sum(axis=1), n * a.sum(axis=1))
+
+
+class Complexity(Metric):
+    """Entropy of the share of |relevance| each pixel holds (Bhatt et al., 2020), in nats: 0 for
+    a one-hot map, log(n) for a constant one; lower is simpler."""
+
+    name = "complexity"
+    higher_is_better = False
+
+    def __call__(self, inputs):
+        a = np.abs(inputs.relevance)
+        p = a / np.where(a.sum(axis=1, keepdims=True) > 0, a.sum(axis=1, keepdims=True), 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=1)
+        return np.where(a.sum(axis=1) > 0, h, np.nan)
+
+
+class RelevanceMass(Metric):
+    """The share of sum |relevance| on the object mask (Arras et al., 2022): 1 when all of it
+    lies on the digit's strokes, 0 when none does; NaN for an empty mask or a zero map."""
+
+    name = "relevance_mass"
+
+    def __call__(self, inputs):
+        a = np.abs(inputs.relevance)
+        on = (a * inputs.mask).sum(axis=1)
+        return np.where(inputs.mask.any(axis=1), _ratio(on, a.sum(axis=1)), np.nan)
+
+
+class RelevanceRank(Metric):
+    """Of the K pixels of highest |relevance|, K the mask's size, the share on the mask (Arras
+    et al., 2022; ties broken by pixel order); NaN for an empty mask."""
+
+    name = "relevance_rank"
+
+    def __call__(self, inputs):
+        order = np.argsort(-np.abs(inputs.relevance), axis=1, kind="stable")
+        k = inputs.mask.sum(axis=1)
+        top = np.arange(order.shape[1])[None, :] < k[:, None]
+        hits = np.take_along_axis(inputs.mask, order, axis=1) & top
+        return _ratio(hits.sum(axis=1).astype(np.float64), k.astype(np.float64))
+
+
+def _flipping_curve(inputs, steps, insertion):
+    """(N, steps + 1) Psi^c along pixel flipping: most relevant (largest signed relevance)
+    first, a share k / steps of the pixels replaced by the low bound (deletion) or, from an
+    all-low-bound image, restored (insertion)."""
+    order = np.argsort(-inputs.relevance, axis=1, kind="stable")
+    pixels = order.shape[1]
+    counts = np.round(np.linspace(0, pixels, steps + 1)).astype(int)
+    return np.stack([inputs.score(inputs.replaced(order, c, insert=insertion))
+                     for c in counts], axis=1)
+
+
+class Deletion(Metric):
+    """Pixel flipping (Samek et al., 2017): the area over the curve of the explained logit as
+    the most relevant pixels are set to the low bound in `steps` equal shares,
+    mean_k (Psi^c(x) - Psi^c(x_k)); higher: the map found what the logit rests on."""
+
+    name = "deletion"
+    needs_model = True
+    steps = 20
+
+    def __call__(self, inputs):
+        curve = _flipping_curve(inputs, self.steps, insertion=False)
+        return (curve[:, :1] - curve).mean(axis=1)
+
+
+class Insertion(Metric):
+    """Insertion (the reverse of pixel flipping): from an all-low-bound image, the most relevant
+    pixels restored first in `steps` shares; mean_k (Psi^c(x_k) - Psi^c(x_0)), higher better."""
+
+    name = "insertion"
+    needs_model = True
+    steps = 20
+
+    def __call__(self, inputs):
+        curve = _flipping_curve(inputs, self.steps, insertion=True)
+        return (curve - curve[:, :1]).mean(axis=1)
+
+
+class FaithfulnessCorrelation(Metric):
+    """Faithfulness correlation (Bhatt et al., 2020): over `samples` random pixel subsets S of
+    `subset_share` of the pixels, Pearson's correlation between the relevance in S and the drop
+    Psi^c(x) - Psi^c(x with S at the low bound); NaN where either is constant."""
+
+    name = "faithfulness_correlation"
+    needs_model = True
+    samples, subset_share, seed = 50, 0.1, 0
+
+    def __call__(self, inputs):
+        n, pixels = inputs.relevance.shape
+        size = max(1, int(round(self.subset_share * pixels)))
+        rng = np.random.default_rng(self.seed)
+        base = inputs.score(inputs.images)
+        sums, drops = [], []
+        for _ in range(self.samples):
+            subset = np.argsort(rng.random((n, pixels)), axis=1)[:, :size]
+            sums.append(np.take_along_axis(inputs.relevance, subset, axis=1).sum(axis=1))
+            drops.append(base - inputs.score(inputs.replaced(subset, size)))
+        return np.array([stats.pearson(s, d) for s, d in zip(np.stack(sums, 1),
+                                                             np.stack(drops, 1))])
+
+
+class MaxSensitivity(Metric):
+    """Max-sensitivity (Yeh et al., 2019) of the plain gradient map: the largest relative change
+    ||g(x + d) - g(x)|| / ||g(x)|| over `samples` perturbations d drawn on the L2 sphere of
+    `radius` (0.1 of the pixel range times sqrt(pixels) / 28, i.e. 0.1 on MNIST) and clipped
+    into the box; lower is more robust. Scores the gradient, whatever map it is given."""
+
+    name = "max_sensitivity"
+    higher_is_better = False
+    needs_model = True
+    samples, radius, seed = 10, 0.1, 0
+
+    def __call__(self, inputs):
+        x = inputs.images.astype(np.float64)
+        g = inputs.gradient(x).reshape(len(x), -1)
+        norm = np.linalg.norm(g, axis=1)
+        rng = np.random.default_rng(self.seed)
+        worst = np.zeros(len(x))
+        for _ in range(self.samples):
+            d = rng.normal(size=x.shape)
+            d *= self.radius / np.linalg.norm(d.reshape(len(x), -1), axis=1).reshape(
+                (-1,) + (1,) * (x.ndim - 1))
+            moved = np.clip(x + d, *inputs.bounds)
+            change = np.linalg.norm(inputs.gradient(moved).reshape(len(x), -1) - g, axis=1)
+            worst = np.maximum(worst, change)
+        return _ratio(worst, norm)
+
+
+class RandomLogit(Metric):
+    """Random-logit test (Sixt et al., 2020) of the plain gradient: Spearman's correlation of
+    |grad Psi^c| with |grad Psi^j| for a random other class j (seeded); an explanation that does
+    not depend on the class explained scores 1; lower is better."""
+
+    name = "random_logit"
+    higher_is_better = False
+    needs_model = True
+    seed = 0
+
+    def __call__(self, inputs):
+        n = inputs.logits(inputs.images[:1]).shape[1]
+        rng = np.random.default_rng(self.seed)
+        other = (inputs.classes + rng.integers(1, n, len(inputs.classes))) % n
+        a = np.abs(inputs.gradient(inputs.images).reshape(len(other), -1))
+        b = np.abs(inputs.gradient(inputs.images, other).reshape(len(other), -1))
+        return _rank_correlations(a, b)
+
+
+class Randomisation(Metric):
+    """Model-parameter randomisation (Adebayo et al., 2018) per image: Spearman's correlation of
+    |map| with |grad Psi^c| of the network with every layer re-initialised (seeded; the
+    cascade's last stage, saliency.randomisation_check); lower: the map depends on what was
+    learnt."""
+
+    name = "randomisation"
+    higher_is_better = False
+    needs_model = True
+    seed = 0
+
+    def __call__(self, inputs):
+        random = saliency.randomised_network(inputs.network, self.seed)
+        g = np.concatenate([
+            np.asarray(metrics.grad_at(random, tf.constant(inputs.images[s:s + inputs.batch_size]),
+                                       tf.constant(inputs.classes[s:s + inputs.batch_size]))[1])
+            for s in range(0, len(inputs.images), inputs.batch_size)])
+        flat = lambda a: np.abs(a.reshape(len(a), -1))  # noqa: E731
+        return _rank_correlations(flat(inputs.maps), flat(g.astype(np.float64)))
+
+
+METRICS = {m.name: m for m in (Deletion, Insertion, FaithfulnessCorrelation, MaxSensitivity,
+                               RandomLogit, Randomisation, Sparseness, Complexity, RelevanceMass,
+                               RelevanceRank)}
+
+
+def undefined(values):
+    """How many images a metric is undefined on (NaN), for the exclusion counts."""
+    return int(np.isnan(np.asarray(values, np.float64)).sum())
+
+
+def measure(images, maps, *, model=None, metrics_=None, classes=None, bounds=(0.0, 1.0),
+            batch_size=100, compiled=True):
+    """Every chosen metric of `maps` (one per image), per image.
+
+    Args:
+      images: array (N, ...) inside `bounds`, finite.
+      maps: array shaped like `images`, finite: the saliency maps scored.
+      model: the Keras classifier the maps explain (needed by metrics with needs_model).
+      metrics_: names in METRICS; None: all of them (only the map-only ones without a model).
+      classes: int (N,) the class each map explains; None: the model's prediction.
+      bounds: the pixel box (low bound: the deleted pixels' value; object mask at mid-range).
+      batch_size: images per model call (the values do not depend on it).
+      compiled: run the model calls as tf.functions; False runs them eagerly (same values).
+
+    Returns:
+      dict name -> float64 (N,), NaN where the metric is undefined (see each class).
+
+    Raises:
+      ValueError: unknown metric, a model-based metric without a model, maps or images that are
+        not finite or not shaped alike, pixels outside the bounds.
+    """
+    names = list(metrics_) if metrics_ is not None else [
+        n for n, m in METRICS.items() if model is not None or not m.needs_model]
+    unknown = sorted(set(names) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown explanation metrics {unknown}; known: {sorted(METRICS)}")
+    need = [n for n in names if METRICS[n].needs_model]
+    if need and model is None:
+        raise ValueError(f"metrics {need} call the model: pass model=")
+    inputs = _Inputs(model, images, maps, classes, bounds, batch_size, compiled)
+    return {name: np.asarray(METRICS[name]()(inputs), np.float64) for name in names}

@@ -1,0 +1,127 @@
+"""Explanation-quality metrics: known answers, compiled against eager, batch-size invariance,
+bad input."""
+
+import numpy as np
+import pytest
+from conftest import randomize_biases
+
+from robust_saliency import explanations, metrics, models
+
+
+def _linear(rng):
+    return randomize_biases(models.linear_classifier(dtype="float64"), rng, scale=0.5)
+
+
+def _images(rng, n=6):
+    x = rng.uniform(0, 1, (n, 28, 28, 1))
+    x[rng.uniform(size=x.shape) < 0.5] = 0.0
+    return x
+
+
+def test_sparseness_of_one_hot_and_constant_maps(rng):
+    x = _images(rng, 2)
+    one_hot = np.zeros_like(x)
+    one_hot[:, 3, 4, 0] = 2.5
+    n = 28 * 28
+    r = explanations.measure(x, one_hot, metrics_=["sparseness", "complexity"])
+    np.testing.assert_allclose(r["sparseness"], (n - 1) / n, rtol=1e-12)
+    np.testing.assert_allclose(r["complexity"], 0.0, atol=1e-12)
+    r = explanations.measure(x, np.full_like(x, -0.3), metrics_=["sparseness", "complexity"])
+    np.testing.assert_allclose(r["sparseness"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(r["complexity"], np.log(n), rtol=1e-12)
+
+
+def test_relevance_mass_and_rank_on_and_off_the_mask(rng):
+    x = _images(rng, 3)
+    mask = (x > 0.5).astype(np.float64)
+    on = explanations.measure(x, mask * rng.uniform(0.1, 1, x.shape),
+                              metrics_=["relevance_mass", "relevance_rank"])
+    np.testing.assert_allclose(on["relevance_mass"], 1.0)
+    np.testing.assert_allclose(on["relevance_rank"], 1.0)
+    off = explanations.measure(x, 1.0 - mask, metrics_=["relevance_mass", "relevance_rank"])
+    np.testing.assert_allclose(off["relevance_mass"], 0.0)
+    np.testing.assert_allclose(off["relevance_rank"], 0.0)
+
+
+def test_an_empty_mask_and_a_zero_map_are_undefined_not_zero(rng):
+    x = _images(rng, 3)
+    x[1] = 0.2  # no pixel above mid-range: no object
+    maps = rng.normal(size=x.shape)
+    maps[2] = 0.0
+    r = explanations.measure(x, maps, metrics_=["relevance_mass", "relevance_rank",
+                                                "sparseness", "complexity"])
+    assert np.isnan(r["relevance_mass"][1]) and np.isnan(r["relevance_rank"][1])
+    assert np.isnan(r["relevance_mass"][2]) and np.isnan(r["sparseness"][2])
+    assert np.isnan(r["complexity"][2])
+    assert np.isfinite(r["relevance_mass"][0])
+    assert explanations.undefined(r["relevance_mass"]) == 2
+
+
+def test_deletion_on_a_linear_model_follows_the_analytic_curve(rng):
+    model = _linear(rng)
+    x = _images(rng)
+    logits = np.asarray(model(x))
+    pred = logits.argmax(axis=1)
+    w = np.asarray(model.get_layer("logits").kernel)[:, pred].T  # (N, D): the gradient maps
+    maps = w.reshape(x.shape)
+    steps = explanations.Deletion.steps
+    got = explanations.measure(x, maps, model=model, metrics_=["deletion", "insertion"])
+    order = np.argsort(-w, axis=1, kind="stable")
+    flat = x.reshape(len(x), -1)
+    counts = np.round(np.linspace(0, flat.shape[1], steps + 1)).astype(int)
+    # Setting pixel i to 0 lowers Psi^c by w_i x_i: the curve is the running sum in that order.
+    contrib = np.take_along_axis(w * flat, order, axis=1)
+    drops = np.stack([contrib[:, :c].sum(axis=1) for c in counts], axis=1)
+    np.testing.assert_allclose(got["deletion"], drops.mean(axis=1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got["insertion"], drops.mean(axis=1), rtol=1e-10, atol=1e-12)
+
+
+def test_map_compared_with_itself_and_an_independent_class(rng):
+    model = _linear(rng)
+    x = _images(rng)
+    g = metrics.measure(model, x, return_maps=True)["grad_pred"]
+    r = explanations.measure(x, g, model=model, metrics_=["random_logit", "max_sensitivity",
+                                                          "faithfulness_correlation"])
+    # A linear model's gradient does not move: zero sensitivity.
+    np.testing.assert_allclose(r["max_sensitivity"], 0.0, atol=1e-12)
+    # Deleting a subset lowers Psi^c by exactly sum_S w_i x_i, not sum_S w_i: correlated, < 1.
+    assert np.all(r["faithfulness_correlation"] > 0)
+    assert np.all(np.abs(r["random_logit"]) < 1)
+    same = explanations._rank_correlations(np.abs(g.reshape(len(g), -1)),
+                                           np.abs(g.reshape(len(g), -1)))
+    np.testing.assert_allclose(same, 1.0)
+
+
+@pytest.mark.slow
+def test_compiled_equals_eager_and_batch_size_changes_nothing(rng, trained_small_net):
+    x = _images(rng, 7).astype("float32")
+    g = metrics.measure(trained_small_net, x, return_maps=True)["grad_pred"]
+    names = sorted(explanations.METRICS)
+    compiled = explanations.measure(x, g, model=trained_small_net, batch_size=3)
+    eager = explanations.measure(x, g, model=trained_small_net, batch_size=3, compiled=False)
+    whole = explanations.measure(x, g, model=trained_small_net, batch_size=100)
+    assert sorted(compiled) == names
+    for name in names:
+        np.testing.assert_allclose(eager[name], compiled[name], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+        np.testing.assert_allclose(whole[name], compiled[name], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    # The trained net's gradient depends on its weights: randomising them decorrelates it.
+    assert np.median(compiled["randomisation"]) < 0.9
+
+
+def test_bad_input_names_the_problem(rng):
+    x = _images(rng, 2)
+    maps = rng.normal(size=x.shape)
+    with pytest.raises(ValueError, match="unknown explanation metrics"):
+        explanations.measure(x, maps, metrics_=["sparsity"])
+    with pytest.raises(ValueError, match="call the model: pass model="):
+        explanations.measure(x, maps, metrics_=["deletion"])
+    bad = maps.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        explanations.measure(x, bad, metrics_=["sparseness"])
+    with pytest.raises(ValueError, match="shaped like it"):
+        explanations.measure(x, maps[:, :-1], metrics_=["sparseness"])
+    with pytest.raises(ValueError, match="outside the bounds"):
+        explanations.measure(x + 2, maps, metrics_=["sparseness"])
