@@ -30,8 +30,7 @@ if typing.TYPE_CHECKING:
 # evaluation and runs (TensorFlow) are imported where a member is trained or evaluated: reading
 # a cohort (read, gather, degenerate) stays TensorFlow-free, for the claims and the figures.
 
-COHORT_JSON = "cohort.json"
-COHORT_CSV = "cohort.csv"
+COHORT_JSON, COHORT_CSV = results.COHORT_JSON, results.COHORT_CSV  # also public here
 STATUSES = ("evaluated", "diverged", "trained", "pending")
 # Prefixes of the cohort.csv columns holding each median's bootstrap interval over images.
 CI_LOW, CI_HIGH = "ci_low_", "ci_high_"

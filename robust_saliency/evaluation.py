@@ -16,7 +16,6 @@ from robust_saliency import attacks, data, metrics, results, runs, saliency, sta
 
 SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
 
-MAPS_NPZ, TIMINGS_JSON = results.MAPS_NPZ, results.TIMINGS_JSON
 NUM_MAP_IMAGES = 16
 # Class indices and flags: their medians mean nothing.
 CATEGORICAL = ("index", "label", "correct", "pred", "runner_up", "pred_xi")
@@ -110,7 +109,7 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
     labels = np.asarray(labels)
     say = progress or (lambda stage, done=None, total=None: None)
     table_path = os.path.join(out_dir, results.PER_IMAGE_CSV)
-    timings_path = os.path.join(out_dir, TIMINGS_JSON)
+    timings_path = os.path.join(out_dir, results.TIMINGS_JSON)
     timings = results.read_json(timings_path) if os.path.exists(timings_path) else {}
     stages = []
     table = results.read_table(table_path) if os.path.exists(table_path) else None
@@ -124,7 +123,7 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         table = {"index": np.arange(len(images)), "label": labels,
                  "correct": (r["pred"] == labels).astype(int),
                  **{key: r[key] for key in metrics.PER_IMAGE_KEYS}}
-        _write_maps(os.path.join(out_dir, MAPS_NPZ), images, r)
+        _write_maps(os.path.join(out_dir, results.MAPS_NPZ), images, r)
         results.write_table(table_path, table)
         timings = {"metrics": time.time() - start}
         results.write_json(timings_path, timings)

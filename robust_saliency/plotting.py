@@ -22,10 +22,6 @@ from robust_saliency import attacks, bounds, results, stats  # noqa: E402
 # absl shows Python logging at INFO; fontTools logs every font it subsets into a PDF there.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
 
-COHORT_JSON = "cohort.json"  # The names robust_saliency.cohort writes.
-COHORT_CSV = "cohort.csv"
-MAPS_NPZ = results.MAPS_NPZ
-
 # Okabe & Ito (2008): distinguishable with every common form of colour blindness.
 PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7",
            "#F0E442")
@@ -93,7 +89,7 @@ def load(results_dir, *, columns=("median_lin_robustness",)):
       (spec, members): cohort.json as a dict, and the evaluated rows of cohort.csv as a dict of
       numpy columns, ordered by lambda (the sweep's order, so lines join neighbouring lambdas).
     """
-    for name in (COHORT_JSON, COHORT_CSV):
+    for name in (results.COHORT_JSON, results.COHORT_CSV):
         _require_file(os.path.join(results_dir, name), results_dir)
     from robust_saliency import cohort  # Imports TensorFlow: only once there is a cohort.
 
@@ -102,12 +98,13 @@ def load(results_dir, *, columns=("median_lin_robustness",)):
     if not len(keep):
         counts = ", ".join(f"{int((table['status'] == s).sum())} {s}"
                            for s in np.unique(table["status"]))
-        raise MissingResults(f"no evaluated member in {os.path.join(results_dir, COHORT_CSV)} "
+        table_path = os.path.join(results_dir, results.COHORT_CSV)
+        raise MissingResults(f"no evaluated member in {table_path} "
                              f"({counts}); finish it with {COHORT_COMMAND.format(results_dir)}")
     missing = [c for c in columns if c not in table]
     if missing:
         raise MissingResults(f"column {', '.join(missing)} missing from "
-                             f"{os.path.join(results_dir, COHORT_CSV)}; it is written by "
+                             f"{os.path.join(results_dir, results.COHORT_CSV)}; it is written by "
                              f"{COHORT_COMMAND.format(results_dir)}")
     keep = keep[np.lexsort((table["member"][keep], table["lam"][keep]))]
     return spec, {name: column[keep] for name, column in table.items()}
@@ -218,7 +215,7 @@ def per_image(results_dir, members, position, columns=()):
 
 def maps(results_dir, members, position):
     """One member's maps.npz (x, grad_pred, grad_bin, xi, gamma and their alignments)."""
-    path = os.path.join(results_dir, str(members["run_dir"][position]), MAPS_NPZ)
+    path = os.path.join(results_dir, str(members["run_dir"][position]), results.MAPS_NPZ)
     _require_file(path, results_dir)
     with np.load(path) as arrays:
         return dict(arrays)

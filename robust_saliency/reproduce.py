@@ -16,7 +16,6 @@ import numpy as np
 
 from robust_saliency import results
 
-COHORT_JSON = "cohort.json"
 # The medians a reproduction is judged on, besides every rho_<attack> column and the accuracy.
 KEY_MEDIANS = ("alignment", "alignment_bin", "lin_robustness")
 VERDICTS = ("bit-identical", "within intervals", "outside intervals", "missing", "unevaluated")
@@ -96,7 +95,7 @@ def compare(results_dir, reference_dir):
     """
     specs = []
     for folder in (results_dir, reference_dir):
-        path = os.path.join(folder, COHORT_JSON)
+        path = os.path.join(folder, results.COHORT_JSON)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: {folder} is not a cohort folder")
         specs.append(results.read_json(path))

@@ -21,6 +21,8 @@ import tempfile
 
 import numpy as np
 
+COHORT_JSON = "cohort.json"
+COHORT_CSV = "cohort.csv"
 RUN_JSON = "run.json"
 MODEL_FILE = "model.keras"
 # The trained network's weights alone (about 1 MB for small_net), committed beside the results

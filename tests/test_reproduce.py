@@ -31,7 +31,7 @@ def write_member(folder, member, *, shift=0.0, versions=None):
 
 
 def write_cohort(folder, name="mnist_quick", members=MEMBERS, attacks=("cw",), **kwargs):
-    results.write_json(os.path.join(folder, reproduce.COHORT_JSON),
+    results.write_json(os.path.join(folder, results.COHORT_JSON),
                        {"name": name, "lambdas": [10.0, 150.0], "seeds": [0],
                         "attacks": list(attacks), "train": {"lam": 0.0, "epochs": 6}})
     for member in members:
@@ -66,9 +66,9 @@ def test_rho_best_of_other_attacks_is_not_compared_and_new_fields_are_no_differe
         tmp_path, reference):
     rerun = str(tmp_path / "rerun")
     write_cohort(rerun, attacks=("cw", "fmn"), shift=0.05)
-    spec = results.read_json(os.path.join(rerun, reproduce.COHORT_JSON))
+    spec = results.read_json(os.path.join(rerun, results.COHORT_JSON))
     spec["train"]["num_classes"] = None  # a field the reference's older file lacks
-    results.write_json(os.path.join(rerun, reproduce.COHORT_JSON), spec)
+    results.write_json(os.path.join(rerun, results.COHORT_JSON), spec)
     for member in MEMBERS:  # rho_best far off: another estimate, not a difference
         path = os.path.join(rerun, member, results.SUMMARY_JSON)
         summary = results.read_json(path)
