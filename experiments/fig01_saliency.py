@@ -3,7 +3,7 @@
     python -m experiments.fig01_saliency --results_dir=DIR --out_dir=figures
 
 Rows: the first images of the members' maps.npz; columns: the image x, then the saliency map
-g = grad Psi^{i*}(x) of the least and of the most robust evaluated model (plotting.extremes),
+g = grad Psi^{i*}(x) of the least and of the most robust evaluated model (cohort.extremes),
 each titled with its lambda and alignment alpha(x) (eq. 7). Each map is scaled symmetrically
 around 0 on its own, so only its pattern, not its size, compares across panels.
 """
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from absl import app
 
 from experiments import figures
-from robust_saliency import plotting
+from robust_saliency import cohort, plotting
 
 STEM = "fig01_saliency"
 
@@ -28,7 +28,7 @@ def plot(results_dir, out_dir, num_images=4, display=None):
     """
     spec, members = plotting.load(results_dir)
     display = display or plotting.default_display(spec)
-    least, most = plotting.extremes(members)
+    least, most = cohort.extremes(members)
     shown = {at: plotting.maps(results_dir, members, at) for at in (least, most)}
     rows = min(num_images, len(shown[most]["x"]))
     fig, axes = plt.subplots(rows, 3, figsize=(5.4, 1.85 * rows + 0.6), squeeze=False,

@@ -5,7 +5,7 @@
 One point per measured image of one member: alpha(x) (eq. 7) against rho_tilde(x) (eq. 9), with
 their Pearson correlation. The paper finds them highly correlated on MNIST and uncorrelated on
 ImageNet. Default member: the most robust evaluated one (largest median rho_best, else median
-rho_tilde; plotting.extremes), the same model figures 1 and 10 call most robust.
+rho_tilde; cohort.extremes), the same model figures 1 and 10 call most robust.
 """
 
 import matplotlib.pyplot as plt
@@ -24,7 +24,7 @@ def plot(results_dir, out_dir, member=None):
 
     Args:
       member: member index (cohort.csv column `member`); None: the most robust evaluated one
-        (plotting.extremes).
+        (cohort.extremes).
     """
     spec, members = plotting.load(results_dir)
     at = plotting.pick(members, member)

@@ -9,7 +9,7 @@ smallest distance of every L2 attack run on the image), with its own correlation
 rho_cw column the attack with the smallest median distance stands in, and the title says so.
 As in the paper's medians, distances that are not finite (no adversarial found) or 0 (already
 adversarial) are dropped and counted.
-Default member: the most robust evaluated one, as in figure 4 (plotting.extremes).
+Default member: the most robust evaluated one, as in figure 4 (cohort.extremes).
 """
 
 import matplotlib.pyplot as plt
@@ -42,7 +42,7 @@ def plot(results_dir, out_dir, member=None):
 
     Args:
       member: member index (cohort.csv column `member`); None: the most robust evaluated one
-        (plotting.extremes).
+        (cohort.extremes).
     """
     spec, members = plotting.load(results_dir)
     at = plotting.pick(members, member)

@@ -5,7 +5,7 @@
 For the first images of maps.npz, columns: x; g = grad Psi^{i*}(x) with alpha(x) (eq. 7);
 g_dagger = grad (Psi^{i*} - Psi^{j*})(x) with alpha_dagger(x) (eq. 11); the shifted image xi of
 Theorem 3; gamma = grad Psi^{i*}(xi) with |<xi, gamma>| / ||gamma||. Rows alternate the most and
-the least robust evaluated model (plotting.extremes), odd rows most robust as in the paper. Each
+the least robust evaluated model (cohort.extremes), odd rows most robust as in the paper. Each
 gradient is scaled symmetrically around 0 on its own, as the paper scales each individually.
 """
 
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from absl import app
 
 from experiments import figures
-from robust_saliency import plotting
+from robust_saliency import cohort, plotting
 
 STEM = "fig10_gallery"
 COLUMNS = (("x", r"$x$", None), ("grad_pred", r"$g$", ("alignment", r"$\alpha$")),
@@ -33,7 +33,7 @@ def plot(results_dir, out_dir, num_images=3, display=None):
     """
     spec, members = plotting.load(results_dir)
     display = display or plotting.default_display(spec)
-    least, most = plotting.extremes(members)
+    least, most = cohort.extremes(members)
     shown = {at: plotting.maps(results_dir, members, at) for at in (least, most)}
     count = min(num_images, len(shown[most]["x"]))
     fig, axes = plt.subplots(2 * count, len(COLUMNS), figsize=(7.2, 3.0 * count + 0.7),

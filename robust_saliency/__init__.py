@@ -34,9 +34,10 @@ for double backpropagation on CPU (benchmarks/README.md). Set TF_ENABLE_ONEDNN_O
 import TensorFlow first) to keep TensorFlow's choice.
 
 Names resolve on first use: `import robust_saliency` loads no TensorFlow, and the
-TensorFlow-free parts (ATTACKS, read_cohort, check_claims, compare_cohorts, the plotting
-module, read_table) never do. Importing it makes `keras.models.load_model` understand the
-project's saved models (its custom layers register as soon as Keras is imported).
+TensorFlow-free parts (ATTACKS, EXPLANATION_METRICS, read_cohort, check_claims,
+compare_cohorts, the plotting module, read_table) never do. Importing it makes
+`keras.models.load_model` understand the project's saved models (its custom layers register
+as soon as Keras is imported).
 """
 
 import importlib

@@ -265,6 +265,24 @@ def degenerate(table):
     return evaluated & (accuracy < DEGENERATE_SHARE * np.median(accuracy[reference]))
 
 
+def extremes(members):
+    """Positions (least, most) robust among `members`: by median rho_best, else median rho_tilde,
+    among the members that are not degenerate (`degenerate`) when there are any.
+
+    rho_best (the smallest distance any attack found) is the paper's notion of robustness; the
+    linearized estimate stands in when no attack column exists or some median is undefined. A
+    collapsed classifier is trivially "least robust" (many images sit at the boundary) and would
+    otherwise stand in for the paper's least robust model.
+    """
+    key = "median_rho_best"
+    if key not in members or not np.all(np.isfinite(members[key])):
+        key = "median_lin_robustness"
+    sound = ~np.asarray(members.get("degenerate", np.zeros(len(members[key]))), bool)
+    candidates = np.flatnonzero(sound) if sound.any() else np.arange(len(members[key]))
+    values = members[key][candidates]
+    return int(candidates[np.argmin(values)]), int(candidates[np.argmax(values)])
+
+
 def degenerate_note(table):
     """One sentence naming the degenerate members and the rule, '' when there are none."""
     bad = np.flatnonzero(np.asarray(table["degenerate"], bool))

@@ -18,12 +18,14 @@ read the logit Psi^c of the class c the map explains (the logits, as every quant
 logits.logits_network). Values are float64 per image; a metric undefined on an image (a zero
 map, an empty object mask, a constant sample) is NaN there, never a silent 0, and
 `undefined(values)` counts those images.
+
+TensorFlow is imported only where a model is called, so the registry (names, directions) reads
+without it, as the TensorFlow-free claims do.
 """
 
 import numpy as np
-import tensorflow as tf
 
-from robust_saliency import metrics, saliency, stats
+from robust_saliency import stats
 
 
 class Metric:
@@ -43,6 +45,11 @@ class _Inputs:
     explain, the bounds, and the model's compiled logits and input-gradient functions."""
 
     def __init__(self, model, images, maps, classes, bounds, batch_size, compiled):
+        import tensorflow as tf
+
+        from robust_saliency import metrics
+
+        self._constant = tf.constant
         self.network = metrics.logits_network(model) if model is not None else None
         self.images = metrics.check_images(images, self.network, bounds)
         maps = np.asarray(maps, np.float64)
@@ -60,13 +67,14 @@ class _Inputs:
         if self.network is not None:
             call = lambda x: self.network(x, training=False)  # noqa: E731
             grad = lambda x, c: metrics.grad_at(self.network, x, c)[1]  # noqa: E731
+            self._grad_of = lambda net, x, c: metrics.grad_at(net, x, c)[1]  # noqa: E731
             self._logits = tf.function(call, autograph=False) if compiled else call
             self._grad = tf.function(grad, autograph=False) if compiled else grad
             self.classes = (np.asarray(classes, np.int32) if classes is not None
                             else np.argmax(self.logits(self.images), axis=1).astype(np.int32))
 
     def _batched(self, fn, x, *more):
-        return np.concatenate([np.asarray(fn(*(tf.constant(a[s:s + self.batch_size])
+        return np.concatenate([np.asarray(fn(*(self._constant(a[s:s + self.batch_size])
                                                 for a in (x, *more))))
                                for s in range(0, len(x), self.batch_size)])
 
@@ -95,6 +103,8 @@ class _Inputs:
 
 def _rank_correlations(a, b):
     """Spearman per row, NaN where either row is constant (it ranks nothing)."""
+    from robust_saliency import saliency
+
     r = saliency.rank_correlations(a, b)
     return np.where((np.ptp(a, axis=1) > 0) & (np.ptp(b, axis=1) > 0), r, np.nan)
 
@@ -277,11 +287,11 @@ class Randomisation(Metric):
     seed = 0
 
     def __call__(self, inputs):
+        from robust_saliency import saliency
+
         random = saliency.randomised_network(inputs.network, self.seed)
-        g = np.concatenate([
-            np.asarray(metrics.grad_at(random, tf.constant(inputs.images[s:s + inputs.batch_size]),
-                                       tf.constant(inputs.classes[s:s + inputs.batch_size]))[1])
-            for s in range(0, len(inputs.images), inputs.batch_size)])
+        g = inputs._batched(lambda x, c: inputs._grad_of(random, x, c), inputs.images,
+                            inputs.classes)
         flat = lambda a: np.abs(a.reshape(len(a), -1))  # noqa: E731
         return _rank_correlations(flat(inputs.maps), flat(g.astype(np.float64)))
 

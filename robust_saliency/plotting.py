@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # Figures are files; never open a window (CI has no displ
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from robust_saliency import attacks, bounds, results, stats  # noqa: E402
+from robust_saliency import attacks, bounds, cohort, results, stats  # noqa: E402
 
 # absl shows Python logging at INFO; fontTools logs every font it subsets into a PDF there.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -158,29 +158,9 @@ def lam_text(lam):
     return rf"$\lambda$={lam:g}"
 
 
-def extremes(members):
-    """Positions (least, most) robust among `members`: by median rho_best, else median rho_tilde,
-    among the members that are not degenerate (cohort.degenerate) when there are any.
-
-    rho_best (the smallest distance any attack found) is the paper's notion of robustness; the
-    linearized estimate stands in when no attack column exists or some median is undefined. A
-    collapsed classifier is trivially "least robust" (many images sit at the boundary) and would
-    otherwise stand in for the paper's least robust model.
-    """
-    key = "median_rho_best"
-    if key not in members or not np.all(np.isfinite(members[key])):
-        key = "median_lin_robustness"
-    sound = ~np.asarray(members.get("degenerate", np.zeros(len(members[key]))), bool)
-    candidates = np.flatnonzero(sound) if sound.any() else np.arange(len(members[key]))
-    values = members[key][candidates]
-    return int(candidates[np.argmin(values)]), int(candidates[np.argmax(values)])
-
-
 def mark_degenerate(ax, x, y, flags):
     """Rings the points (x, y) whose flag is set: degenerate members (cohort.degenerate).
     Returns whether it drew any, i.e. whether the axes gained a legend entry."""
-    from robust_saliency import cohort  # Imports TensorFlow: only once there is a cohort.
-
     flags = np.asarray(flags, bool)
     if flags.any():
         ax.scatter(np.asarray(x)[flags], np.asarray(y)[flags], s=170, facecolors="none",
@@ -191,9 +171,10 @@ def mark_degenerate(ax, x, y, flags):
 
 
 def pick(members, member=None):
-    """Position of member index `member` among `members`; None: the most robust (extremes)."""
+    """Position of member index `member` among `members`; None: the most robust
+    (cohort.extremes)."""
     if member is None:
-        return extremes(members)[1]
+        return cohort.extremes(members)[1]
     found = np.flatnonzero(members["member"] == member)
     if not len(found):
         raise MissingResults(f"member {member} is not evaluated; evaluated members: "

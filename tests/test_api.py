@@ -39,7 +39,8 @@ import sys
 import robust_saliency as rs
 assert "tensorflow" not in sys.modules and "keras" not in sys.modules
 rs.ATTACKS, rs.read_cohort, rs.check_claims, rs.compare_cohorts, rs.read_table
-import robust_saliency.plotting
+rs.EXPLANATION_METRICS
+import robust_saliency.plotting, robust_saliency.explanation_claims
 assert "tensorflow" not in sys.modules, "a TensorFlow-free name imported TensorFlow"
 rs.measure
 assert "tensorflow" in sys.modules

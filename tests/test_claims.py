@@ -237,7 +237,7 @@ def test_least_and_most_robust_picks_skip_degenerate_models(tmp_path, monkeypatc
     members = [_member(rng, 20, scale=s, correlated=True) for s in (2.0, 1.0, 3.0, 0.5)]
     _write_cohort(tmp_path, members, accuracy=[0.98, 0.97, 0.96, 0.3])
     _, loaded = plotting.load(str(tmp_path))
-    least, most = plotting.extremes(loaded)
+    least, most = cohort.extremes(loaded)
     assert loaded["lam"][least] == 10.0 and loaded["lam"][most] == 100.0  # not 1000 (collapsed)
     figures = []
     monkeypatch.setattr(plotting, "save", lambda fig, out_dir, stem: figures.append(fig) or [])
@@ -259,3 +259,34 @@ def test_seed_spread_gives_each_lambdas_median_and_range_over_its_evaluated_seed
     assert md[5] == "| 100 | 2 (1 degenerate) | 0.500 (0.100-0.900) | 2.500 |"
     table["seed"] = np.zeros(6, int)
     assert claims.seed_spread_markdown(table) == ""
+
+
+def test_explanation_metric_claims_follow_their_direction(tmp_path):
+    rng = np.random.default_rng(4)
+    members = [_member(rng, 40, scale=s, correlated=True) for s in (1.0, 1.5, 2.0, 2.5, 3.0)]
+    for m in members:
+        # Per image: sparseness tracks alignment; complexity (lower is better) too, inverted.
+        m["sparseness"] = 0.1 * m["alignment"] + rng.normal(0, 0.01, 40)
+        m["complexity"] = 5.0 - 0.1 * m["alignment"]
+    _write_cohort(tmp_path, members)
+    path = os.path.join(tmp_path, cohort.COHORT_CSV)
+    table = results.read_table(path)
+    align = table["median_alignment"]
+    table["median_sparseness"] = 0.1 * align           # better along with alignment
+    table["median_complexity"] = 5.0 - 0.1 * align      # lower is better: better too
+    table["median_deletion"] = 10.0 - align             # higher is better: worse
+    table["median_relevance_mass"] = np.array([0.5, 0.7, 0.4, 0.6, 0.5])  # no trend
+    results.write_table(path, table)
+    v = _verdicts(tmp_path)
+    assert v["sparseness (gradient maps) improves with median alignment"] == "agrees"
+    assert v["complexity (gradient maps) improves with median alignment"] == "agrees"
+    assert v["deletion (gradient maps) improves with median alignment"] == "disagrees"
+    assert v["relevance_mass (gradient maps) improves with median alignment"] in (
+        "inconclusive", "disagrees")
+    rows = {r["claim"]: r for r in claims.check(str(tmp_path))}
+    pointwise = rows["pointwise complexity vs alignment correlation (gradient maps)"]
+    assert "least robust (lambda=1) 1.00" in pointwise["measured"]  # signed: better = higher
+    assert "pointwise deletion vs alignment correlation (gradient maps)" not in rows  # no column
+    # Without explanation columns a cohort's claims are the paper's alone.
+    _write_cohort(tmp_path / "plain", members)
+    assert not any("improves with" in c for c in _verdicts(tmp_path / "plain"))
