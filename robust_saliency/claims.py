@@ -9,8 +9,17 @@ import os
 
 import numpy as np
 
-from robust_saliency import attacks, bounds, cohort, results, stats
-from robust_saliency.stats import pearson, spearman
+from robust_saliency import attacks, bounds, cohort, explanation_claims, results, stats
+
+# The trend rule of every 'rises with' claim lives in stats; its names are public here too.
+from robust_saliency.stats import (  # noqa: F401
+    INCONCLUSIVE,
+    TREND_THRESHOLD,
+    pearson,
+    spearman,
+    trend_rule,
+    trend_verdict,
+)
 
 # Each robustness estimate's trend row, named by the attack classes' labels; rho_best (the
 # per-image minimum over the L2 attacks run) is judged by the same rule.
@@ -20,33 +29,12 @@ ESTIMATES = (*((f"rho_{n}", a.label) for n, a in attacks.ATTACKS.items() if a.no
              ("lin_robustness_linf", "linearized L-inf"))
 
 
-INCONCLUSIVE = "inconclusive"
-TREND_THRESHOLD = 0.6  # the Spearman correlation a 'rises with' claim asks for
-
-
 def _row(claim, paper, measured, rule, holds):
     """One claim; `holds` is True, False, None (not judged: n/a) or INCONCLUSIVE (the
     uncertainty admits both answers)."""
     verdict = {True: "reproduced", False: "not reproduced", None: "n/a"}.get(holds, holds)
     return {"claim": claim, "paper": paper, "measured": measured, "rule": rule,
             "verdict": verdict}
-
-
-def trend_verdict(rho, interval, threshold=TREND_THRESHOLD):
-    """A 'rises with' claim from Spearman's rho and its bootstrap interval: holds when rho >=
-    threshold and the interval lies above 0, fails when the interval lies below the threshold,
-    is inconclusive otherwise; None when rho is undefined."""
-    if not np.isfinite(rho):
-        return None
-    if interval[1] < threshold:
-        return False
-    return True if rho >= threshold and interval[0] > 0 else INCONCLUSIVE
-
-
-def trend_rule(threshold=TREND_THRESHOLD):
-    return (f"reproduced if Spearman >= {threshold} and its {stats.CONFIDENCE:.0%} bootstrap "
-            f"interval (over models) lies above 0; not reproduced if the interval lies below "
-            f"{threshold}; else inconclusive")
 
 
 def _rise_row(name, robustness, alignment):
@@ -147,10 +135,7 @@ def check(results_dir):
             rows.append(_constant_share_row(eq, figure, term, shares[eq], shares["(18)"],
                                             med_lin))
         rows.append(_linear_share_row(linear_share, med_lin))
-    # Beyond the paper: the standard explanation metrics, where the cohort measured them (this
-    # module's trend rule is theirs, hence the late import).
-    from robust_saliency import explanation_claims
-
+    # Beyond the paper: the standard explanation metrics, where the cohort measured them.
     return rows + explanation_claims.rows(results_dir, table, evaluated)
 
 

@@ -7,7 +7,7 @@ For every metric of explanations.METRICS in a cohort's table (its plain-gradient
 `median_<metric>`, and `_smoothgrad` / `_ig` where measured), signed so that higher is better:
   * across the sound members, Spearman's correlation of its median with the median alignment
     and with the median rho_best, judged by the trend rule of the paper's claims
-    (claims.trend_verdict): "agrees" (it improves along with them), "disagrees" (its interval
+    (stats.trend_verdict): "agrees" (it improves along with them), "disagrees" (its interval
     lies below the threshold), else "inconclusive";
   * within a model, Pearson's correlation over the images of the metric with the alignment, on
     the least and the most robust sound members (cohort.extremes), reported, not judged.
@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from robust_saliency import cohort, explanations, results, stats
-from robust_saliency.claims import INCONCLUSIVE, TREND_THRESHOLD, trend_verdict
+from robust_saliency.stats import INCONCLUSIVE, TREND_THRESHOLD, trend_verdict
 
 VARIANTS = (("", "gradient"), ("_smoothgrad", "SmoothGrad"), ("_ig", "IG"))
 _PAPER = "not in the paper (Section 3.3: alignment and interpretability not to be conflated)"

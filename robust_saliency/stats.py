@@ -123,3 +123,25 @@ def median_magnitude_ratio(numerator, denominator):
     top, bottom = (float(np.median(np.abs(v))) for v in (numerator, denominator))
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(top) / bottom), top, bottom
+
+
+INCONCLUSIVE = "inconclusive"
+TREND_THRESHOLD = 0.6  # the Spearman correlation a 'rises with' claim asks for
+
+
+def trend_verdict(rho, interval, threshold=TREND_THRESHOLD):
+    """A 'rises with' claim from Spearman's rho and its bootstrap interval: holds when rho >=
+    threshold and the interval lies above 0, fails when the interval lies below the threshold,
+    is inconclusive otherwise; None when rho is undefined."""
+    if not np.isfinite(rho):
+        return None
+    if interval[1] < threshold:
+        return False
+    return True if rho >= threshold and interval[0] > 0 else INCONCLUSIVE
+
+
+def trend_rule(threshold=TREND_THRESHOLD):
+    """The trend rule in words, for the claims tables."""
+    return (f"reproduced if Spearman >= {threshold} and its {CONFIDENCE:.0%} bootstrap "
+            f"interval (over models) lies above 0; not reproduced if the interval lies below "
+            f"{threshold}; else inconclusive")
