@@ -27,6 +27,8 @@ flags.DEFINE_integer("batch_size", 100, "Images per batch.")
 flags.DEFINE_list("attack_options", [], "method.option=value pairs, e.g. cw.steps=200.")
 flags.DEFINE_bool("aggregated_saliency", False, "Also the alignment of SmoothGrad and "
                   "Integrated Gradients maps (columns alignment_smoothgrad, alignment_ig).")
+flags.DEFINE_bool("explanation_metrics", False, "Also the explanation-quality metrics of the "
+                  "gradient maps (robust_saliency.explanations: deletion, sparseness, ...).")
 
 
 def _announce(stage, done=None, total=None):
@@ -46,7 +48,8 @@ def main(argv):
         print(experiments.banner(FLAGS.dataset, FLAGS.data_dir), flush=True)
         common = dict(attack_methods=FLAGS.attacks, batch_size=FLAGS.batch_size,
                       attack_options=options, progress=_announce, verbose=True,
-                      aggregated_saliency=FLAGS.aggregated_saliency)
+                      aggregated_saliency=FLAGS.aggregated_saliency,
+                      explanation_metrics=FLAGS.explanation_metrics)
         if FLAGS.run_dir:
             summary = evaluation.evaluate_run(FLAGS.run_dir, num_images=FLAGS.num_images,
                                               **common)

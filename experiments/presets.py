@@ -23,6 +23,7 @@ class Preset:
     attacks: tuple = ("gradient", "bim", "cw", "ddn", "fmn")
     attack_options: dict = dataclasses.field(default_factory=dict)
     aggregated_saliency: bool = False  # also SmoothGrad and IG alignment columns
+    explanation_metrics: bool = False  # also the explanation-quality metrics of the gradient
     seeds: tuple = (0,)  # replicate training seeds per lambda
     # A synthetic ImageNet-shaped TFRecord set the preset writes itself when no data_dir is
     # given (keyword arguments of imagenet_synthetic.write_synthetic_set), or None.
@@ -36,7 +37,8 @@ class Preset:
             lambdas=tuple(lambdas or self.lambdas), num_images=num_images or self.num_images,
             attacks=tuple(attacks or self.attacks),
             attack_options=self.attack_options if attack_options is None else attack_options,
-            aggregated_saliency=self.aggregated_saliency, seeds=tuple(seeds or self.seeds))
+            aggregated_saliency=self.aggregated_saliency,
+            explanation_metrics=self.explanation_metrics, seeds=tuple(seeds or self.seeds))
 
     def describe(self):
         lines = [f"preset {self.name}", "", self.doc.strip(), "",
@@ -44,6 +46,7 @@ class Preset:
                  f"num_images: {self.num_images}", f"attacks: {', '.join(self.attacks)}",
                  f"attack_options: {self.attack_options}",
                  f"aggregated_saliency: {self.aggregated_saliency}",
+                 f"explanation_metrics: {self.explanation_metrics}",
                  "seeds: " + ", ".join(str(seed) for seed in self.seeds), "train:"]
         lines += [f"  {k} = {v!r}" for k, v in dataclasses.asdict(self.train).items()]
         return "\n".join(lines)
@@ -105,7 +108,7 @@ trend as the paper (alignment and robustness rise with lambda).""",
         lambdas=(10.0, 150.0, 2_000.0, 20_000.0, 180_000.0),
         num_images=200,
         attack_options={"cw": {"steps": 100, "stepsize": 0.05}, **STRONG_OPTIONS},
-        aggregated_saliency=True),
+        aggregated_saliency=True, explanation_metrics=True),
 }
 
 

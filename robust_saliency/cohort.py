@@ -54,6 +54,8 @@ class CohortSpec:
     attack_options: dict = dataclasses.field(default_factory=dict)
     # Also measure the alignment of SmoothGrad and Integrated Gradients maps (evaluation.py).
     aggregated_saliency: bool = False
+    # Also score the plain gradient maps by every explanation-quality metric (explanations.py).
+    explanation_metrics: bool = False
     # Replicate training seeds: every lambda is trained once per seed (the template's own seed
     # is replaced by the member's).
     seeds: tuple = (0,)
@@ -73,7 +75,8 @@ class CohortSpec:
         return {"name": self.name, "train": dataclasses.asdict(self.train),
                 "lambdas": list(self.lambdas), "num_images": self.num_images,
                 "attacks": list(self.attacks), "attack_options": self.attack_options,
-                "aggregated_saliency": self.aggregated_saliency, "seeds": list(self.seeds)}
+                "aggregated_saliency": self.aggregated_saliency,
+                "explanation_metrics": self.explanation_metrics, "seeds": list(self.seeds)}
 
 
 def member_list(lambdas, seeds=(0,)):
@@ -133,6 +136,11 @@ def _claim_folder(results_dir, spec):
                      "attack_options": wanted["attack_options"]}
             results.write_json(path, found)
             changed = [k for k in changed if k not in ("attacks", "attack_options")]
+        if changed and "explanation_metrics" in changed and wanted["explanation_metrics"]:
+            # The explanation metrics added to a measured cohort: a column stage of its own.
+            found = {**found, "explanation_metrics": True}
+            results.write_json(path, found)
+            changed.remove("explanation_metrics")
         if changed == ["seeds"] and set(found["seeds"]) <= set(wanted["seeds"]):
             # More seeds for the same sweep: the members already there stay valid.
             results.write_json(path, {**found, "seeds": wanted["seeds"]})
@@ -165,7 +173,15 @@ def _evaluated(run_dir, spec):
     saliency_done = all(c in summary.get("medians", {}) for c in evaluation.SALIENCY_COLUMNS)
     return (summary.get("num_images") == spec.num_images
             and set(spec.attacks) <= set(summary.get("attacks", []))
-            and (saliency_done or not spec.aggregated_saliency))
+            and (saliency_done or not spec.aggregated_saliency)
+            and (not spec.explanation_metrics
+                 or all(name in summary.get("medians", {}) for name in _explanation_names())))
+
+
+def _explanation_names():
+    from robust_saliency import explanations
+
+    return list(explanations.METRICS)
 
 
 def run(results_dir, spec, *, members=None, shard=None, progress=None, train_verbose=2,
@@ -221,7 +237,8 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
         summary = evaluation.evaluate_run(
             run_dir, num_images=spec.num_images, attack_methods=spec.attacks,
             attack_options=spec.attack_options, progress=stage_progress,
-            aggregated_saliency=spec.aggregated_saliency)
+            aggregated_saliency=spec.aggregated_saliency,
+            explanation_metrics=spec.explanation_metrics)
         ran += [(m, stage) for stage in summary["stages_run"]]
         gather(results_dir)
     gather(results_dir)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from robust_saliency import attacks, data, metrics, results, runs, saliency, stats
+from robust_saliency import attacks, data, explanations, metrics, results, runs, saliency, stats
 
 SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
 
@@ -81,7 +81,7 @@ def robust_accuracy(table, norm=2):
 
 def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradient", "bim", "cw"),
              batch_size=100, attack_options=None, meta=None, progress=None, verbose=False,
-             aggregated_saliency=False):
+             aggregated_saliency=False, explanation_metrics=False):
     """Measures `model` on `images` into `out_dir`, resuming from whatever is already there.
 
     Args:
@@ -99,6 +99,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
       verbose: Keras progress bars for the metrics pass and every attack.
       aggregated_saliency: also the alignments of SmoothGrad and Integrated Gradients maps
         (saliency.aggregated_alignments at its defaults), as columns SALIENCY_COLUMNS.
+      explanation_metrics: also every explanation-quality metric of the plain gradient map
+        (explanations.METRICS, at their defaults), one column each under its name.
 
     Returns:
       The summary dict, plus 'stages_run': the stages computed by this call.
@@ -137,6 +139,16 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         timings["saliency"] = time.time() - start
         results.write_json(timings_path, timings)
         stages.append("saliency")
+    if explanation_metrics and not all(name in table for name in explanations.METRICS):
+        say("explanations")
+        start = time.time()
+        # The maps are the plain gradients g of the predicted class, the paper's saliency map.
+        table.update(explanations.measure(images, None, model=model, classes=table["pred"],
+                                          bounds=bounds, batch_size=batch_size))
+        results.write_table(table_path, table)
+        timings["explanations"] = time.time() - start
+        results.write_json(timings_path, timings)
+        stages.append("explanations")
     for method in attack_methods:
         column = "rho_" + method
         if column in table:
@@ -181,7 +193,7 @@ def validation_arrays(config, num_images):
 
 def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim", "cw"),
                  batch_size=100, attack_options=None, progress=None, verbose=False,
-                 aggregated_saliency=False):
+                 aggregated_saliency=False, explanation_metrics=False):
     """Evaluates the trained model of a run folder on its dataset's first validation images."""
     record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
     config = record["config"]
@@ -195,4 +207,5 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim",
     return evaluate(model, x, y, run_dir, bounds=data.bounds(config["dataset"]),
                     attack_methods=attack_methods, batch_size=batch_size,
                     attack_options=attack_options, meta=meta, progress=progress,
-                    verbose=verbose, aggregated_saliency=aggregated_saliency)
+                    verbose=verbose, aggregated_saliency=aggregated_saliency,
+                    explanation_metrics=explanation_metrics)

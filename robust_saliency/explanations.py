@@ -52,18 +52,7 @@ class _Inputs:
         self._constant = tf.constant
         self.network = metrics.logits_network(model) if model is not None else None
         self.images = metrics.check_images(images, self.network, bounds)
-        maps = np.asarray(maps, np.float64)
-        if maps.shape != self.images.shape:
-            raise ValueError(f"maps have shape {maps.shape}, the images {self.images.shape}: "
-                             "pass one map per image, shaped like it.")
-        if not np.all(np.isfinite(maps)):
-            raise ValueError(f"maps contain {int((~np.isfinite(maps)).sum())} NaN/Inf values; "
-                             "a map must be finite to be scored.")
-        self.maps, self.bounds, self.batch_size = maps, bounds, batch_size
-        n = len(maps)
-        self.relevance = maps.reshape(n, -1, maps.shape[-1]).sum(axis=-1)  # (N, pixels)
-        pixels = self.images.reshape(n, -1, self.images.shape[-1]).mean(axis=-1)
-        self.mask = pixels > bounds[0] + 0.5 * (bounds[1] - bounds[0])
+        self.bounds, self.batch_size = bounds, batch_size
         if self.network is not None:
             call = lambda x: self.network(x, training=False)  # noqa: E731
             grad = lambda x, c: metrics.grad_at(self.network, x, c)[1]  # noqa: E731
@@ -72,6 +61,22 @@ class _Inputs:
             self._grad = tf.function(grad, autograph=False) if compiled else grad
             self.classes = (np.asarray(classes, np.int32) if classes is not None
                             else np.argmax(self.logits(self.images), axis=1).astype(np.int32))
+        if maps is None:
+            if self.network is None:
+                raise ValueError("maps=None scores the model's plain gradients: pass model=")
+            maps = self.gradient(self.images)
+        maps = np.asarray(maps, np.float64)
+        if maps.shape != self.images.shape:
+            raise ValueError(f"maps have shape {maps.shape}, the images {self.images.shape}: "
+                             "pass one map per image, shaped like it.")
+        if not np.all(np.isfinite(maps)):
+            raise ValueError(f"maps contain {int((~np.isfinite(maps)).sum())} NaN/Inf values; "
+                             "a map must be finite to be scored.")
+        self.maps = maps
+        n = len(maps)
+        self.relevance = maps.reshape(n, -1, maps.shape[-1]).sum(axis=-1)  # (N, pixels)
+        pixels = self.images.reshape(n, -1, self.images.shape[-1]).mean(axis=-1)
+        self.mask = pixels > bounds[0] + 0.5 * (bounds[1] - bounds[0])
 
     def _batched(self, fn, x, *more):
         return np.concatenate([np.asarray(fn(*(self._constant(a[s:s + self.batch_size])
@@ -312,7 +317,8 @@ def measure(images, maps, *, model=None, metrics_=None, classes=None, bounds=(0.
 
     Args:
       images: array (N, ...) inside `bounds`, finite.
-      maps: array shaped like `images`, finite: the saliency maps scored.
+      maps: array shaped like `images`, finite: the saliency maps scored; None: the model's
+        plain gradient grad_x Psi^c (the paper's saliency map).
       model: the Keras classifier the maps explain (needed by metrics with needs_model).
       metrics_: names in METRICS; None: all of them (only the map-only ones without a model).
       classes: int (N,) the class each map explains; None: the model's prediction.

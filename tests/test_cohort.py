@@ -146,6 +146,18 @@ def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path
         cohort._claim_folder(folder, dataclasses.replace(_spec(), aggregated_saliency=True))
 
 
+def test_explanation_metrics_can_be_added_to_a_measured_cohort_not_taken_away(tmp_path):
+    folder = str(tmp_path / "c")
+    os.makedirs(folder)
+    older = _spec().to_json()
+    del older["explanation_metrics"]  # a folder from before the field existed
+    results.write_json(os.path.join(folder, "cohort.json"), older)
+    cohort._claim_folder(folder, dataclasses.replace(_spec(), explanation_metrics=True))
+    assert results.read_json(os.path.join(folder, "cohort.json"))["explanation_metrics"] is True
+    with pytest.raises(ValueError, match="different explanation_metrics"):
+        cohort._claim_folder(folder, _spec())
+
+
 COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "**", cohort.COHORT_JSON),
                              recursive=True))
 
@@ -167,6 +179,7 @@ def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_defaul
                              num_images=found["num_images"], attacks=tuple(found["attacks"]),
                              attack_options=found["attack_options"],
                              aggregated_saliency=found.get("aggregated_saliency", False),
+                             explanation_metrics=found.get("explanation_metrics", False),
                              seeds=tuple(found.get("seeds", (0,))))
     folder = str(tmp_path / "c")
     os.makedirs(folder)

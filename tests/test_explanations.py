@@ -125,3 +125,26 @@ def test_bad_input_names_the_problem(rng):
         explanations.measure(x, maps[:, :-1], metrics_=["sparseness"])
     with pytest.raises(ValueError, match="outside the bounds"):
         explanations.measure(x + 2, maps, metrics_=["sparseness"])
+
+
+@pytest.mark.slow
+def test_an_evaluated_folder_gains_the_metric_columns_alone(trained_small_net, tmp_path):
+    from robust_saliency import evaluation, results
+
+    x = _images(np.random.default_rng(5), 6).astype("float32")
+    labels = np.argmax(trained_small_net(x), axis=1)
+    first = evaluation.evaluate(trained_small_net, x, labels, str(tmp_path), bounds=(0.0, 1.0),
+                                attack_methods=("gradient",))
+    assert "explanations" not in first["stages_run"]
+    before = results.read_table(str(tmp_path / results.PER_IMAGE_CSV))
+    again = evaluation.evaluate(trained_small_net, x, labels, str(tmp_path), bounds=(0.0, 1.0),
+                                attack_methods=("gradient",), explanation_metrics=True)
+    assert again["stages_run"] == ["explanations"]
+    table = results.read_table(str(tmp_path / results.PER_IMAGE_CSV))
+    for name in explanations.METRICS:
+        assert name in table and name in again["medians"], name
+    for key in before:  # nothing measured before changes
+        np.testing.assert_array_equal(table[key], before[key])
+    # The stage scores the plain gradient of the predicted class, as rs.explanation_metrics does.
+    direct = explanations.measure(x, None, model=trained_small_net, metrics_=["sparseness"])
+    np.testing.assert_allclose(table["sparseness"], direct["sparseness"], rtol=1e-12)
