@@ -54,13 +54,15 @@ class _Inputs:
         self.images = metrics.check_images(images, self.network, bounds)
         self.bounds, self.batch_size = bounds, batch_size
         if self.network is not None:
+            from robust_saliency import saliency
+
+            self.grad_of = lambda net, x, c: metrics.grad_at(net, x, c)[1]  # noqa: E731
             call = lambda x: self.network(x, training=False)  # noqa: E731
-            grad = lambda x, c: metrics.grad_at(self.network, x, c)[1]  # noqa: E731
-            self._grad_of = lambda net, x, c: metrics.grad_at(net, x, c)[1]  # noqa: E731
+            grad = lambda x, c: self.grad_of(self.network, x, c)  # noqa: E731
             self._logits = tf.function(call, autograph=False) if compiled else call
             self._grad = tf.function(grad, autograph=False) if compiled else grad
-            self.classes = (np.asarray(classes, np.int32) if classes is not None
-                            else np.argmax(self.logits(self.images), axis=1).astype(np.int32))
+            # The classes validated (or predicted) as for every other saliency method.
+            self.classes = saliency._classes(self.network, self.images, classes, batch_size)
         if maps is None:
             if self.network is None:
                 raise ValueError("maps=None scores the model's plain gradients: pass model=")
@@ -295,7 +297,7 @@ class Randomisation(Metric):
         from robust_saliency import saliency
 
         random = saliency.randomised_network(inputs.network, self.seed)
-        g = inputs._batched(lambda x, c: inputs._grad_of(random, x, c), inputs.images,
+        g = inputs._batched(lambda x, c: inputs.grad_of(random, x, c), inputs.images,
                             inputs.classes)
         flat = lambda a: np.abs(a.reshape(len(a), -1))  # noqa: E731
         return _rank_correlations(flat(inputs.maps), flat(g.astype(np.float64)))
