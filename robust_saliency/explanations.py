@@ -62,7 +62,7 @@ class _Inputs:
             self._logits = tf.function(call, autograph=False) if compiled else call
             self._grad = tf.function(grad, autograph=False) if compiled else grad
             # The classes validated (or predicted) as for every other saliency method.
-            self.classes = saliency._classes(self.network, self.images, classes, batch_size)
+            self.classes = saliency.target_classes(self.network, self.images, classes, batch_size)
         if maps is None:
             if self.network is None:
                 raise ValueError("maps=None scores the model's plain gradients: pass model=")

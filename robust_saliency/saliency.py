@@ -73,7 +73,7 @@ def _run(kernel, batch_size, *per_image, shared=()):
     return np.concatenate(parts)
 
 
-def _classes(network, arr, classes, batch_size):
+def target_classes(network, arr, classes, batch_size):
     """The explicit classes as int32 (N,), validated, or else the network's predictions."""
     if classes is None:
         return np.concatenate([
@@ -115,7 +115,7 @@ def smoothgrad(model, images, classes=None, *, samples=50, noise=0.15, bounds=(0
         raise ValueError(f"need samples >= 1 and noise >= 0; got {samples} and {noise}.")
     network = metrics.logits_network(model)
     arr = metrics.check_images(images, network, bounds)
-    classes = _classes(network, arr, classes, batch_size)
+    classes = target_classes(network, arr, classes, batch_size)
     seeds = np.stack([np.full(len(arr), seed), np.arange(len(arr))], axis=1).astype(np.int64)
     sigma = tf.constant(noise * (bounds[1] - bounds[0]), arr.dtype)
     return _run(_kernel(network, "smoothgrad", compiled), batch_size, arr, classes, seeds,
@@ -151,7 +151,7 @@ def integrated_gradients(model, images, classes=None, *, baseline=None, steps=50
         raise ValueError(f"need steps >= 1; got {steps}.")
     network = metrics.logits_network(model)
     arr = metrics.check_images(images, network, bounds)
-    classes = _classes(network, arr, classes, batch_size)
+    classes = target_classes(network, arr, classes, batch_size)
     x0 = np.asarray(bounds[0] if baseline is None else baseline, dtype=arr.dtype)
     try:
         x0 = np.array(np.broadcast_to(x0, arr.shape))
@@ -193,7 +193,7 @@ def aggregated_alignments(model, images, *, classes=None, bounds=(0, 1), smoothg
     """
     network = metrics.logits_network(model)
     arr = metrics.check_images(images, network, bounds)
-    classes = _classes(network, arr, classes, batch_size)
+    classes = target_classes(network, arr, classes, batch_size)
     common = dict(bounds=bounds, batch_size=batch_size)
     maps = {"smoothgrad": smoothgrad(network, arr, classes, **common, **(smoothgrad_options or {})),
             "ig": integrated_gradients(network, arr, classes, **common, **(ig_options or {}))}
@@ -259,7 +259,7 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
     """
     network = metrics.logits_network(model)
     arr = metrics.check_images(images, network)
-    classes = _classes(network, arr, classes, batch_size)
+    classes = target_classes(network, arr, classes, batch_size)
     working = keras.models.clone_model(network)
     working.set_weights(network.get_weights())
     # A fresh clone re-runs every layer's own initializers, for whatever weights the layer has
