@@ -226,3 +226,59 @@ def test_compiled_cw_equals_eager_and_one_trace_serves_every_batch_size():
     for n in (3, 5, 7):
         carlini_wagner.run(net, x[:n], labels[:n], (0.0, 1.0), **options)
     assert carlini_wagner.compiled_round(net).experimental_get_tracing_count() == 1
+
+
+def test_compiled_bim_is_foolbox_bim_step_for_step_on_a_linear_model():
+    # Same search, same end points: on an affine model every step's gradient is the same
+    # vector, so the two implementations differ only in rounding.
+    model, x, exact = linear_setup()
+    attacker = engine._Attacker(model, (0.0, 1.0))
+    labels = attacker.predict(x)
+    theirs = attacker.bim(x, labels)
+    bim = attacks.get("bim")
+    ours = bim.run(attacker, x, labels)
+    np.testing.assert_allclose(ours, theirs, atol=2e-6)
+    norm = lambda p: np.linalg.norm((p - x).reshape(len(x), -1), axis=1)  # noqa: E731
+    assert np.all(norm(ours) >= exact - 1e-4)
+    # Only the images still searching ran: fewer image-steps than the whole batch every time
+    # (at least 3 doublings from 0.5 plus 8 bisections for these distances, about 2-4).
+    runs = bim.image_steps / bim.options["steps"]
+    assert len(x) * (bim.options["search_steps"] + 1) <= runs
+    assert runs < len(x) * (bim.options["search_steps"] + 4)
+
+
+def test_compiled_bim_follows_foolbox_bim_on_a_trained_net(trained_small_net, synthetic_arrays):
+    _, (x_val, _) = synthetic_arrays
+    x = x_val[:16]
+    attacker = engine._Attacker(trained_small_net, (0.0, 1.0))
+    labels = attacker.predict(x)
+    ok, theirs, _ = attacker.verify(x, attacker.bim(x, labels), labels)
+    good, ours, _ = attacker.verify(x, attacks.get("bim").run(attacker, x, labels), labels)
+    assert ok.all() and good.all()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3)
+    assert np.median(ours) == pytest.approx(np.median(theirs), rel=1e-4)
+
+
+def test_compiled_bim_equals_eager_and_one_trace_serves_every_batch_size():
+    from robust_saliency.attacks import iterative
+
+    keras.utils.set_random_seed(0)
+    net = models.small_net(dtype="float64")
+    randomize_biases(net, np.random.default_rng(0))
+    x = np.random.default_rng(1).uniform(0, 1, (7, 28, 28, 1))
+    labels = np.argmax(net(x), axis=1).astype(np.int32)
+    eps = np.linspace(0.2, 2.0, 7)
+    compiled = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5)
+    eager = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5,
+                                    eager=True)
+    np.testing.assert_allclose(compiled, eager, atol=1e-12)
+    moved = np.linalg.norm((compiled - x[:4]).reshape(4, -1), axis=1)
+    # Five steps of 0.1 epsilon: at most half of epsilon; the box takes a little of it.
+    assert np.all(moved <= 0.5 * eps[:4] * (1 + 1e-12)) and np.all(moved > 0.4 * eps[:4])
+    projected = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=15)
+    assert np.all(np.linalg.norm((projected - x[:4]).reshape(4, -1), axis=1)
+                  <= eps[:4] * (1 + 1e-12))
+    assert compiled.min() >= 0.0 and compiled.max() <= 1.0
+    for n in (3, 5, 7):
+        iterative.fixed_epsilon(net, x[:n], labels[:n], eps[:n], (0.0, 1.0), steps=5)
+    assert iterative.compiled_loop(net).experimental_get_tracing_count() == 1

@@ -180,32 +180,55 @@ class _Attacker:
         return point(np.where(found, hi, 0.0))
 
     def bim(self, x, labels, steps=20, rel_stepsize=0.1, initial_epsilon=0.5, search_steps=8):
+        """Foolbox's L2 BIM in the same search: the reference the compiled `bim` attack
+        (attacks.iterative) is checked against (tests, benchmarks.attack_tightness)."""
         attack = _PerImageEpsilonL2BIM(steps=steps, rel_stepsize=rel_stepsize,
                                        random_start=False)
-        return self._epsilon_search(attack, 2, x, labels, initial_epsilon, search_steps)
+        return self.epsilon_search(self._foolbox_fixed(attack, x.dtype), 2, x, labels,
+                                   initial_epsilon, search_steps)
 
     def bim_linf(self, x, labels, steps=20, rel_stepsize=0.1, initial_epsilon=0.05,
                  search_steps=8):
         attack = _PerImageEpsilonLinfBIM(steps=steps, rel_stepsize=rel_stepsize,
                                          random_start=False)
-        return self._epsilon_search(attack, np.inf, x, labels, initial_epsilon, search_steps)
+        return self.epsilon_search(self._foolbox_fixed(attack, x.dtype), np.inf, x, labels,
+                                   initial_epsilon, search_steps)
 
-    def _epsilon_search(self, attack, norm, x, labels, initial_epsilon, search_steps):
-        """Smallest verified output of a fixed-epsilon `attack` over a per-image epsilon: doubling
-        from `initial_epsilon` until it succeeds, then `search_steps` bisection steps."""
-        criterion = fb.criteria.Misclassification(_foolbox_labels(labels))
-        xt = tf.convert_to_tensor(x)
+    def _foolbox_fixed(self, attack, dtype):
+        def fixed(x, labels, eps):
+            criterion = fb.criteria.Misclassification(_foolbox_labels(labels))
+            eps_t = ep.astensor(tf.constant(eps.astype(dtype)))
+            return attack.run(self.fmodel, tf.convert_to_tensor(x), criterion,
+                              epsilon=eps_t).numpy()
+        return fixed
+
+    def epsilon_search(self, fixed, norm, x, labels, initial_epsilon, search_steps, *,
+                       compact=False):
+        """Smallest verified output of a fixed-epsilon attack over a per-image epsilon: doubling
+        from `initial_epsilon` until it succeeds, then `search_steps` bisection steps.
+
+        Args:
+          fixed: callable(x, labels, epsilon (N,)) -> candidate points of the attack.
+          compact: run only the images whose search goes on (those still doubling, then those
+            with a bracket). Each image's run depends on that image alone, so the search is
+            the same; Foolbox's attacks run the whole batch every time, as the committed
+            results were measured, and the last bits of a batch's logits depend on its size.
+        """
         best = x.copy()
         best_dist = np.full(len(x), np.inf)
+        everyone = np.arange(len(x))
         # The largest perturbation inside the box: its diagonal in L2, its width in L-inf.
         max_eps = np.linalg.norm(np.full(x[0].size, self.bounds[1] - self.bounds[0]), ord=norm)
 
-        def run(eps):
-            eps_t = ep.astensor(tf.constant(eps.astype(x.dtype)))
-            candidate = attack.run(self.fmodel, xt, criterion, epsilon=eps_t).numpy()
-            ok, dist, candidate = self.verify(x, candidate, labels, norm)
-            better = ok & (dist < best_dist)
-            best[better], best_dist[better] = candidate[better], dist[better]
+        def run(eps, active):
+            rows = np.flatnonzero(active) if compact else everyone
+            ok = np.zeros(len(x), bool)
+            if not len(rows):
+                return ok
+            candidate = fixed(x[rows], labels[rows], eps[rows])
+            ok[rows], dist, candidate = self.verify(x[rows], candidate, labels[rows], norm)
+            better = ok[rows] & (dist < best_dist[rows])
+            best[rows[better]], best_dist[rows[better]] = candidate[better], dist[better]
             return ok
 
         eps = np.full(len(x), initial_epsilon)
@@ -214,14 +237,14 @@ class _Attacker:
             searching = np.isinf(hi) & (lo < max_eps)
             if not searching.any():
                 break
-            ok = run(np.where(searching, eps, np.where(np.isinf(hi), lo, hi)))
+            ok = run(np.where(searching, eps, np.where(np.isinf(hi), lo, hi)), searching)
             hi = np.where(searching & ok, eps, hi)
             lo = np.where(searching & ~ok, eps, lo)
             eps = np.where(searching & ~ok, eps * 2, eps)
         found = np.isfinite(hi)
         for _ in range(search_steps):
             mid = np.where(found, 0.5 * (lo + hi), 0.0)
-            ok = run(mid)
+            ok = run(mid, found)
             hi = np.where(found & ok, mid, hi)
             lo = np.where(found & ~ok, mid, lo)
         return best
