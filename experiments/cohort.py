@@ -28,6 +28,8 @@ flags.DEFINE_list("seeds", None, "Replicate training seeds per lambda, e.g. 0,1,
                   "preset's; a finished cohort can be given more).")
 flags.DEFINE_list("members", None, "Run only these member indices, e.g. 0,3.")
 flags.DEFINE_string("shard", None, "Run only shard i/n of the members (every n-th from i).")
+flags.DEFINE_bool("explanation_metrics", None, "Also the explanation-quality metrics (default: "
+                  "the preset's); switched on for a measured cohort, only their columns run.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy for training each member.")
 
@@ -43,6 +45,8 @@ def spec_from_flags():
     seeds = [int(v) for v in FLAGS.seeds] if FLAGS.seeds else None
     spec = preset.cohort_spec(lambdas=lambdas, num_images=FLAGS.num_images, seeds=seeds,
                               attacks=FLAGS.attacks, attack_options=options, **overrides)
+    if FLAGS.explanation_metrics is not None:
+        spec = dataclasses.replace(spec, explanation_metrics=FLAGS.explanation_metrics)
     return preset, spec
 
 

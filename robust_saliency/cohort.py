@@ -175,13 +175,8 @@ def _evaluated(run_dir, spec):
             and set(spec.attacks) <= set(summary.get("attacks", []))
             and (saliency_done or not spec.aggregated_saliency)
             and (not spec.explanation_metrics
-                 or all(name in summary.get("medians", {}) for name in _explanation_names())))
-
-
-def _explanation_names():
-    from robust_saliency import explanations
-
-    return list(explanations.METRICS)
+                 or all(name in summary.get("medians", {})
+                        for name in evaluation.explanation_columns(spec.aggregated_saliency))))
 
 
 def run(results_dir, spec, *, members=None, shard=None, progress=None, train_verbose=2,

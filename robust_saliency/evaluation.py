@@ -2,7 +2,8 @@
 
 Stages, each written atomically as soon as it is done so that an interrupted evaluation resumes
 with what is missing: the metrics pass (per_image.csv and maps.npz), optionally the aggregated
-saliency maps' alignments (columns alignment_smoothgrad, alignment_ig), then one `rho_<method>`
+saliency maps' alignments (columns alignment_smoothgrad, alignment_ig), optionally the
+explanation-quality metrics of the gradient (and of the aggregated maps), then one `rho_<method>`
 column per attack (per_image.csv rewritten with the new column), then summary.json and
 robust_accuracy.csv from the table.
 """
@@ -15,6 +16,18 @@ import numpy as np
 from robust_saliency import attacks, data, explanations, metrics, results, runs, saliency, stats
 
 SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
+AGGREGATED_MAPS = ("smoothgrad", "ig")
+
+
+def explanation_columns(aggregated_saliency):
+    """The per-image columns the explanation-metrics stage writes: every metric of the plain
+    gradient under its name, and with the aggregated maps each map metric as
+    `<metric>_smoothgrad` and `<metric>_ig`."""
+    columns = list(explanations.METRICS)
+    if aggregated_saliency:
+        columns += [f"{name}_{kind}" for kind in AGGREGATED_MAPS
+                    for name in explanations.MAP_METRICS]
+    return columns
 
 NUM_MAP_IMAGES = 16
 # Class indices and flags: their medians mean nothing.
@@ -29,6 +42,32 @@ def _write_maps(path, images, r):
     with results.atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
+
+
+# Recomputed aggregated maps count as the measured ones when at least this share of the images'
+# alignments agree to 1e-4 relative. Not all of them: a SmoothGrad sample clipped into the box
+# has many pixels exactly at 0, max-pooling ties among them, and which pixel takes the gradient
+# depends on the CPU kernels (seen: 1 image in 200 off by 7e-4 between AVX-512 and AVX2 oneDNN).
+# Other settings or another model move nearly every image.
+SAME_MAPS_SHARE = 0.95
+
+
+def _same_aggregated_maps(model, images, table, bounds, batch_size):
+    """The SmoothGrad and IG maps of an earlier call, recomputed (both are deterministic: a
+    seeded noise, a fixed path) and checked against the alignments it recorded, so that the
+    metrics score the maps whose alignment the table holds (up to SAME_MAPS_SHARE)."""
+    maps = saliency.aggregated_alignments(model, images, bounds=bounds, batch_size=batch_size,
+                                          return_maps=True)
+    for column in SALIENCY_COLUMNS:
+        same = np.isclose(maps[column], table[column], rtol=1e-4, atol=1e-6)
+        if same.mean() < SAME_MAPS_SHARE:
+            worst = float(np.max(np.abs(maps[column] - table[column])))
+            raise ValueError(f"recomputed {column} differs from per_image.csv's on "
+                             f"{int((~same).sum())} of {len(same)} images (by up to "
+                             f"{worst:.3g}): the maps are not the ones measured before (another "
+                             "model, or other SmoothGrad/IG settings); delete the column to "
+                             "measure both again.")
+    return maps
 
 
 def _rho_columns(table):
@@ -100,7 +139,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
       aggregated_saliency: also the alignments of SmoothGrad and Integrated Gradients maps
         (saliency.aggregated_alignments at its defaults), as columns SALIENCY_COLUMNS.
       explanation_metrics: also every explanation-quality metric of the plain gradient map
-        (explanations.METRICS, at their defaults), one column each under its name.
+        (explanations.METRICS, at their defaults), one column each under its name; with
+        aggregated_saliency also those of the SmoothGrad and IG maps (explanation_columns).
 
     Returns:
       The summary dict, plus 'stages_run': the stages computed by this call.
@@ -130,11 +170,13 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         timings = {"metrics": time.time() - start}
         results.write_json(timings_path, timings)
         stages.append("metrics")
+    aggregated = None  # the SmoothGrad and IG maps, once computed in this call
     if aggregated_saliency and not all(c in table for c in SALIENCY_COLUMNS):
         say("saliency")
         start = time.time()
-        table.update(saliency.aggregated_alignments(model, images, bounds=bounds,
-                                                    batch_size=batch_size))
+        aggregated = saliency.aggregated_alignments(model, images, bounds=bounds,
+                                                    batch_size=batch_size, return_maps=True)
+        table.update({c: aggregated[c] for c in SALIENCY_COLUMNS})
         results.write_table(table_path, table)
         timings["saliency"] = time.time() - start
         results.write_json(timings_path, timings)
@@ -149,6 +191,22 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         timings["explanations"] = time.time() - start
         results.write_json(timings_path, timings)
         stages.append("explanations")
+    if explanation_metrics and aggregated_saliency and not all(
+            c in table for c in explanation_columns(True)):
+        say("explanations of the aggregated maps")
+        start = time.time()
+        aggregated = aggregated or _same_aggregated_maps(model, images, table, bounds,
+                                                         batch_size)
+        for kind in AGGREGATED_MAPS:
+            scores = explanations.measure(images, aggregated[kind], model=model,
+                                          metrics_=explanations.MAP_METRICS,
+                                          classes=table["pred"], bounds=bounds,
+                                          batch_size=batch_size)
+            table.update({f"{name}_{kind}": v for name, v in scores.items()})
+        results.write_table(table_path, table)
+        timings["explanations_aggregated"] = time.time() - start
+        results.write_json(timings_path, timings)
+        stages.append("explanations_aggregated")
     for method in attack_methods:
         column = "rho_" + method
         if column in table:
@@ -179,6 +237,42 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         results.write_table(os.path.join(out_dir, results.ROBUST_ACCURACY_LINF_CSV),
                             robust_accuracy(table, norm=np.inf))
     return {**summary, "stages_run": stages}
+
+
+def forget(out_dir, columns):
+    """Drops `columns` from an evaluated folder so that the next evaluation measures them again
+    (e.g. an attack after its implementation changed), leaving every other column as it is.
+
+    The summary goes too (its medians include the dropped columns; the evaluation rewrites it),
+    so a cohort counts the member as not evaluated until then.
+
+    Returns:
+      The columns dropped (those of `columns` the table had).
+
+    Raises:
+      ValueError: a column the metrics pass writes (those are the table's identity: delete
+        per_image.csv to measure everything again).
+    """
+    table_path = os.path.join(out_dir, results.PER_IMAGE_CSV)
+    if not os.path.exists(table_path):
+        return []
+    table = results.read_table(table_path)
+    core = [c for c in columns if c in CATEGORICAL or c in metrics.PER_IMAGE_KEYS]
+    if core:
+        raise ValueError(f"{core} are written by the metrics pass, not by a stage of their own; "
+                         f"delete {table_path} to measure everything again.")
+    dropped = [c for c in columns if c in table]
+    if not dropped:
+        return []
+    results.write_table(table_path, {k: v for k, v in table.items() if k not in dropped})
+    timings_path = os.path.join(out_dir, results.TIMINGS_JSON)
+    if os.path.exists(timings_path):
+        timings = results.read_json(timings_path)
+        results.write_json(timings_path, {k: v for k, v in timings.items() if k not in dropped})
+    summary_path = os.path.join(out_dir, results.SUMMARY_JSON)
+    if os.path.exists(summary_path):
+        os.remove(summary_path)
+    return dropped
 
 
 def validation_arrays(config, num_images):

@@ -33,8 +33,13 @@ class Metric:
     `needs_model` whether it calls the model (else it reads images and maps only)."""
 
     name = None
+    label = None  # how figures and tables name it
     higher_is_better = True
     needs_model = False
+    # Scores the model's plain gradient whatever map it is given: for SmoothGrad or IG maps it
+    # would score the gradient again (or, randomisation, compare two methods), so it has no
+    # `_smoothgrad` / `_ig` column.
+    gradient_only = False
 
     def __call__(self, inputs):
         raise NotImplementedError
@@ -126,6 +131,7 @@ class Sparseness(Metric):
     sum_i (2i - n - 1) a_i / (n sum_i a_i); 0 for a constant map, (n - 1)/n for a one-hot one."""
 
     name = "sparseness"
+    label = "sparseness (Gini)"
 
     def __call__(self, inputs):
         a = np.sort(np.abs(inputs.relevance), axis=1)
@@ -139,6 +145,7 @@ class Complexity(Metric):
     a one-hot map, log(n) for a constant one; lower is simpler."""
 
     name = "complexity"
+    label = "complexity (entropy)"
     higher_is_better = False
 
     def __call__(self, inputs):
@@ -154,6 +161,7 @@ class RelevanceMass(Metric):
     lies on the digit's strokes, 0 when none does; NaN for an empty mask or a zero map."""
 
     name = "relevance_mass"
+    label = "relevance mass"
 
     def __call__(self, inputs):
         a = np.abs(inputs.relevance)
@@ -166,6 +174,7 @@ class RelevanceRank(Metric):
     et al., 2022; ties broken by pixel order); NaN for an empty mask."""
 
     name = "relevance_rank"
+    label = "relevance rank accuracy"
 
     def __call__(self, inputs):
         order = np.argsort(-np.abs(inputs.relevance), axis=1, kind="stable")
@@ -192,6 +201,7 @@ class Deletion(Metric):
     mean_k (Psi^c(x) - Psi^c(x_k)); higher: the map found what the logit rests on."""
 
     name = "deletion"
+    label = "deletion (area over curve)"
     needs_model = True
     steps = 20
 
@@ -205,6 +215,7 @@ class Insertion(Metric):
     pixels restored first in `steps` shares; mean_k (Psi^c(x_k) - Psi^c(x_0)), higher better."""
 
     name = "insertion"
+    label = "insertion (area under curve)"
     needs_model = True
     steps = 20
 
@@ -219,6 +230,7 @@ class FaithfulnessCorrelation(Metric):
     Psi^c(x) - Psi^c(x with S at the low bound); NaN where either is constant."""
 
     name = "faithfulness_correlation"
+    label = "faithfulness correlation"
     needs_model = True
     samples, subset_share, seed = 50, 0.1, 0
 
@@ -243,8 +255,10 @@ class MaxSensitivity(Metric):
     into the box; lower is more robust. Scores the gradient, whatever map it is given."""
 
     name = "max_sensitivity"
+    label = "max-sensitivity"
     higher_is_better = False
     needs_model = True
+    gradient_only = True
     samples, radius, seed = 10, 0.1, 0
 
     def __call__(self, inputs):
@@ -269,8 +283,10 @@ class RandomLogit(Metric):
     not depend on the class explained scores 1; lower is better."""
 
     name = "random_logit"
+    label = "random-logit similarity"
     higher_is_better = False
     needs_model = True
+    gradient_only = True
     seed = 0
 
     def __call__(self, inputs):
@@ -289,8 +305,10 @@ class Randomisation(Metric):
     learnt."""
 
     name = "randomisation"
+    label = "randomisation similarity"
     higher_is_better = False
     needs_model = True
+    gradient_only = True
     seed = 0
 
     def __call__(self, inputs):
@@ -306,6 +324,10 @@ class Randomisation(Metric):
 METRICS = {m.name: m for m in (Deletion, Insertion, FaithfulnessCorrelation, MaxSensitivity,
                                RandomLogit, Randomisation, Sparseness, Complexity, RelevanceMass,
                                RelevanceRank)}
+
+
+# The metrics that score the map they are given: measured for SmoothGrad and IG maps too.
+MAP_METRICS = tuple(name for name, m in METRICS.items() if not m.gradient_only)
 
 
 def undefined(values):

@@ -257,3 +257,19 @@ def test_attacks_added_to_a_committed_cohort_run_alone_without_retraining(tiny_c
         spec.attacks)
     with pytest.raises(ValueError, match="different attack_options"):
         cohort.run(folder, dataclasses.replace(spec, attack_options={"fmn": {"steps": 20}}))
+
+
+def test_forget_command_drops_the_columns_of_the_chosen_members_only(tiny_cohort, tmp_path):
+    folder = _committed_copy(tiny_cohort, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.forget", f"--results_dir={folder}",
+         "--columns=rho_bim", "--members=0"], cwd=ROOT, capture_output=True, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "m00_lam1: dropped rho_bim" in done.stdout
+    _, table = cohort.read(folder)
+    first, second = (os.path.join(folder, d, results.PER_IMAGE_CSV) for d in table["run_dir"])
+    assert "rho_bim" not in results.read_table(first)
+    assert "rho_bim" in results.read_table(second)
+    _, table = cohort.read(folder)
+    assert list(table["status"]) == ["trained", "evaluated"]  # member 0 is to be re-measured

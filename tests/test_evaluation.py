@@ -66,6 +66,28 @@ def test_interrupted_evaluation_resumes_with_missing_attacks(tmp_path, trained_s
     assert again["stages_run"] == []
 
 
+def test_forgotten_columns_alone_are_measured_again(tmp_path, trained_small_net,
+                                                   synthetic_arrays):
+    _, (x, y) = synthetic_arrays
+    x, y = x[:8], y[:8]
+    common = dict(bounds=(0.0, 1.0), attack_methods=("gradient", "bim"), attack_options=CHEAP)
+    evaluation.evaluate(trained_small_net, x, y, str(tmp_path), **common)
+    before = results.read_table(tmp_path / "per_image.csv")
+    assert evaluation.forget(str(tmp_path), ["rho_bim", "rho_cw"]) == ["rho_bim"]
+    table = results.read_table(tmp_path / "per_image.csv")
+    assert "rho_bim" not in table and not (tmp_path / "summary.json").exists()
+    assert "rho_bim" not in json.load(open(tmp_path / "timings.json"))
+    assert evaluation.forget(str(tmp_path), ["rho_bim"]) == []  # nothing left to drop
+    summary = evaluation.evaluate(trained_small_net, x, y, str(tmp_path), **common)
+    assert summary["stages_run"] == ["rho_bim"]
+    after = results.read_table(tmp_path / "per_image.csv")
+    for key in before:  # measured again by the same attack: the same values
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    with pytest.raises(ValueError, match=r"\['alignment'\] are written by the metrics pass"):
+        evaluation.forget(str(tmp_path), ["alignment", "rho_bim"])
+    assert "rho_bim" in results.read_table(tmp_path / "per_image.csv")
+
+
 def test_robust_accuracy_is_the_exact_step_function():
     table = {"label": np.zeros(4), "correct": np.array([1, 1, 0, 1]),
              "rho_cw": np.array([0.5, 2.0, 1.0, np.inf])}

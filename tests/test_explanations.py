@@ -148,3 +148,62 @@ def test_an_evaluated_folder_gains_the_metric_columns_alone(trained_small_net, t
     # The stage scores the plain gradient of the predicted class, as rs.explanation_metrics does.
     direct = explanations.measure(x, None, model=trained_small_net, metrics_=["sparseness"])
     np.testing.assert_allclose(table["sparseness"], direct["sparseness"], rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_aggregated_maps_get_their_map_metrics_in_one_call_or_resumed(trained_small_net,
+                                                                       tmp_path):
+    from robust_saliency import evaluation, results, saliency
+
+    x = _images(np.random.default_rng(6), 5).astype("float32")
+    labels = np.argmax(trained_small_net(x), axis=1)
+    common = dict(bounds=(0.0, 1.0), attack_methods=("gradient",), aggregated_saliency=True)
+    at_once = evaluation.evaluate(trained_small_net, x, labels, str(tmp_path / "once"),
+                                  explanation_metrics=True, **common)
+    assert at_once["stages_run"][:4] == ["metrics", "saliency", "explanations",
+                                         "explanations_aggregated"]
+    # Resumed: the saliency stage ran in an earlier call, so the maps are recomputed and
+    # checked against the alignments recorded then.
+    evaluation.evaluate(trained_small_net, x, labels, str(tmp_path / "later"), **common)
+    later = evaluation.evaluate(trained_small_net, x, labels, str(tmp_path / "later"),
+                                explanation_metrics=True, **common)
+    assert later["stages_run"] == ["explanations", "explanations_aggregated"]
+    once = results.read_table(str(tmp_path / "once" / results.PER_IMAGE_CSV))
+    resumed = results.read_table(str(tmp_path / "later" / results.PER_IMAGE_CSV))
+    columns = evaluation.explanation_columns(True)
+    assert "sparseness_ig" in columns and "max_sensitivity_ig" not in columns
+    assert "random_logit_smoothgrad" not in columns and "randomisation_ig" not in columns
+    for column in columns:
+        np.testing.assert_allclose(resumed[column], once[column], rtol=1e-6, err_msg=column)
+        assert column in later["medians"], column
+    # The columns score the very maps whose alignment the table holds.
+    maps = saliency.aggregated_alignments(trained_small_net, x, return_maps=True)
+    direct = explanations.measure(x, maps["ig"], metrics_=["sparseness"])
+    np.testing.assert_allclose(once["sparseness_ig"], direct["sparseness"], rtol=1e-6)
+    assert not np.allclose(once["sparseness_ig"], once["sparseness"])
+    # Maps that are not the measured ones (here: a recorded alignment tampered with) are refused.
+    path = str(tmp_path / "later" / results.PER_IMAGE_CSV)
+    table = results.read_table(path)
+    table["alignment_ig"] = table["alignment_ig"] * 1.01
+    for column in columns[len(explanations.METRICS):]:
+        del table[column]
+    results.write_table(path, table)
+    with pytest.raises(ValueError, match="recomputed alignment_ig differs from per_image.csv's "
+                                         "on 5 of 5 images.*delete the column"):
+        evaluation.evaluate(trained_small_net, x, labels, str(tmp_path / "later"),
+                            explanation_metrics=True, **common)
+
+
+def test_recomputed_maps_pass_with_one_kernel_tie_in_twenty_not_with_more(monkeypatch):
+    # One image in twenty off (a max-pooling tie broken otherwise by other CPU kernels) is
+    # still the same maps; two in twenty is another model or other settings.
+    from robust_saliency import evaluation, saliency
+
+    recorded = {c: np.linspace(1.0, 2.0, 20) for c in evaluation.SALIENCY_COLUMNS}
+    recomputed = {c: v.copy() for c, v in recorded.items()}
+    monkeypatch.setattr(saliency, "aggregated_alignments", lambda *a, **k: recomputed)
+    recomputed["alignment_smoothgrad"][3] *= 1.001
+    assert evaluation._same_aggregated_maps(None, None, recorded, (0, 1), 10) is recomputed
+    recomputed["alignment_smoothgrad"][7] *= 1.001
+    with pytest.raises(ValueError, match="on 2 of 20 images"):
+        evaluation._same_aggregated_maps(None, None, recorded, (0, 1), 10)
