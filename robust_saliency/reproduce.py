@@ -46,9 +46,11 @@ def _version_differences(ours, theirs):
 
 def compare_member(folder, reference, member, skip=()):
     """One member's comparison: {'member', 'verdict', 'outside': [(column, ours, low, high)],
-    'max_rel_diff': (column, value), 'versions': {key: (ours, reference)}}; columns in `skip`
-    are not judged."""
-    out = {"member": member, "outside": [], "max_rel_diff": (None, 0.0), "versions": {}}
+    'max_rel_diff': (column, value), 'versions': {key: (ours, reference)}, 'seed_ranges':
+    {column: (min, max)} over the reference's seeds of this lambda for the columns outside,
+    'in_seed_range': those of them inside it}; columns in `skip` are not judged."""
+    out = {"member": member, "outside": [], "max_rel_diff": (None, 0.0), "versions": {},
+           "seed_ranges": {}, "in_seed_range": []}
     ours = _read(folder, member, results.SUMMARY_JSON, results.read_json)
     theirs = _read(reference, member, results.SUMMARY_JSON, results.read_json)
     if theirs is None or ours is None:
@@ -80,7 +82,33 @@ def compare_member(folder, reference, member, skip=()):
             worst = (column, rel)
     out["max_rel_diff"] = worst
     out["verdict"] = "outside intervals" if out["outside"] else "within intervals"
+    # Where the reference trained several seeds of this lambda, their range is the spread
+    # across training runs, which a rerun on other kernels (other weights) should be judged
+    # by; the interval over images does not cover it.
+    ranges = _seed_ranges(reference, member)
+    out["in_seed_range"] = [c for c, value, *_ in out["outside"]
+                            if c in ranges and ranges[c][0] <= value <= ranges[c][1]]
+    out["seed_ranges"] = {c: ranges[c] for c, *_ in out["outside"] if c in ranges}
     return out
+
+
+def _seed_ranges(reference, member):
+    """{median column: (min, max)} over the reference's seeds of `member`'s lambda, when it
+    has more than one; {} else."""
+    base = member.rsplit("_seed", 1)[0]
+    siblings = [m for m in _members(reference) if m.rsplit("_seed", 1)[0] == base]
+    summaries = [s for s in (_read(reference, m, results.SUMMARY_JSON, results.read_json)
+                             for m in siblings) if s is not None]
+    if len(summaries) < 2:
+        return {}
+    ranges = {}
+    for column in summaries[0]["medians"]:
+        values = [s["medians"].get(column) for s in summaries]
+        if all(v is not None for v in values):
+            ranges[column] = (min(values), max(values))
+    accuracies = [s["accuracy"] for s in summaries]
+    ranges["accuracy"] = (min(accuracies), max(accuracies))
+    return ranges
 
 
 def compare(results_dir, reference_dir):
@@ -149,6 +177,10 @@ def report(comparison):
             line += f"; largest relative difference {rel:.2%} ({column})"
         for column, value, low, high in m["outside"]:
             line += f"; {column} {value:.4g} outside [{low:.4g}, {high:.4g}]"
+            if column in m.get("seed_ranges", {}):
+                a, b = m["seed_ranges"][column]
+                where = "inside" if column in m["in_seed_range"] else "outside"
+                line += f" ({where} the reference's seed range {a:.4g}-{b:.4g})"
         if m["versions"] and m["verdict"] != "bit-identical":
             line += "; runs differ in " + ", ".join(
                 f"{k} ({_shown(a)} vs {_shown(b)})" for k, (a, b) in m["versions"].items())
@@ -166,5 +198,11 @@ def report(comparison):
         rest = [f"{counts[v]} {v}" for v in VERDICTS[2:] if counts[v]]
         if rest:
             summary += "; " + ", ".join(rest)
+        outside = [m for m in comparison["members"] if m["verdict"] == "outside intervals"]
+        spread = [m for m in outside if m.get("seed_ranges")
+                  and len(m["in_seed_range"]) == len(m["outside"])]
+        if spread:
+            summary += (f" ({len(spread)} of them with every such median inside the "
+                        "reference's seed range: the spread across training runs)")
     lines.append(summary)
     return lines

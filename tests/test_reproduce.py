@@ -157,3 +157,28 @@ def test_the_demo_cohort_trains_into_an_empty_folder_and_leaves_the_reference_al
     assert [m["member"] for m in comparison["members"]] == ["m00_lam1", "m01_lam1000"]
     assert all(m["verdict"] in ("bit-identical", "within intervals")
                for m in comparison["members"]), reproduce.report(comparison)
+
+
+def test_outside_the_image_interval_but_inside_the_seed_range_is_said(tmp_path):
+    # A rerun on other kernels trains other weights: the reference's seeds, not its interval
+    # over images, give the spread to expect, and the report says which medians fall in it.
+    reference = str(tmp_path / "reference")
+    write_cohort(reference, members=("m00_lam10",))
+    for member, shift in (("m01_lam150", 0.0), ("m01_lam150_seed1", 1.0),
+                          ("m01_lam150_seed2", -1.0)):
+        write_member(reference, member, shift=shift)
+    near, far = str(tmp_path / "near"), str(tmp_path / "far")
+    for folder, shift in ((near, 0.5), (far, 3.0)):
+        write_cohort(folder, members=("m00_lam10",))
+        write_member(folder, "m01_lam150", shift=shift)
+    lines = reproduce.report(reproduce.compare(near, reference))
+    member = next(line for line in lines if line.startswith("m01_lam150:"))
+    assert "alignment" in member and "(inside the reference's seed range" in member
+    assert "1 of them with every such median inside the reference's seed range" in lines[-1]
+    lines = reproduce.report(reproduce.compare(far, reference))
+    member = next(line for line in lines if line.startswith("m01_lam150:"))
+    assert "(outside the reference's seed range" in member
+    assert "seed range" not in lines[-1]
+    # m00 has one seed in the reference: no range to judge by, nothing said.
+    comparison = reproduce.compare(far, reference)
+    assert comparison["members"][0]["seed_ranges"] == {}
