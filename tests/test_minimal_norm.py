@@ -102,13 +102,19 @@ def test_compiled_ddn_follows_foolbox_ddn():
     assert np.median(norm(ours)) == pytest.approx(np.median(norm(theirs)), rel=1e-5)
 
 
-@pytest.mark.parametrize("algorithm", minimal_norm.ALGORITHMS)
-def test_compiled_loop_equals_eager_and_one_trace_serves_every_batch_size(algorithm):
+def _random_float64_net(n=7):
+    """An untrained float64 small_net with random biases, n uniform images and its own labels:
+    the compiled-against-eager tests compare two code paths on it to float64 precision."""
     keras.utils.set_random_seed(0)
     net = models.small_net(dtype="float64")
     randomize_biases(net, np.random.default_rng(0))
-    x = np.random.default_rng(1).uniform(0, 1, (7, 28, 28, 1))
-    labels = np.argmax(net(x), axis=1).astype(np.int32)
+    x = np.random.default_rng(1).uniform(0, 1, (n, 28, 28, 1))
+    return net, x, np.argmax(net(x), axis=1).astype(np.int32)
+
+
+@pytest.mark.parametrize("algorithm", minimal_norm.ALGORITHMS)
+def test_compiled_loop_equals_eager_and_one_trace_serves_every_batch_size(algorithm):
+    net, x, labels = _random_float64_net()
     options = dict(steps=20, alpha0=1.0, alpha1=0.01, gamma0=0.05, gamma1=0.001)
     compiled = minimal_norm.run(net, x[:4], labels[:4], (0.0, 1.0), algorithm, **options)
     eager = minimal_norm.run(net, x[:4], labels[:4], (0.0, 1.0), algorithm, eager=True,
@@ -213,11 +219,7 @@ def test_compiled_cw_is_foolbox_cw_step_for_step_on_a_linear_model():
 def test_compiled_cw_equals_eager_and_one_trace_serves_every_batch_size():
     from robust_saliency.attacks import carlini_wagner
 
-    keras.utils.set_random_seed(0)
-    net = models.small_net(dtype="float64")
-    randomize_biases(net, np.random.default_rng(0))
-    x = np.random.default_rng(1).uniform(0, 1, (7, 28, 28, 1))
-    labels = np.argmax(net(x), axis=1).astype(np.int32)
+    net, x, labels = _random_float64_net()
     options = dict(binary_search_steps=2, steps=10, stepsize=0.05, initial_const=1.0)
     compiled = carlini_wagner.run(net, x[:4], labels[:4], (0.0, 1.0), **options)
     eager = carlini_wagner.run(net, x[:4], labels[:4], (0.0, 1.0), eager=True, **options)
@@ -262,11 +264,7 @@ def test_compiled_bim_follows_foolbox_bim_on_a_trained_net(trained_small_net, sy
 def test_compiled_bim_equals_eager_and_one_trace_serves_every_batch_size():
     from robust_saliency.attacks import iterative
 
-    keras.utils.set_random_seed(0)
-    net = models.small_net(dtype="float64")
-    randomize_biases(net, np.random.default_rng(0))
-    x = np.random.default_rng(1).uniform(0, 1, (7, 28, 28, 1))
-    labels = np.argmax(net(x), axis=1).astype(np.int32)
+    net, x, labels = _random_float64_net()
     eps = np.linspace(0.2, 2.0, 7)
     compiled = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5)
     eager = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5,
