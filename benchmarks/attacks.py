@@ -8,7 +8,6 @@ pass is the reference row.
 """
 
 import argparse
-import dataclasses
 import os
 import tempfile
 import time
@@ -28,8 +27,8 @@ def main():
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--methods", default=",".join(attacks.METHODS))
     args = parser.parse_args()
-    config = dataclasses.replace(presets.get("mnist_quick").train, dataset=args.dataset,
-                                 lam=100.0, epochs=1)
+    config = presets.get("mnist_quick").train.replace(dataset=args.dataset, lam=100.0,
+                                                       epochs=1)
     with tempfile.TemporaryDirectory() as run_dir:
         runs.train(config, run_dir, verbose=0)
         model = runs.load_model(run_dir)

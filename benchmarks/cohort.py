@@ -24,8 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.common import forward_flops, matmul_gflops, record  # noqa: E402
 from benchmarks.profile_train_step import conv_macs, step_flops  # noqa: E402
-from experiments import figures  # noqa: E402
-from robust_saliency import attacks, cohort, results, runs  # noqa: E402
+from robust_saliency import attacks, cohort, figures, results, runs  # noqa: E402
 
 _BIM_DOUBLINGS = 3
 
@@ -48,8 +47,9 @@ def stage_flops(folder, spec, run):
     """{stage: FLOPs} for one member (training, and each attack on the cohort's images)."""
     config = runs.saved_config(run["config"])
     network = runs.build_model(config, steps_per_epoch=1).network
-    steps = run.get("epochs_completed", 0) * (config.train_subset // config.batch_size)
-    flops = {"train": steps * step_flops(conv_macs(network, config.batch_size), config.lam > 0)}
+    steps = run.get("epochs_completed", 0) * (config.data.train_subset // config.batch_size)
+    flops = {"train": steps * step_flops(conv_macs(network, config.batch_size),
+                                         config.penalty.lam > 0)}
     per_step = 2 * forward_flops(network)
     for name in spec["attacks"]:
         image_steps = attack_image_steps(name, spec.get("attack_options", {}).get(name, {}))
@@ -76,7 +76,7 @@ def main():
                 totals[stage] = totals.get(stage, 0.0) + seconds
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        figures.plot(args.results_dir, out)
+        figures.draw_all(args.results_dir, out)
         totals["figures (now)"] = time.perf_counter() - start
     whole = sum(totals.values())
     peak = matmul_gflops()
@@ -90,7 +90,8 @@ def main():
 
     rows = [[stage, f"{seconds:.1f}", f"{100 * seconds / whole:.0f}%", *rate(stage, seconds)]
             for stage, seconds in sorted(totals.items(), key=lambda kv: -kv[1])]
-    record(f"cohort stages, {spec['name']} on {spec['train']['dataset']} "
+    dataset = results.train_setting(spec["train"], "data.dataset")
+    record(f"cohort stages, {spec['name']} on {dataset} "
            f"({len(table['run_dir'])} models, {spec['num_images']} images each)",
            ["stage", "seconds (all models)", "share", "TFLOP", "GFLOP/s (of matmul)"], rows,
            notes=f"Stage times as recorded by the cohort run that wrote these results; FLOPs and "

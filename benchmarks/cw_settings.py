@@ -46,7 +46,7 @@ def main():
     config = results.read_json(os.path.join(args.run_dir, results.RUN_JSON))["config"]
     x, _ = evaluation.validation_arrays(config, args.images)
     model = runs.load_model(args.run_dir)
-    bounds = data.bounds(config["dataset"])
+    bounds = data.bounds(runs.saved_config(config).data.dataset)
     rows, reference = [], None
     for text, options in zip([DEFAULT, *args.settings.split(",")], settings):
         start = time.perf_counter()

@@ -8,7 +8,6 @@ that only the training step is timed.
 """
 
 import argparse
-import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,8 +26,9 @@ def main():
     preset = presets.get("mnist_quick")
     rows, base = [], None
     for lam in (0.0, args.lam):
-        config = dataclasses.replace(preset.train, dataset=args.dataset, lam=lam)
-        x, y = data.load_arrays(config.dataset, "train", num_examples=config.train_subset)
+        config = preset.train.replace(dataset=args.dataset, lam=lam)
+        x, y = data.load_arrays(config.data.dataset, "train",
+                                num_examples=config.data.train_subset)
         dataset = data.make_dataset(x, y, config.batch_size, shuffle=True, drop_remainder=True)
         model = runs.build_model(config, len(x) // config.batch_size)
         t = time_call(lambda m=model, d=dataset: m.fit(d, epochs=1, verbose=0, shuffle=False),

@@ -25,7 +25,8 @@ def main(argv):
         spec, table = cohort.read(FLAGS.results_dir)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
-    title = (f"Claims on {spec['train']['dataset']}, preset {spec['name']} "
+    dataset = results.train_setting(spec["train"], "data.dataset")
+    title = (f"Claims on {dataset}, preset {spec['name']} "
              f"({int((table['status'] == 'evaluated').sum())} models)")
     spread = claims.seed_spread_markdown(table)
     markdown = (claims.cohort_markdown(table) + "\n" + (spread + "\n" if spread else "")

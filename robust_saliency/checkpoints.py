@@ -32,7 +32,7 @@ def cohort_dir(name, *, dataset="mnist", root=None):
     Raises:
       FileNotFoundError: no such cohort; the message names the cohorts under the root.
     """
-    if os.path.exists(os.path.join(name, cohort.COHORT_JSON)):
+    if os.path.exists(os.path.join(name, results.COHORT_JSON)):
         return name
     root = root or default_root()
     if root is None:
@@ -42,10 +42,10 @@ def cohort_dir(name, *, dataset="mnist", root=None):
             "root=<the results folder>.")
     for folder in (f"{name}_{dataset}", name):
         path = os.path.join(root, folder)
-        if os.path.exists(os.path.join(path, cohort.COHORT_JSON)):
+        if os.path.exists(os.path.join(path, results.COHORT_JSON)):
             return path
     known = sorted(f for f in os.listdir(root)
-                   if os.path.exists(os.path.join(root, f, cohort.COHORT_JSON))) if (
+                   if os.path.exists(os.path.join(root, f, results.COHORT_JSON))) if (
         os.path.isdir(root)) else []
     raise FileNotFoundError(f"no cohort {name!r} (dataset {dataset!r}) under {root}; the "
                             f"cohorts there: {', '.join(known) or 'none'}.")
@@ -54,7 +54,7 @@ def cohort_dir(name, *, dataset="mnist", root=None):
 def members(name, *, dataset="mnist", root=None):
     """(lam, seed, run_dir, has_weights) of every member of a cohort, in member order."""
     folder = cohort_dir(name, dataset=dataset, root=root)
-    spec = results.read_json(os.path.join(folder, cohort.COHORT_JSON))
+    spec = results.read_json(os.path.join(folder, results.COHORT_JSON))
     found = []
     for index, lam, seed in cohort.member_list(spec["lambdas"], spec.get("seeds", (0,))):
         run_dir = cohort.member_dir(folder, index, lam, seed)

@@ -63,7 +63,7 @@ def check(results_dir):
     evaluated = table["status"] == "evaluated"
     if evaluated.sum() == 0:
         raise ValueError(f"{results_dir} has no evaluated member yet; run the cohort first.")
-    imagenet = spec["train"]["dataset"] == "imagenet"
+    imagenet = results.train_setting(spec["train"], "data.dataset") == "imagenet"
     every = [results.read_table(os.path.join(results_dir, d, results.PER_IMAGE_CSV))
              for d in table["run_dir"][evaluated]]
     # Model-level claims judge the sound models only; the bounds hold on every image of every

@@ -30,7 +30,6 @@ if typing.TYPE_CHECKING:
 # evaluation and runs (TensorFlow) are imported where a member is trained or evaluated: reading
 # a cohort (read, gather, degenerate) stays TensorFlow-free, for the claims and the figures.
 
-COHORT_JSON, COHORT_CSV = results.COHORT_JSON, results.COHORT_CSV  # also public here
 STATUSES = ("evaluated", "diverged", "trained", "pending")
 # Prefixes of the cohort.csv columns holding each median's bootstrap interval over images.
 CI_LOW, CI_HIGH = "ci_low_", "ci_high_"
@@ -71,8 +70,19 @@ class CohortSpec:
                 or any(int(s) != s or s < 0 for s in self.seeds)):
             raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds}")
 
+    @classmethod
+    def from_json(cls, saved):
+        """The CohortSpec of a cohort.json's content (any layout: fields it predates at their
+        defaults, its training configuration through TrainConfig.from_json)."""
+        from robust_saliency import runs
+
+        names = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in saved.items() if k in names}
+        return cls(**{**fields, "train": runs.TrainConfig.from_json(saved["train"])})
+
     def to_json(self):
-        return {"name": self.name, "train": dataclasses.asdict(self.train),
+        return {"name": self.name, "train": self.train.to_json(),
                 "lambdas": list(self.lambdas), "num_images": self.num_images,
                 "attacks": list(self.attacks), "attack_options": self.attack_options,
                 "aggregated_saliency": self.aggregated_saliency,
@@ -113,7 +123,7 @@ def select_members(count, members=None, shard=None):
 def _claim_folder(results_dir, spec):
     from robust_saliency import runs
 
-    path = os.path.join(results_dir, COHORT_JSON)
+    path = os.path.join(results_dir, results.COHORT_JSON)
     wanted = results.jsonable(spec.to_json())
     source = runs.data_record(spec.train)
     if os.path.exists(path):
@@ -211,7 +221,7 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
         if _evaluated(run_dir, spec):
             say(f"{head}: done")
             continue
-        config = dataclasses.replace(spec.train, lam=lam, seed=seed)
+        config = spec.train.replace(lam=lam, seed=seed)
         record_path = os.path.join(run_dir, results.RUN_JSON)
         before = results.read_json(record_path) if os.path.exists(record_path) else {}
         if before.get("status") != "completed":
@@ -310,7 +320,7 @@ def degenerate_note(table):
 
 def gather(results_dir):
     """Writes cohort.csv from whatever members exist; returns it as a dict of columns."""
-    spec = results.read_json(os.path.join(results_dir, COHORT_JSON))
+    spec = results.read_json(os.path.join(results_dir, results.COHORT_JSON))
     rows = [_member_row(results_dir, m, *member)
             for m, member in enumerate(member_list(spec["lambdas"], spec.get("seeds", (0,))))]
     flags = degenerate({k: [row[k] for row in rows] for k in ("status", "lam", "accuracy")})
@@ -320,21 +330,20 @@ def gather(results_dir):
     for row in rows:
         names += [k for k in row if k not in names]
     table = {n: [row.get(n, np.nan) for row in rows] for n in names}
-    results.write_table(os.path.join(results_dir, COHORT_CSV), table)
+    results.write_table(os.path.join(results_dir, results.COHORT_CSV), table)
     return {n: np.asarray(v) for n, v in table.items()}
 
 
 def read(results_dir):
     """(cohort.json, cohort.csv as columns) of a cohort folder, with a clear error if absent."""
-    spec_path = os.path.join(results_dir, COHORT_JSON)
-    table_path = os.path.join(results_dir, COHORT_CSV)
+    spec_path = os.path.join(results_dir, results.COHORT_JSON)
+    table_path = os.path.join(results_dir, results.COHORT_CSV)
     for path in (spec_path, table_path):
         if not os.path.exists(path):
             raise FileNotFoundError(
                 f"{path} not found: {results_dir} is not a cohort results folder; run "
                 "python -m experiments.cohort --results_dir=... first.")
-    spec, table = results.read_json(spec_path), results.read_table(table_path)
-    spec.setdefault("seeds", [0])
+    spec, table = results.read_upgraded(spec_path), results.read_table(table_path)
     table.setdefault("seed", np.zeros(len(table["member"]), np.int64))  # a one-seed folder
     # Folders gathered before the rule existed get it applied on reading.
     table["degenerate"] = degenerate(table)

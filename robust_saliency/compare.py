@@ -9,7 +9,7 @@ settings in every preset), so the curves share one axis.
 
 import numpy as np
 
-from robust_saliency import claims, plotting, stats
+from robust_saliency import claims, plotting, results, stats
 
 METHOD_LABELS = {
     "gradient_norm": "double backprop (L2 gradient norm)",
@@ -31,9 +31,10 @@ MIN_MODELS = 3
 
 def label(spec):
     """A cohort's method label, from its penalty and sensitivity mode."""
-    train = spec["train"]
-    name = METHOD_LABELS.get(train.get("penalty", "gradient_norm"), train.get("penalty"))
-    return name if train.get("sensitivity_mode", "nll") == "nll" else f"{name}, logit"
+    penalty = results.train_setting(spec["train"], "penalty.name", "gradient_norm")
+    name = METHOD_LABELS.get(penalty, penalty)
+    mode = results.train_setting(spec["train"], "penalty.sensitivity_mode", "nll")
+    return name if mode == "nll" else f"{name}, logit"
 
 
 def curves(results_dirs, axes=("median_rho_bim",)):
@@ -55,7 +56,8 @@ def curves(results_dirs, axes=("median_rho_bim",)):
         spec, members = plotting.load(results_dir, columns=(*axes, "median_alignment"))
         bad = members["degenerate"]
         curve = {"label": label(spec), "results_dir": results_dir,
-                 "dataset": spec["train"]["dataset"], "degenerate": members["lam"][bad]}
+                 "dataset": results.train_setting(spec["train"], "data.dataset"),
+                 "degenerate": members["lam"][bad]}
         if bad.any() and not bad.all():
             members = {k: v[~bad] for k, v in members.items()}
         curve["members"] = members

@@ -276,13 +276,13 @@ def forget(out_dir, columns):
 
 
 def validation_arrays(config, num_images):
-    """(images, labels): the first `num_images` validation images of a saved training config
-    (run.json's or cohort.json's 'config'/'train' dict), preprocessed as for training.
-    Raises data.DataNotFoundError when the source holds fewer."""
-    data.check_available(config["dataset"], "validation", num_images, config.get("data_dir"))
-    return data.load_arrays(config["dataset"], "validation", config.get("data_dir"),
-                            num_examples=num_images, image_size=config.get("image_size"),
-                            source=config.get("data_source"))
+    """(images, labels): the first `num_images` validation images of a training config (a
+    TrainConfig, or run.json's or cohort.json's 'config'/'train' dict in any layout),
+    preprocessed as for training. Raises data.DataNotFoundError when the source holds fewer."""
+    d = (config if isinstance(config, runs.TrainConfig) else runs.saved_config(config)).data
+    data.check_available(d.dataset, "validation", num_images, d.data_dir)
+    return data.load_arrays(d.dataset, "validation", d.data_dir, num_examples=num_images,
+                            image_size=d.image_size, source=d.source)
 
 
 def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim", "cw"),
@@ -290,15 +290,15 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim",
                  aggregated_saliency=False, explanation_metrics=False):
     """Evaluates the trained model of a run folder on its dataset's first validation images."""
     record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
-    config = record["config"]
-    runs.check_same_data(record.get("data"), data.source_info(config["dataset"],
-                                                              config.get("data_dir")), run_dir)
+    config = runs.saved_config(record["config"])
+    dataset = config.data.dataset
+    runs.check_same_data(record.get("data"), data.source_info(dataset, config.data.data_dir),
+                         run_dir)
     model = runs.load_model(run_dir)
     x, y = validation_arrays(config, num_images)
-    meta = {"run_dir": os.path.abspath(run_dir), "dataset": config["dataset"],
-            "data": record.get("data"),
-            "lam": config["lam"], "split": "validation"}
-    return evaluate(model, x, y, run_dir, bounds=data.bounds(config["dataset"]),
+    meta = {"run_dir": os.path.abspath(run_dir), "dataset": dataset, "data": record.get("data"),
+            "lam": config.penalty.lam, "split": "validation"}
+    return evaluate(model, x, y, run_dir, bounds=data.bounds(dataset),
                     attack_methods=attack_methods, batch_size=batch_size,
                     attack_options=attack_options, meta=meta, progress=progress,
                     verbose=verbose, aggregated_saliency=aggregated_saliency,

@@ -41,6 +41,97 @@ TENSORBOARD_DIR = "tb"
 BACKUP_DIR = "backup"
 
 
+# --- Older layouts, read through one upgrade per file kind ---------------------------------
+# The flat training configuration run.json ("config") and cohort.json ("train") held before the
+# nested one (train_config.TrainConfig): each flat name and the dotted name of its field now. The
+# flat names stay the short names of the command line (--lam, --epochs, ...).
+FLAT_TRAIN_CONFIG = {
+    "dataset": "data.dataset", "data_dir": "data.data_dir", "data_source": "data.source",
+    "image_size": "data.image_size", "train_subset": "data.train_subset",
+    "val_subset": "data.val_subset", "model": "model.name", "weights": "model.weights",
+    "num_classes": "model.num_classes", "penalty": "penalty.name", "lam": "penalty.lam",
+    "penalty_options": "penalty.options", "penalty_convention": "penalty.convention",
+    "penalty_batch_size": "penalty.batch_size", "sensitivity_mode": "penalty.sensitivity_mode",
+    "learning_rate": "optimizer.learning_rate", "momentum": "optimizer.momentum",
+    "weight_decay": "optimizer.weight_decay", "lr_schedule": "schedule.kind",
+    "epochs": "schedule.epochs", "lr_decay_epochs": "schedule.decay_epochs",
+    "lr_decay_factor": "schedule.decay_factor", "plateau_patience": "schedule.patience",
+    "plateau_max_decays": "schedule.max_decays", "batch_size": "batch_size",
+    "probe_size": "probe_size", "seed": "seed",
+}
+# Flat fields whose default changed: a flat config saved without them was made at the old one
+# (sensitivity_mode defaulted to 'nll' for every penalty before it took the penalty's own form).
+FLAT_LEGACY_DEFAULTS = {"sensitivity_mode": "nll"}
+# The same for the penalty part of a saved RobustModel (training.RobustModel.get_config), whose
+# penalty was flat keyword arguments before it was a train_config.PenaltyConfig.
+FLAT_MODEL_PENALTY = {"penalty": "name", "lam": "lam", "penalty_options": "options",
+                      "penalty_convention": "convention", "penalty_batch_size": "batch_size",
+                      "sensitivity_mode": "sensitivity_mode"}
+
+
+def is_flat_train_config(saved):
+    """Whether a saved training configuration has the flat layout (no nested parts)."""
+    return not any(isinstance(saved.get(part), dict)
+                   for part in ("data", "model", "penalty", "optimizer", "schedule"))
+
+
+def upgrade_train_config(saved):
+    """A saved training configuration in the nested layout of train_config.TrainConfig.to_json:
+    a flat one is nested by FLAT_TRAIN_CONFIG (with FLAT_LEGACY_DEFAULTS for fields it
+    lacks); a nested one is returned as it is. Fields saved by neither stay absent, so the
+    dataclass defaults fill them."""
+    if not is_flat_train_config(saved):
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+    nested = {}
+    for name, value in {**FLAT_LEGACY_DEFAULTS, **saved}.items():
+        dotted = FLAT_TRAIN_CONFIG.get(name, name)
+        part, _, leaf = dotted.rpartition(".")
+        (nested.setdefault(part, {}) if part else nested)[leaf] = value
+    return nested
+
+
+def train_setting(saved, dotted, default=None):
+    """One setting of a saved training configuration (any layout) by its dotted name, e.g.
+    'data.dataset'; `default` where the file predates the setting. TensorFlow-free, for the
+    readers of results (train_config.TrainConfig.from_json gives the whole configuration)."""
+    value = upgrade_train_config(saved)
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value
+
+
+def upgrade_model_penalty(saved):
+    """RobustModel.get_config's dict with its penalty as one nested dict (the fields of
+    train_config.PenaltyConfig): models saved with flat penalty arguments still load."""
+    saved = dict(saved)
+    if isinstance(saved.get("penalty"), dict):
+        return saved
+    penalty = {new: saved.pop(old) for old, new in FLAT_MODEL_PENALTY.items() if old in saved}
+    return {**saved, "penalty": penalty}
+
+
+def upgrade(name, content):
+    """A results file's content in the current layout, by file name: RUN_JSON's "config" and
+    COHORT_JSON's "train" nested (upgrade_train_config), a COHORT_JSON from before replicate
+    seeds with its one seed, 0. Other files as they are: their older layouts lack columns or
+    intervals, which their readers treat as not measured (claims.py, cohort.gather)."""
+    content = dict(content)
+    name = os.path.basename(name)
+    key = {RUN_JSON: "config", COHORT_JSON: "train"}.get(name)
+    if key and isinstance(content.get(key), dict):
+        content[key] = upgrade_train_config(content[key])
+    if name == COHORT_JSON:
+        content.setdefault("seeds", [0])
+    return content
+
+
+def read_upgraded(path):
+    """read_json of a results file, upgraded to the current layout (upgrade)."""
+    return upgrade(path, read_json(path))
+
+
 def markdown_table(header, rows):
     """A Markdown table (no trailing newline) of `header` and `rows` of cells, each cell str()-ed
     with its pipes escaped, so that a norm like ||g|| cannot split a column."""

@@ -23,121 +23,25 @@ from robust_saliency import (
     models,
     penalties,
     results,
+    train_config,
     training,
 )
 
-LR_SCHEDULES = ("step", "plateau", "constant")
+# TrainConfig lives in train_config; its name stays importable from here, where runs are.
+TrainConfig = train_config.TrainConfig
+LR_SCHEDULES = train_config.LR_SCHEDULES
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines one trained model. Defaults are the paper's MNIST setup."""
-
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    data_source: str = "tfrecord"  # ImageNet only: 'tfrecord' shards or the 'tfds' manual dir
-    image_size: int | None = None  # ImageNet only: crop size (None: the paper's 256)
-    model: str = "small_net"
-    weights: str | None = None  # resnet50 only: None, 'imagenet' or a weights file
-    # ImageNet only: the network's logits (None: 1000). Fewer fit a class subset whose labels
-    # all lie below it (the synthetic smoke set has 10); the measurements cost one backward
-    # pass per class, so the smoke test keeps this small.
-    num_classes: int | None = None
-    lam: float = 0.0  # the penalty's strength: its weight, or the radius epsilon for 'pgd_l2'
-    penalty: str = "gradient_norm"
-    penalty_options: dict | None = None  # the penalty's own settings, e.g. {'steps': 7}
-    penalty_convention: str = "batch_mean"
-    penalty_batch_size: int | None = None  # B of 'batch_mean'; None: each replica's own batch
-    # None: the penalty's own form (penalties.default_sensitivity), resolved on construction;
-    # dataclasses.replace(config, penalty=...) therefore keeps the old penalty's resolved form.
-    sensitivity_mode: str | None = None
-    epochs: int = 200
-    batch_size: int = 100
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    lr_schedule: str = "step"
-    lr_decay_epochs: int = 80  # 'step': divide every lr_decay_epochs epochs
-    lr_decay_factor: float = 0.1  # 'step' and 'plateau': the factor of each decay
-    plateau_patience: int = 2  # 'plateau': epochs without a better val_loss before a decay
-    plateau_max_decays: int | None = None  # 'plateau': stop at the plateau after this many
-    weight_decay: float = 1e-6
-    train_subset: int | None = None
-    val_subset: int | None = None
-    probe_size: int = 100  # 0 switches the per-epoch probe off
-    seed: int = 0
-
-    def __post_init__(self):
-        problems = []
-        if self.dataset not in data.DATASETS:
-            problems.append(f"unknown dataset {self.dataset!r} (valid: {', '.join(data.DATASETS)})")
-        if self.model not in models.BUILDERS:
-            problems.append(f"unknown model {self.model!r} (valid: {', '.join(models.BUILDERS)})")
-        if not self.lam >= 0:
-            problems.append(f"lam must be >= 0, got {self.lam}")
-        if self.penalty not in penalties.PENALTIES:
-            problems.append(f"unknown penalty {self.penalty!r} "
-                            f"(valid: {', '.join(penalties.PENALTIES)})")
-        elif self.lam >= 0:
-            if self.sensitivity_mode is None:  # resolved, so that run.json records the form
-                object.__setattr__(self, "sensitivity_mode",
-                                   penalties.default_sensitivity(self.penalty))
-            try:  # the penalty checks its own options (a TypeError names an unknown one)
-                penalty_from_config(self)
-            except (TypeError, ValueError) as e:
-                problems.append(f"penalty {self.penalty!r}: {e}")
-        if self.penalty_convention not in penalties.CONVENTIONS:
-            problems.append(f"unknown penalty_convention {self.penalty_convention!r} "
-                            f"(valid: {', '.join(penalties.CONVENTIONS)})")
-        if self.sensitivity_mode not in penalties.SENSITIVITY_MODES:
-            problems.append(f"unknown sensitivity_mode {self.sensitivity_mode!r} "
-                            f"(valid: {', '.join(penalties.SENSITIVITY_MODES)})")
-        if self.weights is not None and self.model != "resnet50":
-            problems.append(f"weights={self.weights!r} needs model 'resnet50'")
-        if self.num_classes is not None and (self.dataset != "imagenet"
-                                             or self.num_classes < 2):
-            problems.append(f"num_classes={self.num_classes} needs dataset 'imagenet' and at "
-                            "least 2 classes (other datasets have their fixed label sets)")
-        if self.image_size is not None and self.image_size < 32:
-            problems.append(f"image_size must be >= 32 or None, got {self.image_size}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            problems.append(f"unknown lr_schedule {self.lr_schedule!r} "
-                            f"(valid: {', '.join(LR_SCHEDULES)})")
-        for name in ("epochs", "batch_size", "lr_decay_epochs", "plateau_patience"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.probe_size < 0:
-            problems.append(f"probe_size must be >= 0 (0: no probe), got {self.probe_size}")
-        for name in ("train_subset", "val_subset", "penalty_batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                problems.append(f"{name} must be >= 1 or None (all), got {value}")
-        if self.plateau_max_decays is not None and self.plateau_max_decays < 0:
-            problems.append(f"plateau_max_decays must be >= 0 or None, got "
-                            f"{self.plateau_max_decays}")
-        if not self.learning_rate > 0:
-            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
-        if not self.weight_decay >= 0:
-            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if problems:
-            raise ValueError("invalid training configuration: " + "; ".join(problems))
-
-
-def penalty_options(config):
-    """The penalty's keyword options of `config`; an attack-based penalty attacks inside the
-    dataset's pixel bounds unless the options name others."""
-    options = dict(config.penalty_options or {})
-    if "bounds" in penalties.option_names(config.penalty):
-        options.setdefault("bounds", tuple(data.bounds(config.dataset)))
-    return options
-
-
-def penalty_from_config(config):
-    return penalties.get(
-        config.penalty, lam=config.lam, convention=config.penalty_convention,
-        sensitivity_mode=config.sensitivity_mode, batch_size=config.penalty_batch_size,
-        **penalty_options(config))
+def penalty_config(config):
+    """`config`'s PenaltyConfig, where an attack-based penalty attacks inside the dataset's
+    pixel bounds unless its options name others."""
+    penalty = config.penalty
+    if "bounds" in penalties.option_names(penalty.name) and "bounds" not in (penalty.options
+                                                                             or {}):
+        bounds = tuple(data.bounds(config.data.dataset))
+        penalty = dataclasses.replace(penalty, options={**(penalty.options or {}),
+                                                        "bounds": bounds})
+    return penalty
 
 
 class TrainingDiverged(RuntimeError):
@@ -146,12 +50,13 @@ class TrainingDiverged(RuntimeError):
 
 def _datasets(config):
     """(train, validation, probe images, steps per epoch) of `config`, batched globally."""
-    if config.dataset == "imagenet":
+    d = config.data
+    if d.dataset == "imagenet":
         return _imagenet_datasets(config)
-    x_train, y_train = data.load_arrays(config.dataset, "train", config.data_dir,
-                                        num_examples=config.train_subset)
-    x_val, y_val = data.load_arrays(config.dataset, "validation", config.data_dir,
-                                    num_examples=config.val_subset)
+    x_train, y_train = data.load_arrays(d.dataset, "train", d.data_dir,
+                                        num_examples=d.train_subset)
+    x_val, y_val = data.load_arrays(d.dataset, "validation", d.data_dir,
+                                    num_examples=d.val_subset)
     if len(x_train) < config.batch_size:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {len(x_train)} training "
                          "images; lower --batch_size or raise --train_subset.")
@@ -165,45 +70,43 @@ def _datasets(config):
 def _imagenet_datasets(config):
     from robust_saliency import imagenet
 
-    if config.data_dir is None:
+    d = config.data
+    if d.data_dir is None:
         raise ValueError("dataset 'imagenet' needs --data_dir (TFRecord shards or, with "
                          "data_source='tfds', the imagenet2012 manual-download folder).")
-    size = config.image_size or imagenet.IMAGE_SIZE
-    common = dict(data_dir=config.data_dir, source=config.data_source, image_size=size)
+    size = d.image_size or imagenet.IMAGE_SIZE
+    common = dict(data_dir=d.data_dir, source=d.source, image_size=size)
     train = imagenet.dataset("train", config.batch_size, training=True, seed=config.seed,
-                             num_examples=config.train_subset, drop_remainder=True, **common)
+                             num_examples=d.train_subset, drop_remainder=True, **common)
     val = imagenet.dataset("validation", config.batch_size, training=False,
-                           num_examples=config.val_subset, **common)
+                           num_examples=d.val_subset, **common)
     probe = None
     if config.probe_size:
-        probe, _ = imagenet.load_arrays("validation", config.data_dir,
-                                        source=config.data_source, image_size=size,
-                                        num_examples=config.probe_size)
-    if not config.train_subset:
+        probe, _ = imagenet.load_arrays("validation", d.data_dir, source=d.source,
+                                        image_size=size, num_examples=config.probe_size)
+    if not d.train_subset:
         return train, val, probe, None  # epochs end with the data
     # A known epoch length: Keras then keeps one iterator across epochs, so it must not end.
-    return train.repeat(), val, probe, config.train_subset // config.batch_size
+    return train.repeat(), val, probe, d.train_subset // config.batch_size
 
 
 def build_model(config, steps_per_epoch=None):
     """The compiled RobustModel of `config` (call inside a strategy scope to distribute it)."""
-    shape = data.image_shape(config.dataset, config.image_size)
-    options = {"weights": config.weights} if config.model == "resnet50" else {}
-    network = models.build(config.model, shape,
-                           config.num_classes or data.num_classes(config.dataset), **options)
-    model = training.RobustModel(
-        network, lam=config.lam, penalty=config.penalty,
-        penalty_convention=config.penalty_convention, sensitivity_mode=config.sensitivity_mode,
-        weight_decay=config.weight_decay, penalty_batch_size=config.penalty_batch_size,
-        penalty_options=penalty_options(config))
-    lr = config.learning_rate
-    if config.lr_schedule == "step":
+    shape = data.image_shape(config.data.dataset, config.data.image_size)
+    m = config.model
+    options = {"weights": m.weights} if m.name == "resnet50" else {}
+    network = models.build(m.name, shape, m.num_classes or data.num_classes(config.data.dataset),
+                           **options)
+    model = training.RobustModel(network, penalty=penalty_config(config),
+                                 weight_decay=config.optimizer.weight_decay)
+    lr, schedule = config.optimizer.learning_rate, config.schedule
+    if schedule.kind == "step":
         if not steps_per_epoch:
             raise ValueError("lr_schedule 'step' needs a known epoch length: set train_subset "
                              "for streamed datasets, or use lr_schedule 'plateau'.")
         lr = training.step_decay(lr, steps_per_epoch=steps_per_epoch,
-                                 every_epochs=config.lr_decay_epochs, factor=config.lr_decay_factor)
-    model.compile(optimizer=training.sgd(lr, config.momentum))
+                                 every_epochs=schedule.decay_epochs, factor=schedule.decay_factor)
+    model.compile(optimizer=training.sgd(lr, config.optimizer.momentum))
     # Built now, so that BackupAndRestore can load weights and optimizer slots into it.
     model(np.zeros((1, *shape), "float32"))
     model.optimizer.build(model.trainable_variables)
@@ -214,24 +117,20 @@ def _write_hparams(log_dir, config):
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
-    hparams = {k: (v if isinstance(v, (bool, int, float, str)) else str(v))
-               for k, v in dataclasses.asdict(config).items()}
+    hparams = {name: (v if isinstance(v, (bool, int, float, str)) else str(v))
+               for name, v in train_config.flatten(config).items()}
     with tf.summary.create_file_writer(log_dir).as_default():
         hp.hparams(hparams, trial_id=os.path.basename(os.path.abspath(log_dir)))
 
 
-# Fields whose default changed: a config saved without them was made at the old default.
-# (sensitivity_mode defaulted to 'nll' for every penalty before it took the penalty's own form.)
-LEGACY_DEFAULTS = {"sensitivity_mode": "nll"}
-
-
 def saved_config_matches(saved, config):
-    """Whether a config saved in run.json/cohort.json is `config`; fields added to TrainConfig
-    since it was saved count at their defaults (LEGACY_DEFAULTS for those whose default has
-    changed since), so older result folders stay usable."""
-    defaults = results.jsonable(dataclasses.asdict(TrainConfig()))
-    return ({**defaults, **LEGACY_DEFAULTS, **saved}
-            == results.jsonable(dataclasses.asdict(config)))
+    """Whether a config saved in run.json/cohort.json (any layout: results.upgrade) is
+    `config`; fields added to TrainConfig since it was saved count at their defaults, so older
+    result folders stay usable."""
+    try:
+        return TrainConfig.from_json(saved) == config
+    except (TypeError, ValueError):  # not a configuration this version can make
+        return False
 
 
 def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=()):
@@ -279,7 +178,7 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
             for name in results.EVALUATION_FILES:
                 if os.path.exists(os.path.join(run_dir, name)):
                     os.remove(os.path.join(run_dir, name))
-    record = record or {"config": dataclasses.asdict(config), "history": [],
+    record = record or {"config": config.to_json(), "history": [],
                         "epochs_completed": 0}
     record.update(status="running", versions=results.versions(), command=sys.argv, data=source,
                   started=record.get("started", time.time()), strategy=strategy,
@@ -294,14 +193,15 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
     _write_hparams(tb_dir, config)
     guard = callbacks.DivergenceGuard()
     schedule = []
-    if config.lr_schedule == "plateau":
+    if config.schedule.kind == "plateau":
         schedule = [training.PlateauSchedule(
-            config.learning_rate, lambda: record["history"], factor=config.lr_decay_factor,
-            patience=config.plateau_patience, max_decays=config.plateau_max_decays)]
+            config.optimizer.learning_rate, lambda: record["history"],
+            factor=config.schedule.decay_factor, patience=config.schedule.patience,
+            max_decays=config.schedule.max_decays)]
     # A probe costs a measurement per epoch (one backward pass per class): runs that only need
     # the trained model, such as quick tests, switch it off with probe_size=0.
     probes = [callbacks.ProbeMetrics(probe, os.path.join(tb_dir, "probe"),
-                                     display=data.display(config.dataset))
+                                     display=data.display(config.data.dataset))
               ] if config.probe_size else []
     # Order matters: the probe adds its medians to the logs the later callbacks record, and the
     # backup is saved before run.json counts the epoch as completed.
@@ -315,7 +215,7 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
     # A run whose plateau schedule ended it before an interruption only restores its weights.
     ended = bool(schedule) and schedule[0].state(record["history"])[1]
     model.fit(train_ds, validation_data=val_ds, callbacks=cbs, verbose=verbose,
-              epochs=record["epochs_completed"] if ended else config.epochs,
+              epochs=record["epochs_completed"] if ended else config.schedule.epochs,
               shuffle=False,  # the dataset reshuffles itself, seeded
               steps_per_epoch=steps)
     record["train_seconds"] = record.get("train_seconds", 0.0) + time.time() - start
@@ -337,17 +237,19 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
 
 def _diverged_message(record):
     where = record.get("diverged_at", {})
+    lam = TrainConfig.from_json(record["config"]).penalty.lam
     return (f"training diverged (loss {where.get('loss')}) in epoch {where.get('epoch', 0) + 1}, "
-            f"batch {where.get('batch')}, lam={record['config']['lam']}; lower the learning "
+            f"batch {where.get('batch')}, lam={lam}; lower the learning "
             "rate or lambda.")
 
 
 def data_record(config):
     """data.source_info of `config`'s dataset, after checking that the source holds the
     training and validation images `config` asks for (DataNotFoundError if not)."""
-    data.check_available(config.dataset, "train", config.train_subset, config.data_dir)
-    data.check_available(config.dataset, "validation", config.val_subset, config.data_dir)
-    return data.source_info(config.dataset, config.data_dir)
+    d = config.data
+    data.check_available(d.dataset, "train", d.train_subset, d.data_dir)
+    data.check_available(d.dataset, "validation", d.val_subset, d.data_dir)
+    return data.source_info(d.dataset, d.data_dir)
 
 
 def check_same_data(saved, current, folder):
@@ -379,10 +281,8 @@ def save_weights(model, run_dir):
 
 
 def saved_config(saved):
-    """The TrainConfig of a config dict saved in run.json (older layouts: fields added since
-    at their defaults, LEGACY_DEFAULTS for those whose default changed)."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{**LEGACY_DEFAULTS, **{k: v for k, v in saved.items() if k in names}})
+    """The TrainConfig of a config dict saved in run.json or cohort.json, in any layout."""
+    return TrainConfig.from_json(saved)
 
 
 def load_model(run_dir):
@@ -410,7 +310,7 @@ def load_model(run_dir):
                          f"{record['trained_weights']['sha256']} "
                          f"recorded in {record_path}: the file was changed or is truncated; "
                          "restore it (git checkout) or retrain the run.")
-    config = dataclasses.replace(saved_config(record["config"]), weights=None)
+    config = saved_config(record["config"]).replace(weights=None)
     model = build_model(config, steps_per_epoch=1)
     metrics.logits_network(model).load_weights(weights)
     return model

@@ -4,12 +4,13 @@ The step follows the Keras 'customizing fit' pattern: the penalty's own inner ta
 outer tape, `keras.metrics.Mean` trackers, build and compile inside `strategy.scope()`.
 """
 
+import dataclasses
 import math
 
 import keras
 import tensorflow as tf
 
-from robust_saliency import logits, metrics, penalties
+from robust_saliency import logits, metrics, results
 
 TRACKERS = ("loss", "nll", "penalty", "weight_norm", "accuracy")
 
@@ -32,29 +33,39 @@ class RobustModel(keras.Model):
       network: Keras model from images to logits. A functional or Sequential network ending in
         a softmax/sigmoid is trained on the logits before it (logits.logits_model: the same
         layers and weights); one whose outputs are still probabilities raises ValueError.
-      lam: penalty weight lambda >= 0; 0 is exactly ordinary training.
-      penalty: registered penalty name (penalties.PENALTIES).
-      penalty_convention: 'batch_mean' (the authors' scaling) or 'per_example' (eq. 17 per image).
-      sensitivity_mode: 'nll' or 'logits' (true-class logit); None (default) takes the penalty's
-        own form (penalties.default_sensitivity): 'nll' for gradient_norm, gradient_l1 and
-        pgd_l2 (the paper's double backpropagation), 'logits' for alignment (the Outlook's).
+      penalty: a train_config.PenaltyConfig (the penalty's name, lam, options, convention, batch
+        size and sensitivity mode), or the name of a registered penalty (penalties.PENALTIES)
+        with its fields given by their short names: lam, penalty_options,
+        penalty_convention, penalty_batch_size, sensitivity_mode (e.g.
+        RobustModel(network, lam=100.0) or RobustModel(network, penalty="alignment",
+        lam=10.0)). lam = 0 is exactly ordinary training. A None sensitivity_mode takes the
+        penalty's own form (penalties.default_sensitivity): 'nll' for gradient_norm,
+        gradient_l1 and pgd_l2 (the paper's double backpropagation), 'logits' for alignment.
       weight_decay: coefficient on the sum of squared trainable weights (the authors' form).
-      penalty_batch_size: B in the 'batch_mean' scaling, None for the batch actually seen.
-      penalty_options: extra keyword options for penalties that take them.
+      **kwargs: the penalty's short-named fields (above), then keras.Model's own (name, ...).
     """
 
-    def __init__(self, network, *, lam=0.0, penalty="gradient_norm",
-                 penalty_convention="batch_mean", sensitivity_mode=None, weight_decay=0.0,
-                 penalty_batch_size=None, penalty_options=None, **kwargs):
+    def __init__(self, network, *, penalty=None, weight_decay=0.0, **kwargs):
+        # Imported here: importing keras registers this class (robust_saliency/__init__.py)
+        # while models.py, which train_config needs, may itself be importing keras.
+        from robust_saliency import train_config
+
+        short = {k: kwargs.pop(k) for k in list(kwargs) if k in results.FLAT_MODEL_PENALTY}
+        if isinstance(penalty, train_config.PenaltyConfig):
+            if short:
+                raise TypeError(f"RobustModel: give {', '.join(short)} in the PenaltyConfig, "
+                                "not beside it")
+        else:
+            if penalty is not None:
+                short["penalty"] = penalty
+            penalty = train_config.PenaltyConfig(**results.upgrade_model_penalty(short)["penalty"])
         super().__init__(**kwargs)
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.network = logits.logits_model(network)
         self.weight_decay = float(weight_decay)
-        self.penalty_options = dict(penalty_options or {})
-        self.penalty = penalties.get(
-            penalty, lam=lam, convention=penalty_convention, sensitivity_mode=sensitivity_mode,
-            batch_size=penalty_batch_size, **self.penalty_options)
+        self.penalty_config = penalty
+        self.penalty = penalty.build()
         self.trackers = {name: keras.metrics.Mean(name=name) for name in TRACKERS}
         # The wrapper has no weights of its own: it is built once its network is (a functional
         # network is at construction). Loading a saved model relies on it: Keras's
@@ -131,22 +142,21 @@ class RobustModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        penalty = self.penalty.get_config()
         config.update({
             "network": keras.saving.serialize_keras_object(self.network),
-            "lam": penalty["lam"], "penalty": penalty["penalty"],
-            "penalty_convention": penalty["convention"],
-            "sensitivity_mode": penalty["sensitivity_mode"],
-            "penalty_batch_size": penalty["batch_size"],
-            "weight_decay": self.weight_decay, "penalty_options": self.penalty_options,
+            "penalty": results.jsonable(dataclasses.asdict(self.penalty_config)),
+            "weight_decay": self.weight_decay,
         })
         return config
 
     @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        network = keras.saving.deserialize_keras_object(config.pop("network"))
-        return cls(network, **config)
+    def from_config(cls, saved):
+        saved = results.upgrade_model_penalty(saved)  # models saved before PenaltyConfig
+        from robust_saliency import train_config
+
+        network = keras.saving.deserialize_keras_object(saved.pop("network"))
+        penalty = train_config.PenaltyConfig(**saved.pop("penalty"))
+        return cls(network, penalty=penalty, **saved)
 
 
 def _check_logits(network, input_shape):

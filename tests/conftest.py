@@ -131,7 +131,7 @@ def tiny_cohort_spec(lambdas=(1.0, 1000.0)):
 
     # No per-epoch probe: the cohort tests measure after training; the train command's test
     # checks the probe.
-    train = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
+    train = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
                              val_subset=100, probe_size=0, lr_schedule="constant",
                              learning_rate=1e-2)
     return cohort.CohortSpec(name="tiny", train=train, lambdas=lambdas, num_images=12,

@@ -49,8 +49,8 @@ def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None, accu
             medians.setdefault("median_" + key, []).append(np.median(m[key]))
     if alignment is not None:
         medians["median_alignment"] = list(alignment)
-    results.write_table(os.path.join(folder, cohort.COHORT_CSV), {**rows, **medians})
-    results.write_json(os.path.join(folder, cohort.COHORT_JSON),
+    results.write_table(os.path.join(folder, results.COHORT_CSV), {**rows, **medians})
+    results.write_json(os.path.join(folder, results.COHORT_JSON),
                        {"name": "hand", "train": {"dataset": dataset},
                         "lambdas": rows["lam"]})
 
@@ -152,14 +152,14 @@ def test_attack_order_is_decided_only_where_intervals_separate(tmp_path):
     rng = np.random.default_rng(6)
     members = [_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0)]
     _write_cohort(tmp_path, members)
-    table = results.read_table(os.path.join(tmp_path, cohort.COHORT_CSV))
+    table = results.read_table(os.path.join(tmp_path, results.COHORT_CSV))
     for m in ("cw", "bim", "gradient"):  # intervals of +-5%: separated (1.1, 1.2 vs 1.5)
         table[f"{cohort.CI_LOW}median_rho_{m}"] = table[f"median_rho_{m}"] * 0.95
         table[f"{cohort.CI_HIGH}median_rho_{m}"] = table[f"median_rho_{m}"] * 1.05
-    results.write_table(os.path.join(tmp_path, cohort.COHORT_CSV), table)
+    results.write_table(os.path.join(tmp_path, results.COHORT_CSV), table)
     assert _verdicts(tmp_path)["max(CW, BIM) <= gradient attack medians"] == "reproduced"
     table[f"{cohort.CI_HIGH}median_rho_bim"] = table["median_rho_gradient"] * 1.2  # overlap
-    results.write_table(os.path.join(tmp_path, cohort.COHORT_CSV), table)
+    results.write_table(os.path.join(tmp_path, results.COHORT_CSV), table)
     row = {r["claim"]: r for r in claims.check(str(tmp_path))}[
         "max(CW, BIM) <= gradient attack medians"]
     assert row["verdict"] == "inconclusive"
@@ -269,7 +269,7 @@ def test_explanation_metric_claims_follow_their_direction(tmp_path):
         m["sparseness"] = 0.1 * m["alignment"] + rng.normal(0, 0.01, 40)
         m["complexity"] = 5.0 - 0.1 * m["alignment"]
     _write_cohort(tmp_path, members)
-    path = os.path.join(tmp_path, cohort.COHORT_CSV)
+    path = os.path.join(tmp_path, results.COHORT_CSV)
     table = results.read_table(path)
     align = table["median_alignment"]
     table["median_sparseness"] = 0.1 * align           # better along with alignment

@@ -16,6 +16,7 @@ import pytest
 from conftest import tiny_cohort_spec
 
 from robust_saliency import cohort, results, runs
+from robust_saliency import train_config as config_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = tiny_cohort_spec().train
@@ -132,7 +133,9 @@ def test_killed_cohort_rerun_completes_with_the_same_rows(tmp_path):
                 "lr_decay_factor": 0.2}
     for train in (saved["train"], results.read_json(os.path.join(folder, "m00_lam1",
                                                                  "run.json"))["config"]):
-        assert {k: train[k] for k in schedule} == schedule
+        assert not results.is_flat_train_config(train)  # new folders are written nested
+        assert {k: results.train_setting(train, results.FLAT_TRAIN_CONFIG[k])
+                for k in schedule} == schedule
 
 
 def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path):
@@ -158,29 +161,30 @@ def test_explanation_metrics_can_be_added_to_a_measured_cohort_not_taken_away(tm
         cohort._claim_folder(folder, _spec())
 
 
-COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "**", cohort.COHORT_JSON),
+COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "**", results.COHORT_JSON),
                              recursive=True))
 
 
 @pytest.mark.skipif(not COMMITTED, reason="no committed cohorts")
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: os.path.basename(os.path.dirname(p)))
-def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_default(
-        tmp_path, path, monkeypatch):
-    """Every committed cohort.json and run.json names its sensitivity_mode ('logits' for the
-    alignment penalty, 'nll' for the others); each must still match the config that leaves the
-    sensitivity to its penalty's default, so a rerun resumes instead of refusing the folder."""
+def test_committed_cohorts_load_nested_and_still_resume(tmp_path, path, monkeypatch):
+    """Every committed cohort.json and run.json (the flat layout) loads through the upgrader
+    into the nested TrainConfig and back unchanged; each names its sensitivity_mode ('logits'
+    for the alignment penalty, 'nll' for the others) and must still match the config that
+    leaves the sensitivity to its penalty's default, so a rerun resumes instead of refusing the
+    folder."""
     found = results.read_json(path)
     # The data source is checked elsewhere (test_data); here the dataset need not be on disk.
     monkeypatch.setattr(runs, "data_record", lambda config: found.get("data", {}))
     saved = found["train"]
-    train = runs.TrainConfig(**{k: v for k, v in saved.items() if k != "sensitivity_mode"})
-    assert train.sensitivity_mode == saved["sensitivity_mode"]
-    spec = cohort.CohortSpec(name=found["name"], train=train, lambdas=tuple(found["lambdas"]),
-                             num_images=found["num_images"], attacks=tuple(found["attacks"]),
-                             attack_options=found["attack_options"],
-                             aggregated_saliency=found.get("aggregated_saliency", False),
-                             explanation_metrics=found.get("explanation_metrics", False),
-                             seeds=tuple(found.get("seeds", (0,))))
+    assert results.is_flat_train_config(saved)
+    train = runs.TrainConfig.of(**{k: v for k, v in saved.items() if k != "sensitivity_mode"})
+    assert train.penalty.sensitivity_mode == saved["sensitivity_mode"]
+    spec = cohort.CohortSpec.from_json(found)
+    assert spec.train == train and runs.TrainConfig.from_json(train.to_json()) == train
+    for key, value in spec.to_json().items():
+        if key != "train" and key in found:
+            assert results.jsonable(value) == found[key], key
     folder = str(tmp_path / "c")
     os.makedirs(folder)
     shutil.copy(path, folder)
@@ -189,24 +193,42 @@ def test_committed_cohorts_still_resume_under_the_per_penalty_sensitivity_defaul
     assert run_jsons
     for run_json in run_jsons:
         config = results.read_json(run_json)["config"]
-        assert runs.saved_config_matches(config, dataclasses.replace(
-            train, lam=config["lam"], seed=config.get("seed", train.seed)))
+        lam, seed = config["lam"], config.get("seed", 0)
+        assert runs.saved_config_matches(config, train.replace(lam=lam, seed=seed))
+        assert not runs.saved_config_matches(config, train.replace(lam=lam + 1.0, seed=seed))
+        loaded = runs.TrainConfig.from_json(config)
+        assert runs.TrainConfig.from_json(loaded.to_json()) == loaded
+        assert config_module.flatten(loaded)["penalty.lam"] == lam
+
+
+def test_a_committed_cohort_reruns_with_every_member_done(tmp_path, monkeypatch):
+    """The README's cohort, copied as committed (weights, no model.keras): cohort.run with the
+    spec of its cohort.json and with the preset that made it trains and evaluates nothing."""
+    from experiments import presets
+
+    source = os.path.join(ROOT, "results", "mnist_quick_mnist")
+    folder = str(tmp_path / "quick")
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("tb"))
+    found = results.read_json(os.path.join(folder, results.COHORT_JSON))
+    monkeypatch.setattr(runs, "data_record", lambda config: found["data"])
+    assert cohort.run(folder, cohort.CohortSpec.from_json(found)) == []
+    preset = presets.override(presets.get("mnist_quick"), seeds=found["seeds"])
+    assert cohort.run(folder, preset) == []
+    assert results.read_json(os.path.join(folder, results.COHORT_JSON)) == found
 
 
 def test_config_saved_without_a_sensitivity_was_trained_on_the_nll():
-    """Before the per-penalty default, every penalty defaulted to 'nll': a config saved without
-    the field is an NLL run, for the alignment penalty too."""
-    older = results.jsonable(dataclasses.asdict(dataclasses.replace(
-        TINY_TRAIN, penalty="alignment", sensitivity_mode="nll")))
+    """Before the per-penalty default, every penalty defaulted to 'nll': a flat config saved
+    without the field is an NLL run, for the alignment penalty too."""
+    older = config_module.flatten(TINY_TRAIN.replace(penalty="alignment", sensitivity_mode="nll"))
+    older = {short: older[dotted] for short, dotted in results.FLAT_TRAIN_CONFIG.items()}
     del older["sensitivity_mode"]
-    alignment = dataclasses.replace(TINY_TRAIN, penalty="alignment", sensitivity_mode=None)
-    assert alignment.sensitivity_mode == "logits"
+    alignment = TINY_TRAIN.replace(penalty="alignment", sensitivity_mode=None)
+    assert alignment.penalty.sensitivity_mode == "logits"
     assert not runs.saved_config_matches(older, alignment)
-    assert runs.saved_config_matches(
-        older, dataclasses.replace(alignment, sensitivity_mode="nll"))
-    plain = results.jsonable(dataclasses.asdict(TINY_TRAIN))
-    del plain["sensitivity_mode"]
-    assert runs.saved_config_matches(plain, TINY_TRAIN)
+    assert runs.saved_config_matches(older, alignment.replace(sensitivity_mode="nll"))
+    nested = alignment.to_json()  # the nested layout always names it
+    assert runs.saved_config_matches(nested, alignment)
 
 
 def _committed_copy(tiny_cohort, tmp_path):
@@ -253,7 +275,7 @@ def test_attacks_added_to_a_committed_cohort_run_alone_without_retraining(tiny_c
             np.testing.assert_array_equal(after[column], before[column])
     rho = np.stack([after[f"rho_{m}"] for m in spec.attacks])
     np.testing.assert_array_equal(after["rho_best"], rho.min(axis=0))
-    assert results.read_json(os.path.join(folder, cohort.COHORT_JSON))["attacks"] == list(
+    assert results.read_json(os.path.join(folder, results.COHORT_JSON))["attacks"] == list(
         spec.attacks)
     with pytest.raises(ValueError, match="different attack_options"):
         cohort.run(folder, dataclasses.replace(spec, attack_options={"fmn": {"steps": 20}}))

@@ -1,7 +1,6 @@
 """Evaluation: the table's contents, resume after an interrupted attack, the robust-accuracy
 curve, and the evaluate command end to end."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -106,9 +105,9 @@ def test_summary_excludes_zero_and_inf_distances():
 
 @pytest.mark.slow
 def test_evaluate_command_end_to_end(tmp_path):
-    config = dataclasses.replace(runs.TrainConfig(), dataset="synthetic", epochs=1,
-                                 batch_size=50, train_subset=500, val_subset=100, probe_size=0,
-                                 lr_schedule="constant", learning_rate=1e-2)
+    config = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=500,
+                                 val_subset=100, probe_size=0, lr_schedule="constant",
+                                 learning_rate=1e-2)
     run_dir = str(tmp_path / "run")
     runs.train(config, run_dir, verbose=0)
     done = subprocess.run(

@@ -21,8 +21,7 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import figures
-from robust_saliency import cohort, data, passes, results
+from robust_saliency import cohort, data, figures, passes, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = 101
@@ -38,8 +37,9 @@ def test_imagenet_smoke_cohort_and_figures(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     spec, table = cohort.read(folder)
-    assert spec["train"]["model"] == "resnet50" and spec["train"]["dataset"] == "imagenet"
-    assert spec["train"]["num_classes"] == CLASSES > passes.UNROLL_MAX_CLASSES
+    model, dataset = spec["train"]["model"], spec["train"]["data"]["dataset"]
+    assert model["name"] == "resnet50" and dataset == "imagenet"
+    assert model["num_classes"] == CLASSES > passes.UNROLL_MAX_CLASSES
     assert list(table["status"]) == ["evaluated"] and list(table["lam"]) == [0.01]
     record = results.read_json(os.path.join(folder, table["run_dir"][0], results.RUN_JSON))
     assert record["history"][-1]["penalty"] > 0  # double backprop through ResNet50 ran
@@ -50,6 +50,6 @@ def test_imagenet_smoke_cohort_and_figures(tmp_path):
     assert maps["x"].shape[1:] == (32, 32, 3)
     assert maps["x"].min() >= low and maps["x"].max() <= high
     # In this process: the figures command's own wrapper is test_figures' business.
-    paths, errors = figures.plot(folder, str(tmp_path / "figs"))
+    paths, errors = figures.draw_all(folder, str(tmp_path / "figs"))
     assert errors == {}
     assert len(paths) == 20 and len(os.listdir(tmp_path / "figs")) == 20

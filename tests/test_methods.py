@@ -10,6 +10,7 @@ import pytest
 
 from experiments import fig_methods, presets
 from robust_saliency import cohort, compare, evaluation, results
+from robust_saliency.figures import methods
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "search_steps": 3},
@@ -29,8 +30,8 @@ def method_cohorts(tmp_path_factory):
     folders = {}
     for name in fig_methods.PRESETS:
         preset = presets.get(name)
-        spec = preset.cohort_spec(
-            lambdas=(preset.lambdas[0], preset.lambdas[-1]), num_images=12,
+        spec = presets.override(
+            preset, lambdas=(preset.lambdas[0], preset.lambdas[-1]), num_images=12,
             attack_options={m: CHEAP[m] for m in preset.attacks}, **TINY)
         folders[name] = str(root / name)
         cohort.run(folders[name], spec, train_verbose=0)
@@ -42,7 +43,7 @@ def test_every_method_preset_runs_end_to_end(method_cohorts):
     for name, folder in method_cohorts.items():
         spec, table = cohort.read(folder)
         assert list(table["status"]) == ["evaluated", "evaluated"], name
-        assert spec["train"]["penalty"] == presets.get(name).train.penalty
+        assert spec["train"]["penalty"]["name"] == presets.get(name).train.penalty.name
         for column in ("median_alignment", "median_rho_bim", "median_lin_robustness_linf",
                        *("median_" + c for c in evaluation.SALIENCY_COLUMNS)):
             assert np.all(np.isfinite(table[column])), (name, column)
@@ -64,7 +65,7 @@ def test_every_method_preset_runs_end_to_end(method_cohorts):
 
 @pytest.mark.slow
 def test_methods_figure_and_claims(method_cohorts, tmp_path):
-    paths, rows = fig_methods.plot(list(method_cohorts.values()), str(tmp_path))
+    paths, rows = methods.plot(list(method_cohorts.values()), str(tmp_path))
     assert all(os.path.getsize(p) > 0 for p in paths)
     labels = [compare.label(cohort.read(f)[0]) for f in method_cohorts.values()]
     assert len(set(labels)) == 4
@@ -156,7 +157,7 @@ def test_sanity_command_writes_the_randomisation_table(method_cohorts):
 def test_methods_legend_names_the_members_a_curve_leaves_out():
     curve = {"label": "PGD", "band": "seed range (3 seeds per lambda)",
              "degenerate": np.array([2.0, 2.0, 0.5])}
-    assert fig_methods._legend_label(curve) == (
+    assert methods._legend_label(curve) == (
         "PGD (bars: seed range (3 seeds per lambda); left out as degenerate: 0.5, 2 (2 seeds))")
-    assert fig_methods._legend_label({"label": "L1", "band": "", "degenerate": np.array([])}) \
+    assert methods._legend_label({"label": "L1", "band": "", "degenerate": np.array([])}) \
         == "L1"

@@ -130,21 +130,21 @@ def test_pgd_with_zero_radius_is_ordinary_training(rng):
 
 
 def test_penalty_configs_name_their_problems():
-    config = runs.TrainConfig(dataset="synthetic", lam=0.5, penalty="pgd_l2",
+    config = runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
                               penalty_options={"steps": 3})
-    assert runs.penalty_options(config)["bounds"] == (0.0, 1.0)  # the dataset's box
-    assert runs.penalty_from_config(config).steps == 3
+    assert runs.penalty_config(config).options["bounds"] == (0.0, 1.0)  # the dataset's box
+    assert runs.penalty_config(config).build().steps == 3
     with pytest.raises(ValueError, match="unexpected keyword argument 'step'"):
-        runs.TrainConfig(dataset="synthetic", lam=0.5, penalty="pgd_l2",
+        runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
                          penalty_options={"step": 3})
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        runs.TrainConfig(dataset="synthetic", lam=0.5, penalty="pgd_l2",
+        runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
                          penalty_options={"steps": 0})
     with pytest.raises(ValueError, match="attacks the NLL"):
-        runs.TrainConfig(dataset="synthetic", lam=0.5, penalty="pgd_l2",
+        runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
                          sensitivity_mode="logits")
     with pytest.raises(ValueError, match="unknown penalty 'pgd'"):
-        runs.TrainConfig(dataset="synthetic", penalty="pgd")
+        runs.TrainConfig.of(dataset="synthetic", penalty="pgd")
 
 
 def test_pgd_model_saves_and_loads_with_its_options(tmp_path, rng):

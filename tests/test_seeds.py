@@ -10,7 +10,7 @@ import pytest
 
 from robust_saliency import cohort, results, runs
 
-TINY_TRAIN = runs.TrainConfig(dataset="synthetic", epochs=1, batch_size=50, train_subset=200,
+TINY_TRAIN = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=200,
                               val_subset=50, probe_size=0, lr_schedule="constant",
                               learning_rate=1e-2)
 
@@ -46,7 +46,7 @@ def test_two_seed_cohort_trains_both_resumes_after_a_cut_and_then_skips(tmp_path
     assert list(table["lam"]) == [1.0, 1.0] and list(table["member"]) == [0, 1]
     configs = [results.read_json(os.path.join(folder, d, "run.json"))["config"]
                for d in table["run_dir"]]
-    assert [c["seed"] for c in configs] == [0, 1]
+    assert [c["seed"] for c in configs] == [0, 1]  # the top level of the nested layout
     # Two seeds, two different models: their measurements differ.
     assert table["median_alignment"][0] != table["median_alignment"][1]
     lines = []
@@ -108,8 +108,7 @@ ARCHIVED = os.path.join(ROOT, "results", "archive_3epoch", "mnist_quick_fashion_
 def test_a_committed_one_seed_folder_still_gives_figures_and_claims(tmp_path):
     """The archived quick cohort was written before seeds and intervals existed (no seeds in
     cohort.json, no seed or ci_ columns in cohort.csv): it still reads, draws and is judged."""
-    from experiments import fig03_alignment_robustness
-    from robust_saliency import claims
+    from robust_saliency import claims, figures
 
     spec, table = cohort.read(ARCHIVED)
     assert "seeds" not in results.read_json(os.path.join(ARCHIVED, "cohort.json"))
@@ -118,5 +117,5 @@ def test_a_committed_one_seed_folder_still_gives_figures_and_claims(tmp_path):
     assert rows["median alignment rises with median robustness (CW)"]["measured"].startswith(
         "Spearman 1.00")
     assert rows["rho_tilde <= right-hand side of (14)"]["verdict"] == "reproduced"
-    paths = fig03_alignment_robustness.plot(ARCHIVED, str(tmp_path))
+    paths = figures.draw("fig03_alignment_robustness", ARCHIVED, str(tmp_path))
     assert all(os.path.getsize(p) > 0 for p in paths)

@@ -191,7 +191,7 @@ def test_each_penalty_defaults_to_its_sources_sensitivity_and_an_explicit_one_ov
     _, _, p_logit = default.penalty(net, x, y, training=False)
     assert np.abs(p_nll.numpy() - p_logit.numpy()).max() > 1e-6  # really another objective
     # The saved config names the resolved form, so a loaded model keeps it.
-    assert default.get_config()["sensitivity_mode"] == "logits"
+    assert default.get_config()["penalty"]["sensitivity_mode"] == "logits"
 
 
 def _optimizer_state(model):

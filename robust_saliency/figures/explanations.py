@@ -1,4 +1,4 @@
-"""Figures of the explanation-quality metrics along a cohort (issue 27), beside alignment.
+"""Figures 11-12: the explanation-quality metrics along a cohort, beside alignment.
 
     python -m experiments.figures --results_dir=DIR --out_dir=figures --figures=fig11,fig12
 
@@ -131,7 +131,3 @@ def gallery(results_dir, out_dir, stem="fig12_explanation_gallery", *, num_image
     fig.suptitle(plotting.title(spec, "Gradient maps and their explanation metrics (red > 0 > "
                                 "blue, each scaled to its own max)"), fontsize=8)
     return plotting.save(fig, out_dir, stem)
-
-
-FIGURES = {"fig11_explanation_metrics": metrics_vs_robustness,
-           "fig12_explanation_gallery": gallery}

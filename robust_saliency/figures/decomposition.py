@@ -1,26 +1,22 @@
 """Figure 9 of the paper: how much of the binarized score the linear term carries, per model.
 
-    python -m experiments.fig09_linear_share --results_dir=DIR --out_dir=figures
-
 By Theorem 1, Psi_dagger(x) = <x, g_dagger> + beta_dagger. Left: the medians over images of
 |<x, g_dagger>| (column x_term_bin) and |Psi_dagger(x)| (column psi_bin) against median rho_tilde;
 right: their ratio M[|<x, g_dagger>|] / M[|Psi_dagger(x)|], the ratio of medians as the paper
 quotes it (about 0.4 rising to 1 on ImageNet; near 1 then falling below 0.5 on MNIST).
+
+    python -m experiments.figures --results_dir=DIR --out_dir=figures --figures=fig09
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
-from absl import app
 
-from experiments import figures
 from robust_saliency import plotting, stats
-
-STEM = "fig09_linear_share"
 
 
 @plotting.styled
-def plot(results_dir, out_dir):
-    """Writes <out_dir>/fig09_linear_share.png and .pdf; returns their paths."""
+def linear_share(results_dir, out_dir, stem="fig09_linear_share"):
+    """Figure 9: writes <out_dir>/<stem>.png and .pdf; returns their paths."""
     spec, members = plotting.load(results_dir)
     count = len(members["lam"])
     tables = [plotting.per_image(results_dir, members, i, ("x_term_bin", "psi_bin"))
@@ -45,13 +41,4 @@ def plot(results_dir, out_dir):
     right.set_ylabel(r"$M[|\langle x, g^\dagger\rangle|]\;/\;M[|\Psi^\dagger(x)|]$")
     fig.suptitle(plotting.title(spec, r"Linear term $\langle x, g^\dagger\rangle$ of the "
                                 r"binarized score $\Psi^\dagger(x)$", members), fontsize=9)
-    return plotting.save(fig, out_dir, STEM)
-
-
-def main(argv):
-    figures.run_command(plot, argv)
-
-
-if __name__ == "__main__":
-    figures.define_flags()
-    app.run(main)
+    return plotting.save(fig, out_dir, stem)

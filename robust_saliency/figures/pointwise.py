@@ -1,25 +1,53 @@
-"""Figure 5 of the paper: pointwise attack robustness against linearized robustness, one model.
+"""The pointwise figures of one member: figure 4 (alignment) and figure 5 (attack robustness),
+each against the linearized robustness rho_tilde(x) (eq. 9), one point per measured image.
 
-    python -m experiments.fig05_pointwise_attack --results_dir=DIR --out_dir=figures --member=3
+Figure 4 of the paper: alpha(x) (eq. 7) against rho_tilde(x), with their Pearson correlation.
+The paper finds them highly correlated on MNIST and uncorrelated on ImageNet.
 
-One point per measured image of one member: rho(x) found by the CW attack against rho_tilde(x)
-(eq. 9), the diagonal rho = rho_tilde, and their Pearson correlation; the paper finds them
-tightly correlated on both datasets. Beside it, where measured, the best estimate rho_best (the
-smallest distance of every L2 attack run on the image), with its own correlation. Without a
-rho_cw column the attack with the smallest median distance stands in, and the title says so.
-As in the paper's medians, distances that are not finite (no adversarial found) or 0 (already
-adversarial) are dropped and counted.
-Default member: the most robust evaluated one, as in figure 4 (cohort.extremes).
+Figure 5 of the paper: rho(x) found by the CW attack against rho_tilde(x), the diagonal
+rho = rho_tilde, and their Pearson correlation; the paper finds them tightly correlated on both
+datasets. Beside it, where measured, the best estimate rho_best (the smallest distance of every
+L2 attack run on the image), with its own correlation. Without a rho_cw column the attack with
+the smallest median distance stands in, and the title says so. As in the paper's medians,
+distances that are not finite (no adversarial found) or 0 (already adversarial) are dropped and
+counted.
+
+Default member of both: the most robust evaluated one (largest median rho_best, else median
+rho_tilde; cohort.extremes), the same model figures 1 and 10 call most robust.
+
+    python -m experiments.figures --results_dir=DIR --figures=fig04,fig05 --member=3
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
-from absl import app
 
-from experiments import figures
 from robust_saliency import plotting, results
 
-STEM = "fig05_pointwise_attack"
+
+@plotting.styled
+def alignment(results_dir, out_dir, stem="fig04_pointwise_alignment", *, member=None):
+    """Figure 4: writes <out_dir>/<stem>.png and .pdf; returns their paths.
+
+    Args:
+      member: member index (cohort.csv column `member`); None: the most robust evaluated one
+        (cohort.extremes).
+    """
+    spec, members = plotting.load(results_dir)
+    at = plotting.pick(members, member)
+    table = plotting.per_image(results_dir, members, at, ("lin_robustness", "alignment"))
+    x, y = table["lin_robustness"], table["alignment"]
+    ok = np.isfinite(x) & np.isfinite(y)
+    r = np.corrcoef(x[ok], y[ok])[0, 1] if ok.sum() > 1 else np.nan
+    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    ax.scatter(x[ok], y[ok], s=9, alpha=0.6, color=plotting.PALETTE[5], linewidths=0)
+    ax.set_xlabel(r"$\tilde\rho(x)$")
+    ax.set_ylabel(r"$\alpha(x)$")
+    dropped = f", {len(x) - ok.sum()} non-finite dropped" if (~ok).any() else ""
+    what = (f"Pointwise alignment against linearized robustness\nmember {members['member'][at]}"
+            f", {plotting.lam_text(members['lam'][at])}: Pearson r = {r:.2f} over "
+            f"{ok.sum()} images{dropped}")
+    ax.set_title(plotting.title(spec, what))
+    return plotting.save(fig, out_dir, stem)
 
 
 def choose_attack(table):
@@ -37,8 +65,8 @@ def choose_attack(table):
 
 
 @plotting.styled
-def plot(results_dir, out_dir, member=None):
-    """Writes <out_dir>/fig05_pointwise_attack.png and .pdf; returns their paths.
+def attack(results_dir, out_dir, stem="fig05_pointwise_attack", *, member=None):
+    """Figure 5: writes <out_dir>/<stem>.png and .pdf; returns their paths.
 
     Args:
       member: member index (cohort.csv column `member`); None: the most robust evaluated one
@@ -79,13 +107,4 @@ def plot(results_dir, out_dir, member=None):
         notes.append(f"{(~ok).sum()} of {len(x)} dropped (no adversarial found, or 0)")
     what = "Pointwise attack robustness against linearized robustness\n" + "\n".join(notes)
     ax.set_title(plotting.title(spec, what))
-    return plotting.save(fig, out_dir, STEM)
-
-
-def main(argv):
-    figures.run_command(plot, argv, member=figures.FLAGS.member)
-
-
-if __name__ == "__main__":
-    figures.define_flags(member=True)
-    app.run(main)
+    return plotting.save(fig, out_dir, stem)

