@@ -10,8 +10,11 @@ step_seconds), like the PyTorch row. The PyTorch row runs when torch is importab
 network, SGD with momentum, weight decay and the batch-mean penalty, with
 torch.autograd.grad(..., create_graph=True).
 Targets (issue 7, this 2-core CPU): double backprop / plain <= 2.2; ours / PyTorch <= 0.5.
-The epoch rows (issue 24): `fit` over epoch_steps batches of 100 (the quick preset's 90), one
-warm-up epoch first; double backprop <= 0.8x PyTorch's epoch and <= 2.2x the plain `fit` epoch.
+The epoch rows (issue 24): `fit` over epoch_steps batches of 100 (the quick preset's 90) of
+data.make_dataset's pipeline, as the jobs feed it, one warm-up epoch first; double backprop
+<= 0.8x PyTorch's epoch and <= 2.2x the plain `fit` epoch. A row beside it passes the numpy
+arrays to `fit` (Keras' own autotuned pipeline, whose threads take the step's cores on a 2-core
+machine in some epochs).
 """
 
 import argparse
@@ -20,12 +23,17 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Before TensorFlow: the kernels are then the ones the library chooses for a user's script and
+# the jobs (oneDNN on every CPU unless TF_ENABLE_ONEDNN_OPTS says otherwise); imported after
+# TensorFlow, TensorFlow's own choice would stand (off on CPUs without AVX-512).
+import robust_saliency  # noqa: E402, F401, I001
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks.common import mnist_like, record  # noqa: E402
-from robust_saliency import models, training  # noqa: E402
+from robust_saliency import data, models, training  # noqa: E402
 
 LAM, WEIGHT_DECAY, BATCH = 100.0, 1e-6, 100
 
@@ -58,17 +66,27 @@ def keras_step_seconds(x, y, *, lam, jit, steps, repeats):
     return step_seconds(compiled_step(model, jit), x, y, steps=steps, repeats=repeats)
 
 
-def keras_fit_step_seconds(x, y, *, lam, repeats):
+def keras_fit_step_seconds(x, y, *, lam, repeats, arrays=False):
     """Seconds per step of one `fit` epoch over x (batches of BATCH, no validation, no
-    callbacks), after a warm-up epoch that pays for tracing."""
+    callbacks), after a warm-up epoch that pays for tracing: on data.make_dataset's pipeline,
+    as the jobs feed it, or with `arrays` on the numpy arrays themselves (Keras' own
+    pipeline, as a user's script may)."""
     keras.utils.set_random_seed(0)
     model = training.RobustModel(models.small_net(), lam=lam, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
-    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    dataset = None if arrays else data.make_dataset(x, y, BATCH)
+
+    def epoch():
+        if arrays:
+            model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        else:
+            model.fit(dataset, epochs=1, shuffle=False, verbose=0)
+
+    epoch()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        epoch()
         times.append((time.perf_counter() - start) / (len(x) // BATCH))
     return times
 
@@ -120,7 +138,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epoch_steps", type=int, default=90)
     args = parser.parse_args()
-    epoch_rows(args.epoch_steps, min(args.repeats, 3))
+    epoch_rows(args.epoch_steps, args.repeats)
     x, y = mnist_like(BATCH)
     rows = {}
     rows["plain step, lambda=0 (baseline)"] = keras_step_seconds(
@@ -166,6 +184,8 @@ def epoch_rows(epoch_steps, repeats):
         x, y, lam=0.0, repeats=repeats)}
     rows["double backprop fit epoch as shipped"] = keras_fit_step_seconds(
         x, y, lam=LAM, repeats=repeats)
+    rows["double backprop fit epoch, numpy arrays to fit"] = keras_fit_step_seconds(
+        x, y, lam=LAM, repeats=repeats, arrays=True)
     try:
         import torch  # noqa: F401
         rows["PyTorch eager double backprop epoch"] = torch_step_seconds(

@@ -399,7 +399,22 @@ def make_dataset(images, labels, batch_size, *, shuffle=False, seed=0, repeat=Fa
         ds = ds.shuffle(max(len(images), 1), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(1).with_options(
+        lean_pipeline_options())
+
+
+def lean_pipeline_options():
+    """tf.data options for an in-memory pipeline that must not compete with the training
+    step for the cores: one private thread, no autotuning. Measured on a 2-core AVX2 EPYC
+    (benchmarks/RESULTS.md, 2026-12-02): with tf.data's defaults, 8 of 18 `fit` epochs of the
+    double-backprop step ran at ~227 ms a step instead of ~145 ms (autotuned threads taking
+    the step's cores); with these, 13 of 13 ran fast. The batches and their order are the
+    same."""
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    options.threading.max_intra_op_parallelism = 1
+    options.autotune.enabled = False
+    return options
 
 
 def load_dataset(name, split, batch_size, *, data_dir=None, num_examples=None, shuffle=False,
