@@ -131,12 +131,10 @@ def _claim_folder(results_dir, spec):
         runs.check_same_data(found.get("data"), source, results_dir)
         if "data" not in found:  # a folder from before sources were recorded
             results.write_json(path, {**found, "data": source})
-        # Fields added since a folder was written count at their defaults there (as for
-        # TrainConfig in runs.saved_config_matches).
-        defaults = {f.name: f.default for f in dataclasses.fields(CohortSpec)
-                    if f.default is not dataclasses.MISSING}
-        found = {**results.jsonable(defaults), **found}
-        changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
+        # Fields added since the folder was written count at what their absence meant; the
+        # file keeps its own layout (it is rewritten below only where the protocol grows).
+        seen = results.upgrade(path, found)
+        changed = sorted(k for k in wanted if k != "train" and seen.get(k) != wanted[k])
         if not runs.saved_config_matches(found.get("train", {}), spec.train):
             changed.append("train")
         if "attacks" in changed and _more_attacks(found, wanted):
@@ -151,10 +149,10 @@ def _claim_folder(results_dir, spec):
             found = {**found, "explanation_metrics": True}
             results.write_json(path, found)
             changed.remove("explanation_metrics")
-        if changed == ["seeds"] and set(found["seeds"]) <= set(wanted["seeds"]):
+        if changed == ["seeds"] and set(seen["seeds"]) <= set(wanted["seeds"]):
             # More seeds for the same sweep: the members already there stay valid.
             results.write_json(path, {**found, "seeds": wanted["seeds"]})
-        elif changed == ["seeds"] and set(wanted["seeds"]) <= set(found["seeds"]):
+        elif changed == ["seeds"] and set(wanted["seeds"]) <= set(seen["seeds"]):
             # Some of the folder's seeds (a one-seed `make demo` on the committed three-seed
             # cohort): those members are run or skipped, and the folder keeps all its seeds.
             pass

@@ -112,18 +112,26 @@ def upgrade_model_penalty(saved):
     return {**saved, "penalty": penalty}
 
 
+# Fields cohort.json gained after folders had been written without them, with what their absence
+# meant: one seed, no SmoothGrad/IG alignments, no explanation metrics.
+COHORT_FIELDS_ADDED = {"seeds": [0], "aggregated_saliency": False, "explanation_metrics": False}
+
+
 def upgrade(name, content):
     """A results file's content in the current layout, by file name: RUN_JSON's "config" and
-    COHORT_JSON's "train" nested (upgrade_train_config), a COHORT_JSON from before replicate
-    seeds with its one seed, 0. Other files as they are: their older layouts lack columns or
-    intervals, which their readers treat as not measured (claims.py, cohort.gather)."""
+    COHORT_JSON's "train" nested (upgrade_train_config), a COHORT_JSON's fields added since it
+    was written at what their absence meant (COHORT_FIELDS_ADDED). Other files as they are:
+    an older per_image.csv lacks columns, which readers treat as not measured; a summary.json
+    from before bootstrap intervals gets them computed from its per_image.csv when its cohort
+    is gathered (cohort.gather: a computation, not a change of layout)."""
     content = dict(content)
     name = os.path.basename(name)
     key = {RUN_JSON: "config", COHORT_JSON: "train"}.get(name)
     if key and isinstance(content.get(key), dict):
         content[key] = upgrade_train_config(content[key])
     if name == COHORT_JSON:
-        content.setdefault("seeds", [0])
+        for field, meant in COHORT_FIELDS_ADDED.items():
+            content.setdefault(field, meant)
     return content
 
 
