@@ -29,9 +29,9 @@ def preset(factory=None, *, note="", synthetic_data=None):
     """Registers a CohortSpec factory as the preset of its function name (the spec's name must
     match), with `note` appended to its docstring."""
     def register(factory):
-        name = factory.__name__
-        if factory().name != name:
-            raise ValueError(f"preset {name}: its CohortSpec is named {factory().name!r}")
+        name, made = factory.__name__, factory().name
+        if made != name:
+            raise ValueError(f"preset {name}: its CohortSpec is named {made!r}")
         factory.__doc__ = inspect.cleandoc(factory.__doc__ or "") + note
         PRESETS[name] = factory
         if synthetic_data is not None:

@@ -29,7 +29,7 @@ def define(exclude=()):
             flags.DEFINE_string(PREFIX + leaf.name, None,
                                 f"{leaf.help} ({kind}; default: the preset's)")
     for short, dotted in train_config.SHORT_NAMES.items():
-        if dotted not in exclude and short not in flags.FLAGS:
+        if dotted not in exclude:
             flags.DEFINE_string(short, None, f"Short for --{PREFIX}{dotted}.")
 
 

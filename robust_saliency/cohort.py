@@ -72,13 +72,14 @@ class CohortSpec:
 
     @classmethod
     def from_json(cls, saved):
-        """The CohortSpec of a cohort.json's content (any layout: fields it predates at their
-        defaults, its training configuration through TrainConfig.from_json)."""
+        """The CohortSpec of a cohort.json's content, in any layout (results.upgrade: fields
+        it predates at what their absence meant; the training configuration nested)."""
         from robust_saliency import runs
 
         names = {f.name for f in dataclasses.fields(cls)}
         fields = {k: tuple(v) if isinstance(v, list) else v
-                  for k, v in saved.items() if k in names}
+                  for k, v in results.upgrade(results.COHORT_JSON, saved).items()
+                  if k in names}
         return cls(**{**fields, "train": runs.TrainConfig.from_json(saved["train"])})
 
     def to_json(self):
@@ -318,9 +319,9 @@ def degenerate_note(table):
 
 def gather(results_dir):
     """Writes cohort.csv from whatever members exist; returns it as a dict of columns."""
-    spec = results.read_json(os.path.join(results_dir, results.COHORT_JSON))
+    spec = results.read_upgraded(os.path.join(results_dir, results.COHORT_JSON))
     rows = [_member_row(results_dir, m, *member)
-            for m, member in enumerate(member_list(spec["lambdas"], spec.get("seeds", (0,))))]
+            for m, member in enumerate(member_list(spec["lambdas"], spec["seeds"]))]
     flags = degenerate({k: [row[k] for row in rows] for k in ("status", "lam", "accuracy")})
     for row, flag in zip(rows, flags):
         row["degenerate"] = int(flag)

@@ -69,10 +69,13 @@ FLAT_MODEL_PENALTY = {"penalty": "name", "lam": "lam", "penalty_options": "optio
                       "sensitivity_mode": "sensitivity_mode"}
 
 
+_TRAIN_CONFIG_PARTS = {dotted.split(".")[0] for dotted in FLAT_TRAIN_CONFIG.values()
+                       if "." in dotted}
+
+
 def is_flat_train_config(saved):
     """Whether a saved training configuration has the flat layout (no nested parts)."""
-    return not any(isinstance(saved.get(part), dict)
-                   for part in ("data", "model", "penalty", "optimizer", "schedule"))
+    return not any(isinstance(saved.get(part), dict) for part in _TRAIN_CONFIG_PARTS)
 
 
 def upgrade_train_config(saved):

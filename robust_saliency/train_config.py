@@ -5,15 +5,16 @@
     config = config.replace(**{"optimizer.momentum": 0.95})  # or any leaf by its dotted name
     TrainConfig.from_json(results.read_json(run_json)["config"])  # any saved layout
 
-Each part validates its own fields when it is made, and TrainConfig the few rules that join two
-parts (weights need resnet50, num_classes needs imagenet); every problem of a configuration is
-reported at once. `leaves()` lists every field by dotted name with its type and default: the
-command-line flags (experiments.train_flags), `--print_preset` and run.json follow from it, so a
-new setting is one field in one part. Saved configurations of every older layout (the flat one
-of run.json and cohort.json before this module) are read through results.upgrade_train_config.
+Each part validates its own fields when it is made, reporting all of its problems in one
+error, and TrainConfig the rule that joins two parts (num_classes needs imagenet). `leaves()`
+lists every field by dotted name with its type, default and help: the command-line flags
+(experiments.train_flags), `--print_preset` and run.json follow from it, so a new setting is one
+field in one part. Saved configurations of every older layout (the flat one of run.json and
+cohort.json before this module) are read through results.upgrade_train_config.
 """
 
 import dataclasses
+import functools
 import types
 import typing
 
@@ -141,11 +142,11 @@ class PenaltyConfig:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"invalid penalty configuration: penalty {self.name!r}: {e}") from e
 
-    def build(self, **extra_options):
-        """The penalties.PENALTIES object, with `extra_options` under the configured ones."""
+    def build(self):
+        """The penalties.PENALTIES object this configures."""
         return penalties.get(self.name, lam=self.lam, convention=self.convention,
                              sensitivity_mode=self.sensitivity_mode, batch_size=self.batch_size,
-                             **{**extra_options, **(self.options or {})})
+                             **(self.options or {}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,9 +208,7 @@ class TrainConfig:
 
     def __post_init__(self):
         problems = []
-        for name, part in (("data", DataConfig), ("model", ModelConfig),
-                           ("penalty", PenaltyConfig), ("optimizer", OptimizerConfig),
-                           ("schedule", ScheduleConfig)):
+        for name, part in _PARTS.items():
             if not isinstance(getattr(self, name), part):
                 problems.append(f"{name} must be a {part.__name__}, got "
                                 f"{type(getattr(self, name)).__name__}")
@@ -235,13 +234,10 @@ class TrainConfig:
         """A copy with the given leaves replaced, each by its short name (SHORT_NAMES: lam,
         epochs, dataset, ...) or its dotted name ('optimizer.momentum'); every part is
         validated again. Unknown names raise ConfigError listing the valid ones."""
-        top = {}
-        for part, fields in _group(changes).items():
-            if "" in fields:
-                top[part] = fields[""]
-            else:
-                top[part] = _replace_validated(getattr(self, part), fields, ConfigError)
-        return _replace_validated(self, top, ConfigError)
+        top = {part: fields[""] if "" in fields
+               else dataclasses.replace(getattr(self, part), **fields)
+               for part, fields in _group(changes).items()}
+        return dataclasses.replace(self, **top)
 
     def to_json(self):
         """The nested dict run.json and cohort.json hold (lists for tuples)."""
@@ -267,17 +263,9 @@ def _group(changes):
     return grouped
 
 
-def _replace_validated(obj, fields, error):
-    names = {f.name for f in dataclasses.fields(obj)}
-    unknown = sorted(set(fields) - names)
-    if unknown:
-        raise error(f"unknown field {', '.join(unknown)} of {type(obj).__name__}")
-    return dataclasses.replace(obj, **fields)
-
-
 def flatten(config):
     """{dotted name: value} of every leaf of a TrainConfig (the order of leaves())."""
-    return _flatten(config.to_json()) if isinstance(config, TrainConfig) else _flatten(config)
+    return _flatten(config.to_json())
 
 
 def _flatten(nested, prefix=""):
@@ -311,8 +299,10 @@ class Leaf(typing.NamedTuple):
     help: str
 
 
+@functools.cache
 def leaves():
-    """Every leaf field of TrainConfig as a Leaf, in the order of the dataclasses."""
+    """Every leaf field of TrainConfig as a Leaf, in the order of the dataclasses (a tuple:
+    the dataclasses do not change, so it is computed once)."""
     found = []
     for field in dataclasses.fields(TrainConfig):
         inner = dataclasses.fields(_PARTS[field.name]) if field.name in _PARTS else [field]
@@ -320,7 +310,7 @@ def leaves():
             name = f"{field.name}.{leaf.name}" if field.name in _PARTS else field.name
             found.append(Leaf(name, *_annotation(leaf.type), leaf.default,
                               leaf.metadata.get("help", "")))
-    return found
+    return tuple(found)
 
 
 def resolve(name):
