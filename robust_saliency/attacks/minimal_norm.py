@@ -15,8 +15,8 @@ kept. They differ in what they differentiate and how epsilon moves:
   Psi^y - max_{j != y} Psi^j; until a first adversarial is found epsilon jumps to the
   linearised distance ||e|| + |margin| / ||grad margin||, afterwards it is multiplied by
   1 -/+ gamma_k, never above the best distance; the perturbation is projected onto the epsilon
-  ball; alpha_k and gamma_k are cosine-annealed (alpha from alpha0 to alpha0 / 100, gamma from
-  gamma0 to `final_gamma`).
+  ball; alpha_k and gamma_k are cosine-annealed (alpha from alpha0 to `final_alpha`, alpha0 /
+  100 in the paper, gamma from gamma0 to `final_gamma`).
 
 The whole loop over a range of steps is one `tf.function` (a `tf.while_loop`), traced once per
 network for any batch size, in the model's input dtype. Between chunks of `check_every` steps
