@@ -2,7 +2,7 @@
 shipped, double backprop with XLA (jit_compile=True), and PyTorch eager double backprop; then
 the same inside a whole epoch, as a job runs it (Keras `fit`, a PyTorch loop over the batches).
 
-    python -m benchmarks.train_step [--steps=30] [--repeats=5] [--epoch_steps=90]
+    python -m benchmarks.train_step [--steps=30] [--repeats=5] [--epoch_steps=90] [--rows=all]
 
 The plain row (RobustModel with lambda = 0, the same step without the inner tape) is the
 baseline. Each row times the compiled train step itself, call after call on one batch (see
@@ -11,10 +11,10 @@ network, SGD with momentum, weight decay and the batch-mean penalty, with
 torch.autograd.grad(..., create_graph=True).
 Targets (issue 7, this 2-core CPU): double backprop / plain <= 2.2; ours / PyTorch <= 0.5.
 The epoch rows (issue 24): `fit` over epoch_steps batches of 100 (the quick preset's 90) of
-data.make_dataset's pipeline, as the jobs feed it, one warm-up epoch first; double backprop
-<= 0.8x PyTorch's epoch and <= 2.2x the plain `fit` epoch. A row beside it passes the numpy
-arrays to `fit` (Keras' own autotuned pipeline, whose threads take the step's cores on a 2-core
-machine in some epochs).
+data.make_dataset's pipeline, as the jobs feed it, one warm-up epoch first, the rows' epochs
+interleaved; double backprop <= 0.8x PyTorch's epoch and <= 2.2x the plain `fit` epoch. A row
+beside it passes the numpy arrays to `fit` (Keras' own autotuned pipeline, whose threads take
+the step's cores on a 2-core machine in some epochs).
 """
 
 import argparse
@@ -66,34 +66,32 @@ def keras_step_seconds(x, y, *, lam, jit, steps, repeats):
     return step_seconds(compiled_step(model, jit), x, y, steps=steps, repeats=repeats)
 
 
-def keras_fit_step_seconds(x, y, *, lam, repeats, arrays=False):
-    """Seconds per step of one `fit` epoch over x (batches of BATCH, no validation, no
-    callbacks), after a warm-up epoch that pays for tracing: on data.make_dataset's pipeline,
-    as the jobs feed it, or with `arrays` on the numpy arrays themselves (Keras' own
-    pipeline, as a user's script may)."""
+def keras_fit_epoch(x, y, *, lam, arrays=False):
+    """A function timing one `fit` epoch over x (batches of BATCH, no validation, no
+    callbacks) in seconds per step, after a warm-up epoch that pays for tracing: on
+    data.make_dataset's pipeline, as the jobs feed it, or with `arrays` on the numpy arrays
+    themselves (Keras' own pipeline, as a user's script may); `steps_per_execution` steps per
+    compiled call, by default the jobs' (runs.STEPS_PER_EXECUTION)."""
     keras.utils.set_random_seed(0)
     model = training.RobustModel(models.small_net(), lam=lam, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
     dataset = None if arrays else data.make_dataset(x, y, BATCH)
 
     def epoch():
+        start = time.perf_counter()
         if arrays:
             model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         else:
             model.fit(dataset, epochs=1, shuffle=False, verbose=0)
+        return (time.perf_counter() - start) / (len(x) // BATCH)
 
     epoch()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        epoch()
-        times.append((time.perf_counter() - start) / (len(x) // BATCH))
-    return times
+    return epoch
 
 
-def torch_step_seconds(x, y, *, steps, repeats, epoch=False):
-    """Seconds per PyTorch eager double-backprop step: `steps` calls on the first batch, or with
-    `epoch` one pass over every batch of x (after a warm-up pass), per step."""
+def torch_step(x, y):
+    """PyTorch eager double-backprop step on batch i of x: the same network, SGD with
+    momentum, weight decay and the batch-mean penalty; returns (step(i), number of batches)."""
     import torch
     from torch import nn
 
@@ -120,16 +118,36 @@ def torch_step_seconds(x, y, *, steps, repeats, epoch=False):
         loss.backward()
         opt.step()
 
-    batches = range(len(xs)) if epoch else [0] * steps
-    for i in (batches if epoch else range(5)):
-        step(i if epoch else 0)
+    return step, len(xs)
+
+
+def torch_step_seconds(x, y, *, steps, repeats):
+    """Seconds per PyTorch eager double-backprop step, `steps` calls on the first batch."""
+    step, _ = torch_step(x, y)
+    for _ in range(5):
+        step(0)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for i in batches:
-            step(i)
-        times.append((time.perf_counter() - start) / len(batches))
+        for _ in range(steps):
+            step(0)
+        times.append((time.perf_counter() - start) / steps)
     return times
+
+
+def torch_epoch(x, y):
+    """A function timing one PyTorch pass over every batch of x in seconds per step, after a
+    warm-up pass (the counterpart of keras_fit_epoch)."""
+    step, batches = torch_step(x, y)
+
+    def epoch():
+        start = time.perf_counter()
+        for i in range(batches):
+            step(i)
+        return (time.perf_counter() - start) / batches
+
+    epoch()
+    return epoch
 
 
 def main():
@@ -137,8 +155,13 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epoch_steps", type=int, default=90)
+    parser.add_argument("--rows", choices=("all", "epoch", "step"), default="all",
+                        help="the fit-epoch table, the single-step table, or both")
     args = parser.parse_args()
-    epoch_rows(args.epoch_steps, args.repeats)
+    if args.rows != "step":
+        epoch_rows(args.epoch_steps, args.repeats)
+    if args.rows == "epoch":
+        return
     x, y = mnist_like(BATCH)
     rows = {}
     rows["plain step, lambda=0 (baseline)"] = keras_step_seconds(
@@ -179,25 +202,31 @@ def ratio_table(rows, plain, shipped, torch_name, *, torch_target, plain_target=
 
 
 def epoch_rows(epoch_steps, repeats):
+    """The fit-epoch rows, their repeats interleaved (one epoch of each row in turn), so that
+    a slow phase of a shared or throttled machine falls on every row alike."""
     x, y = mnist_like(BATCH * epoch_steps)
-    rows = {"plain fit epoch, lambda=0 (baseline)": keras_fit_step_seconds(
-        x, y, lam=0.0, repeats=repeats)}
-    rows["double backprop fit epoch as shipped"] = keras_fit_step_seconds(
-        x, y, lam=LAM, repeats=repeats)
-    rows["double backprop fit epoch, numpy arrays to fit"] = keras_fit_step_seconds(
-        x, y, lam=LAM, repeats=repeats, arrays=True)
+    epochs = {
+        "plain fit epoch, lambda=0 (baseline)": lambda: keras_fit_epoch(x, y, lam=0.0),
+        "double backprop fit epoch as shipped": lambda: keras_fit_epoch(x, y, lam=LAM),
+        "double backprop fit epoch, numpy arrays to fit": lambda: keras_fit_epoch(
+            x, y, lam=LAM, arrays=True),
+    }
     try:
         import torch  # noqa: F401
-        rows["PyTorch eager double backprop epoch"] = torch_step_seconds(
-            x, y, steps=None, repeats=repeats, epoch=True)
+        epochs["PyTorch eager double backprop epoch"] = lambda: torch_epoch(x, y)
     except ImportError:
         pass
+    timers = {name: make() for name, make in epochs.items()}
+    rows = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, epoch in timers.items():
+            rows[name].append(epoch())
     table, notes = ratio_table(rows, "plain fit epoch, lambda=0 (baseline)",
                                "double backprop fit epoch as shipped",
                                "PyTorch eager double backprop epoch", torch_target=0.8)
     record(f"train_step in a fit epoch of {epoch_steps} steps, small_net, batch {BATCH}, "
-           f"lambda={LAM:g}", ["epoch", "median ms per step", "min-max ms", "ratio to plain"],
-           table, notes=notes)
+           f"lambda={LAM:g}, repeats interleaved",
+           ["epoch", "median ms per step", "min-max ms", "ratio to plain"], table, notes=notes)
 
 
 if __name__ == "__main__":
