@@ -133,8 +133,11 @@ class DDN(_MinimalNorm):
     `gamma` per step; a compiled loop (attacks.minimal_norm). Measured: the same distances as
     Foolbox 3.3.4's DDNAttack on a linear model (23 of 24 images to 1e-5, one 0.13% apart as
     last-bit differences change its path; tests); exact up to the radius' resolution on
-    two-class affine models, but 7-24% above the exact distance of ten-class ones,
-    where the cross-entropy gradient mixes the classes (FMN's margin does not)."""
+    two-class affine models, but 7-28% above the exact distance of ten-class ones (the tests'
+    case: median 19.4% at 1,000 steps, the same at 3,000 and with gamma 0.01): the radius
+    shrinks only where the cross-entropy's ascent on the sphere is adversarial, and that
+    ascent mixes the classes' directions instead of heading for the nearest boundary (FMN's
+    margin does not)."""
 
     name, label, algorithm = "ddn", "DDN", "ddn"
     defaults = {"steps": 100, "init_epsilon": 1.0, "gamma": 0.05, "check_every": None,
