@@ -70,8 +70,7 @@ def keras_fit_epoch(x, y, *, lam, arrays=False):
     """A function timing one `fit` epoch over x (batches of BATCH, no validation, no
     callbacks) in seconds per step, after a warm-up epoch that pays for tracing: on
     data.make_dataset's pipeline, as the jobs feed it, or with `arrays` on the numpy arrays
-    themselves (Keras' own pipeline, as a user's script may); `steps_per_execution` steps per
-    compiled call, by default the jobs' (runs.STEPS_PER_EXECUTION)."""
+    themselves (Keras' own pipeline, as a user's script may)."""
     keras.utils.set_random_seed(0)
     model = training.RobustModel(models.small_net(), lam=lam, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
