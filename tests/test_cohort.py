@@ -168,11 +168,11 @@ COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "**", results.COHORT_
 @pytest.mark.skipif(not COMMITTED, reason="no committed cohorts")
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: os.path.basename(os.path.dirname(p)))
 def test_committed_cohorts_load_nested_and_still_resume(tmp_path, path, monkeypatch):
-    """Every committed cohort.json and run.json (the flat layout) loads through the upgrader
-    into the nested TrainConfig and back unchanged; each names its sensitivity_mode ('logits'
-    for the alignment penalty, 'nll' for the others) and must still match the config that
-    leaves the sensitivity to its penalty's default, so a rerun resumes instead of refusing the
-    folder."""
+    """Every committed cohort.json (the flat layout) and run.json (flat or nested) loads through
+    the upgrader into the nested TrainConfig and back unchanged; each names its
+    sensitivity_mode ('logits' for the alignment penalty, 'nll' for the others) and must still
+    match the config that leaves the sensitivity to its penalty's default, so a rerun resumes
+    instead of refusing the folder."""
     found = results.read_json(path)
     # The data source is checked elsewhere (test_data); here the dataset need not be on disk.
     monkeypatch.setattr(runs, "data_record", lambda config: found.get("data", {}))
@@ -192,8 +192,10 @@ def test_committed_cohorts_load_nested_and_still_resume(tmp_path, path, monkeypa
     run_jsons = glob.glob(os.path.join(os.path.dirname(path), "*", results.RUN_JSON))
     assert run_jsons
     for run_json in run_jsons:
+        # Flat, or nested where a member was retrained after the nested layout came in.
         config = results.read_json(run_json)["config"]
-        lam, seed = config["lam"], config.get("seed", 0)
+        lam, seed = results.train_setting(config, "penalty.lam"), results.train_setting(
+            config, "seed", 0)
         assert runs.saved_config_matches(config, train.replace(lam=lam, seed=seed))
         assert not runs.saved_config_matches(config, train.replace(lam=lam + 1.0, seed=seed))
         loaded = runs.TrainConfig.from_json(config)
