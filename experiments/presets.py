@@ -143,21 +143,22 @@ def mnist_converged():
     180,000, batch-mean convention at B = 100), small_net, SGD with momentum 0.9, batch 100, weight
     decay 1e-6; learning rate 0.05 divided by 10 whenever the validation loss (1,000 images) has not
     improved for 2 epochs, and training ends at the plateau after the second division, with a cap of
-    30 epochs (measured here: lambda = 10 .. 93,670 end at the plateau after 13-21 epochs,
-    0.973-0.988 accuracy on the 1,000 measured images up to 48,740 and 0.904 at 93,670; lambda =
-    180,000 after 26 epochs at 0.668, a degenerate model by the cohort rule, as the issue's pilots
-    predicted for the strongest penalty in a CPU budget; the paper ran 100,000 steps, this cap is
-    2,700). The 1,000 validation images are measured with the gradient, BIM and CW attacks (and DDN
-    and FMN, 300 steps each, for rho_best); CW at 5 binary-search steps of 150 Adam steps of size
-    0.05 (measured on the first 100 validation images against the default 5 x 500 steps of size
-    0.01: median distance -0.03% on lambda = 10 and -0.44% on lambda = 180,000, 5 x 150 = 750 steps
-    instead of 2,500; the quick presets' 5 x 100 was +5.5% and +14.5%, and 3 x 200 +98% on lambda =
-    180,000, whose distances need the wider search over the constant).
+    30 epochs (measured here, the committed run: lambda = 10 .. 93,670 end at the plateau after
+    11-24 epochs, 0.974-0.988 accuracy on the 1,000 measured images up to 48,740 and 0.941 at
+    93,670; lambda = 180,000 after 22 epochs at 0.654, a degenerate model by the cohort rule, as
+    the issue's pilots predicted for the strongest penalty in a CPU budget; the paper ran 100,000
+    steps, this cap is 2,700). The 1,000 validation images are measured with the gradient, BIM
+    and CW attacks (and DDN and FMN, 300 steps each, for rho_best); CW at 5 binary-search steps
+    of 150 Adam steps of size 0.05 (measured on the first 100 validation images against the
+    default 5 x 500 steps of size 0.01: median distance -0.03% on lambda = 10 and -0.44% on
+    lambda = 180,000, 5 x 150 = 750 steps instead of 2,500; the quick presets' 5 x 100 was +5.5%
+    and +14.5%, and 3 x 200 +98% on lambda = 180,000, whose distances need the wider search over
+    the constant).
     Command: python -m experiments.cohort --preset=mnist_converged   (make converged)
-    Cost: far above the 2 hours hoped for on 2 CPU cores: training 5-19 min per model, and per model
-    about 15 min of CW alone (1,000 images x 750 steps; the CPU does about 1,000 small_net
-    image-steps per second), so 5-8 hours for the 16 models; run it in the background (it resumes
-    where it stopped) or in shards (--shard=i/n) on several machines.
+    Cost: far above the 2 hours hoped for on 2 CPU cores: per model, uncontended on a 2-core AVX2
+    EPYC, 2-4 min of training and 8-11 min of the five attacks (CW 4-5 of them: 1,000 images x
+    750 steps), so 3-4 hours for the 16 models; run it in the background (it resumes where it
+    stopped) or in shards (--shard=i/n) on several machines.
     The explanation-quality metrics (issue 27) are measured on the same images (about 20 s a model).
     Expected (paper, Figs. 2-9 on MNIST): alignment rises with robustness and saturates at the top;
     the claims table compares every MNIST statement of the paper with these models."""
