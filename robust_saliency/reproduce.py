@@ -126,7 +126,7 @@ def compare(results_dir, reference_dir):
         path = os.path.join(folder, results.COHORT_JSON)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: {folder} is not a cohort folder")
-        specs.append(results.read_json(path))
+        specs.append(results.read_upgraded(path))
     ignore = {"data", "seeds", "attacks", "attack_options"}
     fields = sorted((set(specs[0]) | set(specs[1])) - ignore)
     differences = [f for f in fields if _differs(specs[0].get(f), specs[1].get(f))]

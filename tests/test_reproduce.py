@@ -115,6 +115,22 @@ def test_missing_members_and_other_presets_are_reported_not_crashed_on(tmp_path,
         reproduce.compare(str(tmp_path / "nowhere"), reference)
 
 
+def test_a_flat_reference_and_a_nested_rerun_of_the_same_preset_do_not_differ(tmp_path,
+                                                                               reference):
+    # The committed cohorts' cohort.json predate the nested training layout that reruns write:
+    # the same settings in the two layouts are the same preset.
+    flat = results.read_json(os.path.join(reference, results.COHORT_JSON))
+    rerun = str(tmp_path / "rerun")
+    shutil.copytree(reference, rerun)
+    nested = {**flat, "train": results.upgrade_train_config(flat["train"])}
+    assert nested["train"] != flat["train"]
+    results.write_json(os.path.join(rerun, results.COHORT_JSON), nested)
+    assert reproduce.compare(rerun, reference)["spec_differences"] == []
+    nested["train"]["schedule"]["epochs"] = 7
+    results.write_json(os.path.join(rerun, results.COHORT_JSON), nested)
+    assert reproduce.compare(rerun, reference)["spec_differences"] == ["train"]
+
+
 def _hashes(folder):
     import hashlib
 
