@@ -2,6 +2,7 @@
 same run.
 
     python -m benchmarks.attack_tightness --run_dirs=DIR[,DIR...] [--images=200] [--preset=NAME]
+        [--also='NAME:JSON;...']
 
 Each DIR is a trained member (run.json with model.keras or its committed weights file). Per
 model, every attack runs at the settings of --preset on the first validation images; rho_best
@@ -14,10 +15,12 @@ more started from DDN's 10x points (a restart), and every cheaper result. Report
 seconds, images per second, the FLOP rate of the compiled loops (forward + input-gradient
 passes, counted as two forward passes of the network, against the matmul rate timed in the same
 run), and the median and 90th percentile of distance / reference over the images where
-both are finite and non-zero, with the share more than 5% above.
+both are finite and non-zero, with the share more than 5% above. `--also` adds rows for other
+settings (e.g. DDN's margin form) against the same reference, in neither the stage nor rho_best.
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -69,7 +72,7 @@ def ratios(dist, reference):
     return np.median(r), np.percentile(r, 90), np.mean(r > 1.05), int((~ok).sum())
 
 
-def measure(run_dir, num_images, gflops, chosen):
+def measure(run_dir, num_images, gflops, chosen, also=()):
     record_ = results.read_json(os.path.join(run_dir, results.RUN_JSON))
     model = runs.load_model(run_dir)
     x, _ = evaluation.validation_arrays(record_["config"], num_images)
@@ -81,6 +84,8 @@ def measure(run_dir, num_images, gflops, chosen):
         dist, points, sec, steps = run_attack(model, x, name, options)
         found[name], seconds[name] = (dist, points), sec
         rows.append((name, options, sec, steps))
+    # Other settings measured against the same reference, outside the shipped stage and rho_best.
+    extra = [(name, options, *run_attack(model, x, name, options)[::2]) for name, options in also]
     foolbox, foolbox_seconds = {}, {}
     for name, kind in (("bim", _FoolboxBIM), ("cw", _FoolboxCW)):
         options = dict(chosen)[name]
@@ -123,6 +128,12 @@ def measure(run_dir, num_images, gflops, chosen):
             if steps else "-"
         out.append([name, str(options or "defaults"), f"{sec:.1f}", f"{len(x) / sec:.1f}", rate,
                     f"{med:.4f}", f"{p90:.4f}", f"{above:.1%}"])
+    for name, options, dist, sec in extra:
+        for label, d in ((f"{name} (not shipped)", dist),
+                         (f"rho_best with this {name}", np.minimum(best, dist))):
+            med, p90, above, _ = ratios(d, reference)
+            out.append([label, str(options), f"{sec:.1f}", f"{len(x) / sec:.1f}", "-",
+                        f"{med:.4f}", f"{p90:.4f}", f"{above:.1%}"])
     agreement = []
     for name, dist in foolbox.items():
         med, p90, above, _ = ratios(dist, reference)
@@ -156,12 +167,18 @@ def main():
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--preset", default="mnist_quick",
                         help="whose attack settings to measure (mnist_quick: make demo's)")
+    parser.add_argument("--also", default="",
+                        help="other settings to measure against the same reference, outside "
+                             "the shipped stage: NAME:JSON[;NAME:JSON...], e.g. "
+                             "'ddn:{\"loss\": \"margin\", \"steps\": 300}'")
     args = parser.parse_args()
+    also = [(spec.split(":", 1)[0], json.loads(spec.split(":", 1)[1]))
+            for spec in args.also.split(";") if spec]
     gflops = matmul_gflops()
     header = ["attack", "options", "seconds", "images/s", "GFLOP/s (of matmul)",
               "median dist/ref", "p90 dist/ref", "> 5% above"]
     for run_dir in args.run_dirs.split(","):
-        rows, note = measure(run_dir, args.images, gflops, settings(args.preset))
+        rows, note = measure(run_dir, args.images, gflops, settings(args.preset), also)
         record(f"attack tightness and cost, {os.path.basename(os.path.normpath(run_dir))}, "
                f"{args.images} images, {args.preset} settings (matmul {gflops:.0f} GFLOP/s)",
                header, rows, note)

@@ -93,6 +93,32 @@ def test_ddn_is_exact_on_two_classes_only_up_to_its_radius_steps():
     assert np.median(found / exact) - 1 <= 1e-3
 
 
+def test_ddn_margin_reaches_the_exact_distance_of_affine_models_inside_the_box(affine_box):
+    model, x, exact, _ = affine_box
+    found, adversarials = attacks.find_adversarials(model, x, "ddn", (0.0, 1.0), steps=1000,
+                                                    loss="margin", final_gamma=1e-4)
+    ratio = found / exact
+    assert np.all(ratio >= 1 - 1e-9), "below the exact distance: a verification bug"
+    assert np.all(ratio - 1 <= 1e-4)
+    assert adversarials.min() >= 0.0 and adversarials.max() <= 1.0
+
+
+def test_published_ddn_stays_above_the_ten_class_distance_that_its_margin_form_reaches():
+    # The cross-entropy's ascent mixes the classes' directions (attacks.DDN): the gap is the
+    # algorithm's, not the budget's, since the margin form at the same budget closes it.
+    model, x, exact, _ = box_case(10)
+    published = attacks.minimal_l2(model, x, "ddn", (0.0, 1.0), steps=1000) / exact
+    margin = attacks.minimal_l2(model, x, "ddn", (0.0, 1.0), steps=1000, loss="margin") / exact
+    assert np.median(published) - 1 > 0.05
+    assert np.max(margin) - 1 <= 1e-3
+
+
+def test_unknown_ddn_loss_names_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown loss 'hinge'.*valid: \['cross_entropy', "
+                                         r"'margin'\]"):
+        attacks.get("ddn", loss="hinge")
+
+
 def test_compiled_ddn_follows_foolbox_ddn():
     import foolbox as fb
 

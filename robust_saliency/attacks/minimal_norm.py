@@ -8,7 +8,8 @@ kept. They differ in what they differentiate and how epsilon moves:
   DDN (Rony et al., "Decoupling Direction and Norm for Efficient Gradient-Based L2 Adversarial
   Attacks and Defenses", CVPR 2019, Algorithm 1): ascends the cross-entropy, epsilon is
   multiplied by 1 -/+ gamma (gamma fixed, 0.05), the perturbation is rescaled to norm epsilon
-  exactly, and the step alpha is cosine-annealed from 1 to 0.01.
+  exactly, and the step alpha is cosine-annealed from 1 to 0.01. `ddn_margin` is the same loop
+  ascending the negative logit margin (not in the paper; attacks.DDN says why).
 
   FMN (Pintor et al., "Fast Minimum-norm Adversarial Attacks through Adaptive Norm
   Constraints", NeurIPS 2021, Algorithm 1, L2): descends the logit margin
@@ -34,7 +35,7 @@ import tensorflow as tf
 
 from robust_saliency import metrics, penalties
 
-ALGORITHMS = ("ddn", "fmn")
+ALGORITHMS = ("ddn", "ddn_margin", "fmn")
 _LOOPS = weakref.WeakKeyDictionary()
 
 
@@ -61,13 +62,15 @@ def _cosine(k, total, start, end):
 
 
 def _loss_and_gradient(network, algorithm, x, labels):
-    """(logits, loss, d loss / d x) per image: cross-entropy for DDN (ascended), the logit
-    margin for FMN (descended)."""
+    """(logits, loss, d loss / d x) per image: cross-entropy for DDN and the negative logit
+    margin for ddn_margin (both ascended), the logit margin for FMN (descended)."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = network(x, training=False)
         if algorithm == "ddn":
             loss = penalties.nll(labels, logits)
+        elif algorithm == "ddn_margin":
+            loss = -logit_margin(logits, labels)
         else:
             loss = logit_margin(logits, labels)
     return logits, loss, tape.gradient(loss, x)
@@ -117,7 +120,7 @@ def _build_loop(network, algorithm):
             unit = tf.math.divide_no_nan(grad, per_image(grad_norm, x))
             alpha = _cosine(kf, total, alpha0, alpha1)
             gamma = _cosine(kf, total, gamma0, gamma1)
-            if algorithm == "ddn":
+            if algorithm != "fmn":
                 delta = delta + alpha * unit
                 eps = tf.where(adv, eps * (1 - gamma), eps * (1 + gamma))
                 eps = tf.minimum(eps, worst)
@@ -166,7 +169,7 @@ def run(network, x, labels, bounds, algorithm, *, steps, alpha0, alpha1, gamma0,
       x: (N, ...) images in the network's input dtype, inside `bounds`.
       labels: (N,) int labels to move away from.
       bounds: (low, high) pixel box.
-      algorithm: 'ddn' or 'fmn'.
+      algorithm: one of ALGORITHMS.
       steps: total steps K of the annealing schedules.
       alpha0, alpha1: step length at the first and the last step.
       gamma0, gamma1: epsilon's relative change at the first and the last step.
@@ -188,7 +191,7 @@ def run(network, x, labels, bounds, algorithm, *, steps, alpha0, alpha1, gamma0,
     call = loop.python_function if eager else loop
     n = len(x)
     delta = np.zeros_like(x)
-    eps = np.full(n, init_epsilon if algorithm == "ddn" else 0.0, dtype)
+    eps = np.full(n, 0.0 if algorithm == "fmn" else init_epsilon, dtype)
     best_delta = np.zeros_like(x)
     best_norm = np.full(n, np.inf, dtype)
     found = np.zeros(n, bool)
