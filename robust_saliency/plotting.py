@@ -37,7 +37,7 @@ STYLE = {
 # attacks' labels are the attack classes' own (robust_saliency.attacks.ATTACKS).
 _LOOKS = {"rho_gradient": (PALETTE[1], "s"), "rho_bim": (PALETTE[2], "^"),
           "rho_cw": (PALETTE[3], "D"), "rho_ddn": (PALETTE[5], "v"),
-          "rho_fmn": (PALETTE[6], "P")}
+          "rho_fmn": (PALETTE[6], "P"), "rho_ddn_fmn": ("#999999", "X")}
 ESTIMATES = {
     "lin_robustness": (r"linearized $\tilde\rho(x)$", PALETTE[0], "o"),
     **{column: (attacks.label(column) + ("" if column == "rho_gradient" else " (L2)")
