@@ -41,3 +41,12 @@ def test_a_job_starts_quietly_with_one_line_on_device_kernels_and_data(evaluate_
 def test_verbosity_brings_the_logs_back(evaluate_command):
     done = run(evaluate_command + ["--verbosity=1"])
     assert any(n in done.stderr for n in NOISE)
+
+
+def test_a_benchmark_starts_as_quietly_as_a_job():
+    # What `python -m benchmarks.<name>` does before its own code: import the package, then
+    # TensorFlow, and touch the devices (where the CUDA probe logs).
+    done = run([sys.executable, "-c", "import benchmarks, tensorflow as tf; "
+                "print(len(tf.config.list_physical_devices()))"])
+    assert not [line for line in done.stderr.splitlines() if any(n in line for n in NOISE)]
+    assert int(done.stdout.split()[-1]) >= 1
