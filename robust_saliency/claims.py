@@ -266,9 +266,9 @@ def to_markdown(rows, title=None):
 
 COHORT_COLUMNS = (("accuracy", "accuracy"), ("median_alignment", "M[alpha]"),
                   ("median_alignment_bin", "M[alpha_dagger]"),
-                  ("median_lin_robustness", "M[rho_tilde]"), ("median_rho_gradient", "M[rho] grad"),
-                  ("median_rho_bim", "M[rho] BIM"), ("median_rho_cw", "M[rho] CW"),
-                  ("median_rho_ddn", "M[rho] DDN"), ("median_rho_fmn", "M[rho] FMN"),
+                  ("median_lin_robustness", "M[rho_tilde]"),
+                  *((f"median_rho_{n}", f"M[rho] {'grad' if n == 'gradient' else a.label}")
+                    for n, a in attacks.ATTACKS.items() if a.norm == 2),
                   ("median_rho_best", "M[rho_best]"),
                   ("median_lin_robustness_linf", "M[rho_tilde_inf]"),
                   ("median_rho_bim_linf", "M[rho_inf] BIM"),
