@@ -155,8 +155,8 @@ def measure(run_dir, num_images, gflops, chosen, also=()):
     note = (f"{os.path.basename(os.path.normpath(run_dir))}: reference median "
             f"{np.median(reference[np.isfinite(reference) & (reference > 0)]):.4f}, made in "
             f"{ref_seconds:.0f} s; the paper's three with Foolbox's BIM and CW (the baseline) "
-            f"took {baseline:.1f} s, all five as shipped {sum(seconds.values()):.1f} s (ratio "
-            f"{sum(seconds.values()) / baseline:.2f}); {'; '.join(agreement)}; {skipped} "
+            f"took {baseline:.1f} s, all {len(chosen)} as shipped {sum(seconds.values()):.1f} s "
+            f"(ratio {sum(seconds.values()) / baseline:.2f}); {'; '.join(agreement)}; {skipped} "
             "images without a finite non-zero reference left out.")
     return out, note
 
