@@ -11,7 +11,8 @@ The baseline is the paper's three as first measured (BIM and CW through Foolbox)
 same run:
 the cost target is the whole shipped stage (the paper's three plus the strong ones) against it.
 The reference is the per-image minimum of the same strong attacks at 10x the steps, FMN once
-more started from DDN's 10x points (a restart), and every cheaper result. Reported per attack:
+more started from DDN's 10x points (attacks.DDNFMN's restart at 10x its steps), and every
+cheaper result. Reported per attack:
 seconds, images per second, the FLOP rate of the compiled loops (forward + input-gradient
 passes, counted as two forward passes of the network, against the matmul rate timed in the same
 run), and the median and 90th percentile of distance / reference over the images where
@@ -85,7 +86,10 @@ def measure(run_dir, num_images, gflops, chosen, also=()):
         found[name], seconds[name] = (dist, points), sec
         rows.append((name, options, sec, steps))
     # Other settings measured against the same reference, outside the shipped stage and rho_best.
-    extra = [(name, options, *run_attack(model, x, name, options)[::2]) for name, options in also]
+    extra = []
+    for name, options in also:
+        dist, _, sec, _ = run_attack(model, x, name, options)
+        extra.append((name, options, dist, sec))
     foolbox, foolbox_seconds = {}, {}
     for name, kind in (("bim", _FoolboxBIM), ("cw", _FoolboxCW)):
         options = dict(chosen)[name]
@@ -106,15 +110,12 @@ def measure(run_dir, num_images, gflops, chosen, also=()):
     has_start = np.isfinite(reference[-2]) & (reference[-2] > 0)
     restart = np.full(len(x), np.inf)
     if has_start.any():
-        from robust_saliency.attacks import minimal_norm
-
-        network = model.network
-        attacker = engine._Attacker(network, (0.0, 1.0))
+        attacker = engine._Attacker(model.network, (0.0, 1.0))
         labels = attacker.predict(x)
-        pts, _, _ = minimal_norm.run(network, x[has_start], labels[has_start], (0.0, 1.0), "fmn",
-                                     steps=REFERENCE_FACTOR * 100, alpha0=0.1, alpha1=0.001,
-                                     gamma0=0.01, gamma1=0.0001,
-                                     starting_points=start_points[has_start])
+        restarter = attacks.get("ddn_fmn",
+                                steps=REFERENCE_FACTOR * attacks.DDNFMN.defaults["steps"])
+        pts = restarter.restart(attacker, x[has_start], labels[has_start],
+                                start_points[has_start])
         ok, d, _ = attacker.verify_or_push(x[has_start], pts, labels[has_start])
         restart[np.flatnonzero(has_start)[ok]] = d[ok]
     reference.append(restart)
