@@ -48,7 +48,7 @@ demo: $(STAMP)
 	$(if $(wildcard $(REFERENCE)/cohort.json),$(PY) -m experiments.reproduce \
 		--results_dir=$(RESULTS) --reference=$(REFERENCE))
 
-# The paper's MNIST cohort trained to convergence (16 models; 3-4 hours on 2 CPU cores here).
+# The paper's MNIST cohort trained to convergence (16 models; about 4 hours on 2 CPU cores here).
 converged: $(STAMP)
 	$(PY) -m experiments.get_data --dataset=$(DATASET)
 	$(PY) -m experiments.cohort --preset=mnist_converged --dataset=$(DATASET)

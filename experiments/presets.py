@@ -155,16 +155,16 @@ def mnist_converged():
     the issue's pilots predicted for the strongest penalty in a CPU budget; the paper ran 100,000
     steps, this cap is 2,700). The 1,000 validation images are measured with the gradient, BIM
     and CW attacks (and for rho_best DDN and FMN, 300 steps each, and FMN restarted from DDN's
-    points, attacks.DDNFMN); CW at 5 binary-search steps
-    of 150 Adam steps of size 0.05 (measured on the first 100 validation images against the
-    default 5 x 500 steps of size 0.01: median distance -0.03% on lambda = 10 and -0.44% on
-    lambda = 180,000, 5 x 150 = 750 steps instead of 2,500; the quick presets' 5 x 100 was +5.5%
-    and +14.5%, and 3 x 200 +98% on lambda = 180,000, whose distances need the wider search over
-    the constant).
+    points, attacks.DDNFMN); CW at 5 binary-search steps of 150 Adam steps of size 0.05
+    (measured on the first 100 validation images against the default 5 x 500 steps of size 0.01:
+    median distance -0.03% on lambda = 10 and -0.44% on lambda = 180,000, 5 x 150 = 750 steps
+    instead of 2,500; the quick presets' 5 x 100 was +5.5% and +14.5%, and 3 x 200 +98% on
+    lambda = 180,000, whose distances need the wider search over the constant).
     Command: python -m experiments.cohort --preset=mnist_converged   (make converged)
     Cost: far above the 2 hours hoped for on 2 CPU cores: per model, uncontended on a 2-core AVX2
-    EPYC, 2-4 min of training and 8-11 min of the five attacks (CW 4-5 of them: 1,000 images x
-    750 steps), so 3-4 hours for the 16 models; run it in the background (it resumes where it
+    EPYC, 2-4 min of training and 8-11 min of the first five attacks (CW 4-5 of them: 1,000
+    images x 750 steps), and about 70 s of DDN+FMN on a 2-core Intel Xeon with AVX-512, so about 4
+    hours for the 16 models; run it in the background (it resumes where it
     stopped) or in shards (--shard=i/n) on several machines.
     The explanation-quality metrics (issue 27) are measured on the same images (about 20 s a model).
     Expected (paper, Figs. 2-9 on MNIST): alignment rises with robustness and saturates at the top;
