@@ -3,6 +3,7 @@
     python -m experiments.cohort --preset=mnist_quick --dataset=fashion_mnist
     python -m experiments.cohort --preset=mnist_paper --shard=0/4   # one of 4 parallel jobs
     python -m experiments.cohort --preset=mnist_quick --seeds=0,1,2  # three seeds per lambda
+    python -m experiments.cohort --preset=fashion_resnet --strategy=mirrored --cpu_replicas=2
 
 Rerunning finishes whatever an interruption left; a finished cohort reruns in seconds.
 """
@@ -34,6 +35,9 @@ flags.DEFINE_bool("explanation_metrics", None, "Also the explanation-quality met
                   "the preset's); switched on for a measured cohort, only their columns run.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy for training each member.")
+flags.DEFINE_integer("cpu_replicas", None, "Split the CPU into this many logical devices, so "
+                     "--strategy=mirrored trains that many replicas without GPUs (default: one "
+                     "CPU device).", lower_bound=1)
 
 
 def spec_from_flags():
@@ -60,8 +64,10 @@ def _say(message, end="\n"):
 
 def main(argv):
     del argv
-    from robust_saliency import attacks, cohort
+    from robust_saliency import attacks, cohort, distribute
 
+    if FLAGS.cpu_replicas:
+        distribute.split_cpu(FLAGS.cpu_replicas)  # before TensorFlow's first operation
     try:
         spec = spec_from_flags()
         if FLAGS.print_preset:

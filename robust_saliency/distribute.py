@@ -2,6 +2,7 @@
 
   default       one device (TensorFlow's default strategy)
   mirrored      all local GPUs, or all local (logical) CPU devices when there is no GPU
+                (split_cpu makes several of one CPU: --cpu_replicas of the cohort command)
   multi_worker  MultiWorkerMirroredStrategy across machines, configured by the TF_CONFIG
                 environment variable (every worker runs the same command)
 
@@ -38,6 +39,29 @@ def get_strategy(name="default"):
     except ValueError as e:
         raise ValueError(f"TF_CONFIG is not valid JSON: {e}") from e
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def split_cpu(replicas):
+    """Splits the CPU into `replicas` logical devices, so that 'mirrored' trains that many
+    replicas on a machine without GPUs (each on its share of the global batch, with its own
+    batch-norm statistics and penalty batch, as on as many GPUs). TensorFlow fixes its devices
+    when its runtime starts: call this before the first TensorFlow operation.
+
+    Raises:
+      RuntimeError: the runtime already started with another number of CPU devices.
+    """
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, got {replicas}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)])
+    except RuntimeError as e:
+        found = len(tf.config.list_logical_devices("CPU"))
+        if found != replicas:
+            raise RuntimeError(f"cannot split the CPU into {replicas} devices: TensorFlow has "
+                               f"started with {found}; split it before the first TensorFlow "
+                               "operation.") from e
 
 
 def task():

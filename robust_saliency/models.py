@@ -1,12 +1,14 @@
 """The paper's networks, all mapping images to logits (the score functions Psi).
 
-`small_net` is the authors' MNIST network (reference-notes.md). `linear_classifier` and
-`small_net(use_bias=False)` are the exact cases of the theory: for the first Lemma 1 holds
-globally, for the second every logit is positive one-homogeneous (Lemma 2).
+`small_net` is the authors' MNIST network (reference-notes.md), `resnet50` their ImageNet one and
+`resnet_cifar` the small-image ResNet of He et al. (2016) for their ImageNet protocol on small
+images. `linear_classifier` and `small_net(use_bias=False)` are the exact cases of the theory:
+for the first Lemma 1 holds globally, for the second every logit is positive one-homogeneous
+(Lemma 2).
 """
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from robust_saliency import pooling
 
@@ -87,6 +89,77 @@ def small_bn_net(input_shape=MNIST_SHAPE, num_classes=10, *, dtype=None, name="s
     return keras.Model(inputs, logits, name=name)
 
 
+@keras.saving.register_keras_serializable(package="robust_saliency")
+class ZeroPadShortcut(layers.Layer):
+    """He et al.'s option-A shortcut: x[:, ::s, ::s, :] with zero channels appended up to
+    `filters`. Linear and parameter-free, so a ResNet built with it keeps every additive
+    parameter in its convolutions' batch norms and its Dense logits (Theorem 1)."""
+
+    def __init__(self, filters, strides=2, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.strides = int(filters), int(strides)
+
+    def call(self, x):
+        x = x[:, ::self.strides, ::self.strides, :]
+        extra = self.filters - x.shape[-1]
+        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        size = [None if d is None else -(-d // self.strides) for d in (h, w)]
+        return (n, *size, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
+
+
+def resnet_cifar(input_shape=MNIST_SHAPE, num_classes=10, *, depth=20, bn_momentum=0.999,
+                 dtype=None, name=None):
+    """The CIFAR ResNet of He et al. (2016, Sec. 4.2), batch-normalised, returning logits.
+
+    A 3x3 convolution of 16 filters, then three stages of n = (depth - 2) / 6 basic blocks
+    (two 3x3 convolutions each) of 16, 32 and 64 filters, every convolution followed by batch
+    norm (and ReLU, the block's second after the shortcut is added); the first convolution of
+    the second and third stage has stride 2. Shortcuts are identities, and where a block halves
+    the size and doubles the filters He et al.'s option A (ZeroPadShortcut: subsampling and
+    zero channels, no parameters). Global average pooling, Dense `num_classes` logits. No
+    max-pooling and no dropout; the convolutions have no bias (batch norm's beta is theirs).
+    Kernels are He-normal initialised, as in the paper.
+
+    Args:
+      input_shape: image shape (H, W, C); Fashion-MNIST's 28 x 28 gives stages of 28, 14, 7.
+      num_classes: number of logits.
+      depth: 6n + 2 layers with weights: 20 (n = 3, 0.27M parameters), 32, 44, 56, 110, ...
+      bn_momentum: moving-average momentum of every batch norm (0.999 as the authors).
+      dtype: layer dtype policy (None: Keras' default float32; "float64" for the theory tests).
+      name: model name (None: 'resnet<depth>').
+
+    Returns:
+      An uncompiled functional `keras.Model` from images to logits.
+    """
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, ...), got {depth}")
+    blocks = (depth - 2) // 6
+
+    def conv_bn(h, filters, strides=1):
+        h = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
+                          kernel_initializer="he_normal", dtype=dtype)(h)
+        return layers.BatchNormalization(momentum=bn_momentum, dtype=dtype)(h)
+
+    inputs = keras.Input(shape=input_shape, dtype=dtype, name="image")
+    h = layers.ReLU(dtype=dtype)(conv_bn(inputs, 16))
+    for stage, filters in enumerate((16, 32, 64)):
+        for block in range(blocks):
+            strides = 2 if stage > 0 and block == 0 else 1
+            shortcut = h if strides == 1 else ZeroPadShortcut(filters, strides, dtype=dtype)(h)
+            r = layers.ReLU(dtype=dtype)(conv_bn(h, filters, strides))
+            r = conv_bn(r, filters)
+            h = layers.ReLU(dtype=dtype)(layers.Add(dtype=dtype)([shortcut, r]))
+    h = layers.GlobalAveragePooling2D(dtype=dtype)(h)
+    logits = layers.Dense(num_classes, dtype=dtype, name="logits")(h)
+    return keras.Model(inputs, logits, name=name or f"resnet{depth}")
+
+
 def resnet50(input_shape=(256, 256, 3), num_classes=1000, *, weights=None, bn_momentum=0.999,
              name="resnet50"):
     """keras.applications ResNet50 returning logits (the scores Psi are pre-softmax).
@@ -144,7 +217,7 @@ def _load_imagenet_weights(network):
 
 
 BUILDERS = {"small_net": small_net, "linear": linear_classifier, "small_bn_net": small_bn_net,
-            "resnet50": resnet50}
+            "resnet_cifar": resnet_cifar, "resnet50": resnet50}
 
 
 def build(name, input_shape, num_classes, **options):

@@ -19,6 +19,7 @@ from robust_saliency import (
     callbacks,
     data,
     distribute,
+    init_weights,
     metrics,
     models,
     penalties,
@@ -95,22 +96,37 @@ def build_model(config, steps_per_epoch=None):
     shape = data.image_shape(config.data.dataset, config.data.image_size)
     m = config.model
     options = {"weights": m.weights} if m.name == "resnet50" else {}
+    if m.depth is not None:
+        options["depth"] = m.depth
     network = models.build(m.name, shape, m.num_classes or data.num_classes(config.data.dataset),
                            **options)
     model = training.RobustModel(network, penalty=penalty_config(config),
                                  weight_decay=config.optimizer.weight_decay)
     lr, schedule = config.optimizer.learning_rate, config.schedule
+    if schedule.kind in ("step", "milestones") and not steps_per_epoch:
+        raise ValueError(f"lr_schedule {schedule.kind!r} needs a known epoch length: set "
+                         "train_subset for streamed datasets, or use lr_schedule 'plateau'.")
     if schedule.kind == "step":
-        if not steps_per_epoch:
-            raise ValueError("lr_schedule 'step' needs a known epoch length: set train_subset "
-                             "for streamed datasets, or use lr_schedule 'plateau'.")
         lr = training.step_decay(lr, steps_per_epoch=steps_per_epoch,
                                  every_epochs=schedule.decay_epochs, factor=schedule.decay_factor)
+    elif schedule.kind == "milestones":
+        lr = milestone_decay(lr, steps_per_epoch=steps_per_epoch,
+                             milestones=schedule.milestone_epochs(), factor=schedule.decay_factor)
     model.compile(optimizer=training.sgd(lr, config.optimizer.momentum))
     # Built now, so that BackupAndRestore can load weights and optimizer slots into it.
     model(np.zeros((1, *shape), "float32"))
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+def milestone_decay(initial, *, steps_per_epoch, milestones, factor):
+    """initial * factor ** (number of milestones <= the epochs completed): He et al.'s CIFAR
+    schedule (x0.1 after 50% and 75% of training). Like training.step_decay, a Keras
+    schedule on the optimizer's step counter, so it resumes with the optimizer state."""
+    # The counter is the number of steps done: the first step of epoch m + 1 sees m * spe.
+    boundaries = [m * steps_per_epoch - 1 for m in milestones]
+    values = [initial * factor ** k for k in range(len(milestones) + 1)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
 def _write_hparams(log_dir, config):
@@ -139,6 +155,8 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
     Args:
       config: TrainConfig.
       run_dir: folder for run.json, model.keras, tb/ (TensorBoard) and backup/ (resume state).
+        A config with model.init_weights starts from those weights (init_weights.load) and
+        run.json records them under 'init_weights' (path, file, sha256).
       strategy: distribute.STRATEGIES name; batch_size is the global batch over all replicas.
         Under 'multi_worker' every worker runs this; the chief writes run_dir, the others
         run_dir/workers/<task> (see distribute.worker_dir).
@@ -151,7 +169,9 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
     Raises:
       TrainingDiverged: the loss became NaN/Inf (now or in an earlier call); run.json holds
         status 'diverged' and where.
-      ValueError: run_dir holds a run of a different configuration.
+      ValueError: run_dir holds a run of a different configuration, or init_weights holds
+        another architecture.
+      FileNotFoundError: init_weights names no weights file.
     """
     scope = distribute.get_strategy(strategy)
     run_dir = distribute.worker_dir(run_dir) if strategy == "multi_worker" else run_dir
@@ -183,12 +203,27 @@ def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=())
     record.update(status="running", versions=results.versions(), command=sys.argv, data=source,
                   started=record.get("started", time.time()), strategy=strategy,
                   replicas=scope.num_replicas_in_sync)
+    # A fresh start only: a resumed run's weights come from its backup.
+    start_from = None if os.path.isdir(os.path.join(run_dir, results.BACKUP_DIR)) else (
+        config.model.init_weights)
+    if start_from is not None:
+        init_weights.weights_file(start_from)  # a missing file fails before run.json
     results.write_json(run_json, record)
 
     keras.utils.set_random_seed(config.seed)
     train_ds, val_ds, probe, steps = _datasets(config)
     with scope.scope():
         model = build_model(config, steps)
+        if start_from is not None:
+            try:
+                record["init_weights"] = init_weights.load(
+                    metrics.logits_network(model), start_from,
+                    description=f"model {config.model.name!r} on {config.data.dataset}")
+            except ValueError:
+                if not record["epochs_completed"]:  # nothing trained: leave no record behind
+                    os.remove(run_json)
+                raise
+            results.write_json(run_json, record)
     tb_dir = os.path.join(run_dir, results.TENSORBOARD_DIR)
     _write_hparams(tb_dir, config)
     guard = callbacks.DivergenceGuard()

@@ -20,7 +20,7 @@ import typing
 
 from robust_saliency import data, models, penalties, results
 
-LR_SCHEDULES = ("step", "plateau", "constant")
+LR_SCHEDULES = ("step", "milestones", "plateau", "constant")
 SHORT_NAMES = results.FLAT_TRAIN_CONFIG  # short name -> dotted name (the flat layout's names)
 
 
@@ -87,15 +87,25 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The network: a models.BUILDERS name, its initial weights and its number of logits."""
+    """The network: a models.BUILDERS name, its initial weights and its number of logits.
+
+    init_weights starts any network from another run's trained weights (fine-tuning): a run
+    folder (its runs.WEIGHTS_FILE, checked against the sha256 its run.json recorded) or a
+    weights file of this architecture; runs.train loads it after building the network and
+    records its path and sha256 in run.json ('init_weights')."""
 
     name: str = _field("small_net", "The network (models.BUILDERS): small_net, small_bn_net, "
-                       "linear, resnet50.")
+                       "linear, resnet_cifar, resnet50.")
     weights: str | None = _field(None, "resnet50 only: None, 'imagenet' or a weights file.")
     # Fewer logits than 1000 fit a class subset whose labels all lie below it (the synthetic
     # smoke set has 10); the measurements cost one backward pass per class, so the smoke test
     # keeps this small.
     num_classes: int | None = _field(None, "ImageNet only: the network's logits (None: 1000).")
+    depth: int | None = _field(None, "resnet_cifar only: its 6n + 2 weighted layers (None: "
+                               "20).")
+    init_weights: str | None = _field(None, "Start from these weights: another run's folder "
+                                      "(its model.weights.h5) or a weights file of this "
+                                      "network (None: a fresh initialisation).")
 
     def __post_init__(self):
         problems = []
@@ -103,6 +113,13 @@ class ModelConfig:
             problems.append(f"unknown model {self.name!r} (valid: {', '.join(models.BUILDERS)})")
         if self.weights is not None and self.name != "resnet50":
             problems.append(f"weights={self.weights!r} needs model 'resnet50'")
+        if self.depth is not None and self.name != "resnet_cifar":
+            problems.append(f"depth={self.depth} needs model 'resnet_cifar'")
+        elif self.depth is not None and (self.depth < 8 or (self.depth - 2) % 6):
+            problems.append(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, ...), got "
+                            f"{self.depth}")
+        if self.weights is not None and self.init_weights is not None:
+            problems.append("weights and init_weights are both set; give one")
         _at_least(problems, self, "model", ("num_classes",), 2, optional=True)
         _check(problems, "model configuration")
 
@@ -171,8 +188,10 @@ class OptimizerConfig:
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig:
     """How long, and how the learning rate falls: 'step' (x decay_factor every decay_epochs),
-    'plateau' (x decay_factor after `patience` epochs without a better val_loss; training ends
-    at the plateau after `max_decays` decays) or 'constant'."""
+    'milestones' (x decay_factor after each epoch listed in `milestones`, e.g. He et al.'s
+    CIFAR schedule at 50% and 75% of the epochs), 'plateau' (x decay_factor after `patience`
+    epochs without a better val_loss; training ends at the plateau after `max_decays` decays)
+    or 'constant'."""
 
     kind: str = _field("step", "The learning-rate schedule: step, plateau or constant.")
     epochs: int = _field(200, "Epochs to train (the cap, for plateau).")
@@ -181,6 +200,9 @@ class ScheduleConfig:
     patience: int = _field(2, "plateau: epochs without a better val_loss before a decay.")
     max_decays: int | None = _field(None, "plateau: end training at the plateau after this "
                                     "many decays (None: never).")
+    milestones: str | None = _field(None, "milestones: the epochs after which the learning "
+                                    "rate is multiplied by decay_factor, comma-separated "
+                                    "and increasing, e.g. '6,9'.")
 
     def __post_init__(self):
         problems = []
@@ -189,7 +211,22 @@ class ScheduleConfig:
                             f"(valid: {', '.join(LR_SCHEDULES)})")
         _at_least(problems, self, "schedule", ("epochs", "decay_epochs", "patience"), 1)
         _at_least(problems, self, "schedule", ("max_decays",), 0, optional=True)
+        if self.kind == "milestones" or self.milestones is not None:
+            try:
+                epochs = self.milestone_epochs()
+            except ValueError:
+                epochs = ()
+            if not epochs or epochs[0] < 1 or any(b <= a for a, b in zip(epochs, epochs[1:])):
+                problems.append(f"{_label('schedule', 'milestones')} must be increasing epochs "
+                                f">= 1 like '6,9' (with lr_schedule 'milestones'), got "
+                                f"{self.milestones!r}")
+            if self.kind != "milestones" and self.milestones is not None:
+                problems.append(f"milestones={self.milestones!r} needs lr_schedule 'milestones'")
         _check(problems, "schedule configuration")
+
+    def milestone_epochs(self):
+        """The milestones as a tuple of ints ('6,9' -> (6, 9)); () when there are none."""
+        return tuple(int(v) for v in (self.milestones or "").split(",") if v.strip())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,6 +55,7 @@ def _families():
         "small_net": models.small_net(),
         "small_net_no_bias": models.small_net(use_bias=False),
         "small_bn_net": models.small_bn_net(),
+        "resnet_cifar": models.resnet_cifar(depth=8),  # its option-A shortcut layer
         "linear": models.linear_classifier(),
         "resnet50": models.resnet50(input_shape=(32, 32, 3), num_classes=10),
     }
