@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 from benchmarks.common import record  # noqa: E402
 from experiments import presets  # noqa: E402
 from robust_saliency import attacks, data, models  # noqa: E402
+from robust_saliency.attacks import verify  # noqa: E402
 
 METHODS = ("gradient", "bim", "cw")
 
@@ -35,16 +36,16 @@ def _run(shared, image_size, x):
     keras.utils.set_random_seed(0)
     network = models.resnet50(input_shape=(image_size, image_size, 3), num_classes=10)
     options = presets.get("imagenet_smoke").attack_options
-    cached = attacks._logits_function
+    cached = verify.logits_function
     if not shared:
-        attacks._logits_function = _unshared
+        verify.logits_function = _unshared
     try:
         cpu, wall = time.process_time(), time.perf_counter()
         found = [attacks.minimal_distance(network, x, m, data.bounds("imagenet"),
                                           **options.get(m, {})) for m in METHODS]
         return time.process_time() - cpu, time.perf_counter() - wall, np.stack(found)
     finally:
-        attacks._logits_function = cached
+        verify.logits_function = cached
 
 
 def main():

@@ -6,7 +6,8 @@
 
 The table of figures, what each shows and its options: robust_saliency.figures (FIGURES). With
 no --figures it draws every figure it can (11 and 12 where the cohort measured the explanation
-metrics) and exits non-zero, naming what is missing, if any could not be drawn.
+metrics, 13 where it ran attacks beyond the paper's three) and exits non-zero, naming what is
+missing, if any could not be drawn.
 """
 
 import sys
@@ -40,7 +41,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("out_dir", "figures", "Where <figure name>.png and .pdf are written.")
     flags.DEFINE_list("figures", None, "Figures to draw, by name or prefix (fig02,fig11); "
                       "default: all (11 and 12 where the cohort measured the explanation "
-                      "metrics). Names: " + ", ".join(figures.NAMES) + ".")
+                      "metrics, 13 where it ran attacks beyond the paper's three). Names: "
+                      + ", ".join(figures.NAMES) + ".")
     flags.DEFINE_integer("member", None, "Member index (cohort.csv column `member`) for the "
                          "pointwise figures 4 and 5; default: the most robust evaluated "
                          "member (largest median rho_best).")

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from robust_saliency import attacks, bounds, cohort, explanation_claims, results, stats
+from robust_saliency import attacks, bounds, cohort, explanation_claims, masking, results, stats
 
 # The trend rule of every 'rises with' claim lives in stats; its names are public here too.
 from robust_saliency.stats import (  # noqa: F401
@@ -135,8 +135,28 @@ def check(results_dir):
             rows.append(_constant_share_row(eq, figure, term, shares[eq], shares["(18)"],
                                             med_lin))
         rows.append(_linear_share_row(linear_share, med_lin))
+    rows.append(masking_row(results_dir, table["run_dir"][table["status"] == "evaluated"]))
     # Beyond the paper: the standard explanation metrics, where the cohort measured them.
     return rows + explanation_claims.rows(results_dir, table, evaluated)
+
+
+def masking_row(results_dir, run_dirs):
+    """rho_best against a decision-based attack (masking.check_member) on the members of
+    `run_dirs` that were checked, degenerate or not: n/a where none was."""
+    found = masking.cohort_summary(results_dir, [str(d) for d in run_dirs])
+    claim = "no gradient masking"
+    paper = "assumed: the gradient-based attacks' distances measure robustness"
+    rule = (f"fixed before the check: masking if HopSkipJump's distance is below "
+            f"{masking.FLAG_RATIO:g} x rho_best on any checked image of any member "
+            "(python -m experiments.masking)")
+    if found is None:
+        return _row(claim, paper, "no member checked", rule, None)
+    counts = found["images"]
+    images = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    measured = (f"{found['members']} members checked, {images} images each; smallest "
+                f"rho_decision / rho_best {found['min_ratio']:.3f} ({found['min_member']}); "
+                f"{found['below']} images below {masking.FLAG_RATIO:g}")
+    return _row(claim, paper, measured, rule, not found["flagged"])
 
 
 def _order(first, second):

@@ -15,13 +15,12 @@ Values at degenerate points are defined, never NaN:
     shifted image xi equals x.
 """
 
-import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import passes
+from robust_saliency import compiled, passes
 from robust_saliency.bounds import bound_violated, roundoff_slack  # noqa: F401 - public here too
 from robust_saliency.logits import check_logits, logits_network  # noqa: F401 - the funnel
 from robust_saliency.passes import x_terms  # noqa: F401 - public here too
@@ -35,7 +34,6 @@ PER_IMAGE_KEYS = (
 )
 MAP_KEYS = ("grad_pred", "grad_bin", "xi", "gamma")
 
-_KERNELS = weakref.WeakKeyDictionary()
 _LOGITS_CHECK_IMAGES = 8  # rows that, all summing to 1, mark probabilities (logits never do)
 
 
@@ -156,21 +154,19 @@ def _compiled_kernel(model, class_chunk, return_maps):
     """Compiled kernel per (model, options), traced once for any batch size and reused: one
     tf.function up to 100 classes, else compiled head, chunk and derived steps (see
     passes.runner_up_chunked)."""
-    per_model = _KERNELS.setdefault(model, {})
-    key = (class_chunk, return_maps)
-    if key in per_model:
-        return per_model[key]
-    spec = tf.TensorSpec([None, *model.input_shape[1:]], input_dtype(model))
-    # A weak reference, so the cache entry does not keep its own key (the model) alive.
-    ref = weakref.ref(model)
-    num_classes = model.output_shape[-1]
+    return compiled.per_network(model, ("measure", class_chunk, return_maps),
+                                lambda ref: _build_kernel(ref, class_chunk, return_maps))
+
+
+def _build_kernel(ref, class_chunk, return_maps):
+    spec = compiled.image_spec(ref(), input_dtype(ref()))
+    num_classes = ref().output_shape[-1]
     # autograph off throughout: the kernels branch and loop only on Python values, so the
     # conversion would change nothing but costs seconds per process (and it cannot parse
     # lambdas).
     if num_classes <= passes.UNROLL_MAX_CLASSES:
-        per_model[key] = tf.function(lambda x: measure_batch(ref(), x, None, return_maps),
-                                     input_signature=[spec], autograph=False)
-        return per_model[key]
+        return tf.function(lambda x: measure_batch(ref(), x, None, return_maps),
+                           input_signature=[spec], autograph=False)
     head = tf.function(lambda x: passes.head(ref(), x), input_signature=[spec], autograph=False)
     chunk = tf.function(lambda x, classes, pred, g: passes.chunk(ref(), x, classes, pred, g),
                         reduce_retracing=True, autograph=False)
@@ -181,7 +177,6 @@ def _compiled_kernel(model, class_chunk, return_maps):
         return derived(x, *passes.runner_up_chunked(head, chunk, x, num_classes,
                                                     class_chunk or num_classes))
 
-    per_model[key] = kernel
     return kernel
 
 

@@ -1,12 +1,17 @@
-"""Shared pieces of the figure commands: reading a cohort folder, style, saving, image panels.
+"""Shared pieces of the figure commands: reading a cohort folder, style, saving, image panels,
+curves over lambda and their labels.
 
 Figures read only what `experiments.cohort` wrote (cohort.json, cohort.csv and each member's
 per_image.csv and maps.npz); anything missing raises MissingResults naming the file or column
 and the command that writes it. Labels use the paper's symbols, with the column names of
-DESIGN.md as the keys of LABELS.
+DESIGN.md as the keys of LABELS. Curves joining a cohort's models draw a degenerate model
+(cohort.degenerate) hollow and join no line to it (errorbars, degenerate_legend); their lambda
+labels go where they overlap nothing (robust_saliency.figures.labels). The figures themselves
+are in robust_saliency.figures.
 """
 
 import functools
+import importlib
 import logging
 import os
 
@@ -16,8 +21,9 @@ matplotlib.use("Agg")  # Figures are files; never open a window (CI has no displ
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import cbook, lines  # noqa: E402
 
-from robust_saliency import attacks, bounds, cohort, results, stats  # noqa: E402
+from robust_saliency import attacks, cohort, results, stats  # noqa: E402
 
 # absl shows Python logging at INFO; fontTools logs every font it subsets into a PDF there.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -44,6 +50,9 @@ ESTIMATES = {
                 + " attack", *look) for column, look in _LOOKS.items()},
     "rho_best": (r"best estimate $\rho_{best}$ (min over L2 attacks)", PALETTE[4], "*"),
 }
+# Attacks added after this module was written (Tol's muted scheme: apart from PALETTE's).
+_MORE_LOOKS = (("#882255", "h"), ("#44AA99", "p"), ("#999933", "d"), ("#AA4499", "8"),
+               ("#332288", "H"))
 LABELS = {
     "lin_robustness": r"$\tilde\rho(x)$",
     "alignment": r"$\alpha(x)$",
@@ -145,29 +154,73 @@ def by_lambda(members, column):
     return lams, centre, centre, centre, ""
 
 
-def errorbars(ax, x, y, *, label, **style):
-    """Points (x, y) with the bands by_lambda gave them, as horizontal and vertical bars."""
-    (xc, xlo, xhi), (yc, ylo, yhi) = x, y
+def per_lambda(members, values):
+    """by_lambda of per-member `values` (one per row of `members`): the median over a lambda's
+    seeds with their range as band, no band for one seed."""
+    return by_lambda({"lam": members["lam"], "value": np.asarray(values, np.float64)}, "value")
+
+
+def lambda_degenerate(members):
+    """Per lambda (sorted, as by_lambda gives them): whether any of its members is degenerate
+    (cohort.degenerate), so that its point is drawn hollow and not joined."""
+    flags = np.asarray(members["degenerate"], bool)
+    return np.array([flags[members["lam"] == lam].any() for lam in np.unique(members["lam"])])
+
+
+def _bars(centre, low, high, keep):
+    # None where there is no band at all: errorbar would still draw a cap on every point.
+    bars = np.nan_to_num(np.array([(centre - low)[keep], (high - centre)[keep]]))
+    return bars if bars.any() else None
+
+
+def errorbars(ax, x, y, *, label, degenerate=None, **style):
+    """Points (x, y) joined in order, with the bands by_lambda gave them as bars.
+
+    Args:
+      x, y: (centre, low, high) arrays each; points where a centre is not finite are skipped
+        (the line joins across them).
+      degenerate: optional bool per point: these are drawn hollow and the line breaks there
+        instead of joining them to their neighbours.
+      style: Line2D keywords (marker, color, ...).
+    """
+    (xc, xlo, xhi), (yc, ylo, yhi) = ([np.asarray(v, np.float64) for v in t] for t in (x, y))
     keep = np.isfinite(xc) & np.isfinite(yc)
-    ax.errorbar(xc[keep], yc[keep], xerr=[(xc - xlo)[keep], (xhi - xc)[keep]],
-                yerr=[(yc - ylo)[keep], (yhi - yc)[keep]], label=label, capsize=2,
-                elinewidth=0.8, **style)
+    bad = np.zeros(len(xc), bool) if degenerate is None else np.asarray(degenerate, bool)
+    # nan in place of a degenerate point: the line ends before it and starts again after it.
+    cut = np.where(bad, np.nan, 1.0)
+    drawn = ax.errorbar((xc * cut)[keep], (yc * cut)[keep], xerr=_bars(xc, xlo, xhi, keep),
+                        yerr=_bars(yc, ylo, yhi, keep), label=label, capsize=2,
+                        elinewidth=0.8, **style)
+    if (keep & bad).any():
+        colour = drawn.lines[0].get_color()
+        style = cbook.normalize_kwargs(style, lines.Line2D)
+        ax.errorbar(xc[keep & bad], yc[keep & bad], xerr=_bars(xc, xlo, xhi, keep & bad),
+                    yerr=_bars(yc, ylo, yhi, keep & bad), capsize=2, elinewidth=0.8,
+                    **{**style, "color": colour, "linestyle": "none",
+                       "markerfacecolor": "white", "markeredgecolor": colour})
 
 
 def lam_text(lam):
     return rf"$\lambda$={lam:g}"
 
 
-def mark_degenerate(ax, x, y, flags):
-    """Rings the points (x, y) whose flag is set: degenerate members (cohort.degenerate).
-    Returns whether it drew any, i.e. whether the axes gained a legend entry."""
-    flags = np.asarray(flags, bool)
+def degenerate_legend(ax, members):
+    """Adds the legend entry of the hollow, unjoined points when any lambda of `members` has a
+    degenerate model (lambda_degenerate); returns whether it did."""
+    flags = lambda_degenerate(members)
     if flags.any():
-        ax.scatter(np.asarray(x)[flags], np.asarray(y)[flags], s=170, facecolors="none",
-                   edgecolors=PALETTE[4], linewidths=1.4, zorder=5,
-                   label=f"degenerate: accuracy < {cohort.DEGENERATE_SHARE:g} x the least "
-                   "regularised")
+        seeds = max(int((members["lam"] == lam).sum()) for lam in np.unique(members["lam"]))
+        ax.plot([], [], ls="none", marker="o", markerfacecolor="white", markeredgecolor="0.3",
+                label=f"degenerate (hollow, not joined): accuracy < {cohort.DEGENERATE_SHARE:g}"
+                " x the least regularised" + (" (any seed)" if seeds > 1 else ""))
     return bool(flags.any())
+
+
+def legend_entries(ax):
+    """`ax`'s legend handles and labels with the degenerate entry (degenerate_legend) last."""
+    entries = list(zip(*ax.get_legend_handles_labels()))
+    entries.sort(key=lambda entry: entry[1].startswith("degenerate"))
+    return [h for h, _ in entries], [n for _, n in entries]
 
 
 def pick(members, member=None):
@@ -219,14 +272,6 @@ def save(fig, out_dir, stem):
         paths.append(path)
     plt.close(fig)
     return paths
-
-
-def annotate_lambdas(ax, x, y, lams):
-    """Small grey lambda labels beside points, light enough not to compete with the data."""
-    for xi, yi, lam in zip(x, y, lams):
-        if np.isfinite(xi) and np.isfinite(yi):
-            ax.annotate(f"{lam:g}", (xi, yi), xytext=(-4, 3), textcoords="offset points",
-                        ha="right", fontsize=6, color="0.45")
 
 
 def _unit(image):
@@ -284,106 +329,38 @@ def _bare(ax):
         spine.set_visible(False)
 
 
-def _estimate_look(key, extra_index):
+def estimate_look(key, index=0):
+    """(label, colour, marker) of a robustness estimate (a per-image column: lin_robustness,
+    rho_best or rho_<attack>): ESTIMATES' where it has one; an attack added since gets a colour
+    of its own, the `index`-th of the spare ones, and its class's label."""
     if key in ESTIMATES:
         return ESTIMATES[key]
-    # An attack added after this module was written still gets its own colour and label.
-    return f"{key[len('rho_'):]} attack", PALETTE[5 + extra_index % 3], "P"
+    colour, marker = _MORE_LOOKS[index % len(_MORE_LOOKS)]
+    name = key[len("rho_"):]
+    label = attacks.ATTACKS[name].label if name in attacks.ATTACKS else name
+    return f"{label} (L2) attack", colour, marker
 
 
-@styled
-def alignment_vs_robustness(results_dir, out_dir, stem):
-    """Figures 2 (ImageNet) and 3 (MNIST): median alpha against median robustness, per model.
-
-    One line per robustness estimate (each attack's minimal L2 distance, and the linearized
-    rho_tilde of eq. 9), one point per evaluated model, joined in lambda order.
-
-    Returns:
-      The PNG and PDF paths written.
+def attack_columns(columns, prefix="rho_"):
+    """The L2 attack columns among `columns` (`prefix` + an attack's name), as
+    (paper, strong): the paper's gradient, BIM and CW (attacks.PAPER, in its order), and every
+    other L2 attack, registered (attacks.ATTACKS, norm 2, in its order) or not yet (any other
+    name not ending in _linf, after them); rho_best, the minimum over all of them, is neither.
     """
-    spec, members = load(results_dir, columns=("median_alignment", "median_lin_robustness"))
-    found = [k[len("median_"):] for k in members if k.startswith("median_rho_")
-             and not results.is_linf(k)]
-    keys = ["lin_robustness"] + [k for k in ESTIMATES if k in found]
-    keys += [k for k in found if k not in keys]
-    fig, ax = plt.subplots(figsize=(5.4, 3.9))
-    lams, *alignment, band = by_lambda(members, "median_alignment")
-    extra = 0
-    for key in keys:
-        label, colour, marker = _estimate_look(key, extra)
-        extra += key not in ESTIMATES
-        _, *x, _ = by_lambda(members, f"median_{key}")
-        errorbars(ax, x, alignment, label=label, marker=marker, color=colour)
-    lin = by_lambda(members, "median_lin_robustness")[1]
-    annotate_lambdas(ax, lin, alignment[0], lams)
-    mark_degenerate(ax, lin, alignment[0],
-                    [members["degenerate"][members["lam"] == lam].any() for lam in lams])
-    ax.set_xlabel(r"median robustness: $M[\rho(x)]$ per attack, $M[\tilde\rho(x)]$")
-    ax.set_ylabel(r"median $\alpha(x)$")
-    # Below the axes: the four lines and their bars leave no reliably empty corner.
-    ax.legend(title=r"estimate ($\lambda$ beside $\tilde\rho$ points)"
-              + (f"; bars: {band}" if band else ""), loc="upper center",
-              bbox_to_anchor=(0.5, -0.14), ncol=2)
-    ax.set_title(title(spec, "Median alignment against median robustness", members))
-    return save(fig, out_dir, stem)
+    names = [c[len(prefix):] for c in columns if c.startswith(prefix)]
+    names = [n for n in names if n != "best" and not results.is_linf(n)
+             and getattr(attacks.ATTACKS.get(n), "norm", 2) == 2]
+    paper = [prefix + n for n in attacks.PAPER if n in names]
+    registered = [n for n in attacks.ATTACKS if n in names and n not in attacks.PAPER]
+    strong = registered + sorted(n for n in names if n not in attacks.ATTACKS)
+    return paper, [prefix + n for n in strong]
 
 
-def _violations(tables, rhs):
-    over = [bounds.bound_violated(t, rhs) for t in tables]
-    return int(sum(o.sum() for o in over)), int(sum(len(o) for o in over))
-
-
-@styled
-def bound_summands(results_dir, out_dir, stem, *, equation, terms, rhs, printed=None):
-    """Figures 6-8: the summands of an upper bound on rho_tilde, one point per model.
-
-    Left: the median over images of each summand, of the right-hand side and of rho_tilde
-    against median rho_tilde. Right: the alignment term's share of the right-hand side,
-    computed per image and then the median.
-
-    Args:
-      equation: the inequality's number in the paper, e.g. "(18)".
-      terms: per-image columns that sum to `rhs`; the first is the alignment term.
-      rhs: the right-hand-side column.
-      printed: optional (term, rhs) columns of the form as the paper prints it, drawn dashed.
-
-    Returns:
-      The PNG and PDF paths written.
-    """
-    spec, members = load(results_dir)
-    need = (*terms, rhs, "lin_robustness", *(printed or ()))
-    tables = [per_image(results_dir, members, i, need) for i in range(len(members["lam"]))]
-    x = members["median_lin_robustness"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
-    for k, term in enumerate(terms):
-        left.plot(x, [np.median(t[term]) for t in tables], marker="o", color=PALETTE[k + 1],
-                  label=LABELS[term])
-    left.plot(x, [np.median(t[rhs]) for t in tables], marker="s", color=PALETTE[0],
-              label=f"right-hand side of {equation}")
-    if printed:
-        left.plot(x, [np.median(t[printed[0]]) for t in tables], marker="o", ls="--",
-                  color=PALETTE[len(terms)], label=LABELS[printed[0]])
-        left.plot(x, [np.median(t[printed[1]]) for t in tables], marker="s", ls="--",
-                  color=PALETTE[0], label=f"right-hand side of {equation} as printed")
-    left.plot(x, x, marker=".", color="0.6", label=LABELS["lin_robustness"] + " (left side)")
-    bad, total = _violations(tables, rhs)
-    note = f"{equation} violated in {bad} of {total} images"
-    if printed:
-        note += f"; as printed: {_violations(tables, printed[1])[0]}"
-    # Below the axes: summands of very different sizes leave no reliably empty corner.
-    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7,
-                title=note, title_fontsize=7)
-    left.set_xlabel(r"median $\tilde\rho(x)$")
-    left.set_ylabel("median over images")
-    share = [stats.median_share(t[terms[0]], t[rhs]) for t in tables]
-    right.plot(x, share, marker="o", color=PALETTE[1], label=f"{equation}")
-    if printed:
-        right.plot(x, [stats.median_share(t[terms[0]], t[printed[1]]) for t in tables],
-                   marker="o", ls="--", color=PALETTE[1], label=f"{equation} as printed")
-    if mark_degenerate(right, x, share, members["degenerate"]) or printed:
-        right.legend(loc="best")
-    annotate_lambdas(right, x, share, members["lam"])
-    right.set_xlabel(r"median $\tilde\rho(x)$")
-    right.set_ylabel(f"{LABELS[terms[0]]} / right-hand side,\nper image, then median")
-    fig.suptitle(title(spec, f"Summands of inequality {equation}", members), fontsize=9)
-    return save(fig, out_dir, stem)
+def __getattr__(name):
+    # Figures 2-3 and 6-8 were drawn here before they moved to robust_saliency.figures; the old
+    # names still resolve (tests and notebooks call plotting.alignment_vs_robustness).
+    moved = {"alignment_vs_robustness": "alignment", "bound_summands": "bounds"}
+    if name in moved:
+        module = importlib.import_module(f"robust_saliency.figures.{moved[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

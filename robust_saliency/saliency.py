@@ -8,15 +8,13 @@ is Adebayo et al.'s (2018) cascading sanity check of the plain gradient. Kernels
 per network and reused, as in `metrics`.
 """
 
-import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from robust_saliency import metrics, passes, stats
-
-_KERNELS = weakref.WeakKeyDictionary()
+from robust_saliency.compiled import image_spec, per_network
 
 
 def _smoothgrad_batch(model, x, classes, seeds, sigma, samples):
@@ -49,19 +47,19 @@ def _kernel(network, method, compiled):
     batch_fn = {"smoothgrad": _smoothgrad_batch, "ig": _ig_batch}[method]
     if not compiled:
         return lambda *args: batch_fn(network, *args)
-    per_model = _KERNELS.setdefault(network, {})
-    if method not in per_model:
-        ref = weakref.ref(network)
+
+    def build(ref):
         dtype = metrics.input_dtype(network)
-        image = tf.TensorSpec([None, *network.input_shape[1:]], dtype)
+        image = image_spec(network, dtype)
         classes, count = tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)
         specs = {"smoothgrad": [image, classes, tf.TensorSpec([None, 2], tf.int64),
                                 tf.TensorSpec([], dtype), count],
                  "ig": [image, image, classes, count]}[method]
         # autograph off: no tensor-dependent Python control flow to convert (metrics too).
-        per_model[method] = tf.function(lambda *args: batch_fn(ref(), *args),
-                                        input_signature=specs, autograph=False)
-    return per_model[method]
+        return tf.function(lambda *args: batch_fn(ref(), *args), input_signature=specs,
+                           autograph=False)
+
+    return per_network(network, ("saliency", method), build)
 
 
 def _run(kernel, batch_size, *per_image, shared=()):

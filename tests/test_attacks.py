@@ -12,6 +12,7 @@ from test_theory import _exact_linear_distance, _linear_weights
 
 from experiments import presets
 from robust_saliency import attacks, models
+from robust_saliency.attacks import verify
 
 
 def linear_setup(seed=7, num_classes=10, dual_ord=2):
@@ -102,7 +103,7 @@ def test_attacks_on_one_network_share_one_trace_and_do_not_keep_it_alive():
                                          **{"ddn": {"steps": 5}}.get(method, {}))
         assert np.all(np.isfinite(found)), method
     # Four attacks and three batch sizes, one trace of the forward pass between them.
-    assert attacks._logits_function(model).experimental_get_tracing_count() == 1
+    assert verify.logits_function(model).experimental_get_tracing_count() == 1
     # The cache must not keep the network alive (a cohort evaluates model after model).
     alive = weakref.ref(model)
     del model
@@ -168,13 +169,13 @@ def test_a_candidate_just_short_of_the_boundary_is_pushed_out_not_lost():
     unit = gap / np.linalg.norm(gap, axis=1, keepdims=True)
     short = (xf - (1 - 3e-5) * exact[:, None] * unit).reshape(x.shape).astype("float32")
     short[0] = x[0]  # no perturbation at all: stays 'not found'
-    attacker = attacks._Attacker(model, (0.0, 1.0))
+    attacker = verify.Attacker(model, (0.0, 1.0))
     plain, _, _ = attacker.verify(x, short, pred)
     assert not plain.any()
     ok, dist, candidate = attacker.verify_or_push(x, short, pred)
     assert not ok[0] and ok[1:].all()
     assert np.all(dist[1:] >= exact[1:] - 1e-6)
-    assert np.all(dist[1:] <= exact[1:] * (1 + max(attacks.PUSH_STEPS)))
+    assert np.all(dist[1:] <= exact[1:] * (1 + max(verify.PUSH_STEPS)))
     assert np.all(attacker.predict(candidate[1:]) != pred[1:])
     # A candidate that already verifies comes back as it is.
     again, dist_again, same = attacker.verify_or_push(x[1:], candidate[1:], pred[1:])

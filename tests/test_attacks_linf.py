@@ -9,6 +9,7 @@ import tensorflow as tf
 from test_attacks import linear_setup
 
 from robust_saliency import attacks, models, results
+from robust_saliency.attacks import through_foolbox, verify
 
 
 def _linear_case(seed, num_classes):
@@ -47,14 +48,14 @@ def test_fmn_that_finds_nothing_from_x_restarts_from_bim_linf(linear_case, monke
     # FMN stalling on the boundary from x, as it did for one image under oneDNN kernels, made
     # to happen for every image: its runs from x return x unchanged.
     model, x, exact = linear_case
-    real = attacks._Attacker._minimisation
+    real = through_foolbox.minimisation
     starts = []
 
-    def stalled_from_x(self, attack, x, labels, **kwargs):
+    def stalled_from_x(attacker, attack, x, labels, **kwargs):
         starts.append("starting_points" in kwargs)
-        return real(self, attack, x, labels, **kwargs) if starts[-1] else x.copy()
+        return real(attacker, attack, x, labels, **kwargs) if starts[-1] else x.copy()
 
-    monkeypatch.setattr(attacks._Attacker, "_minimisation", stalled_from_x)
+    monkeypatch.setattr(through_foolbox, "minimisation", stalled_from_x)
     found = attacks.minimal_distance(model, x, "fmn_linf", (0.0, 1.0))
     assert starts == [False, True]
     assert np.all(found >= exact - 1e-6)
@@ -76,11 +77,12 @@ def test_binary_linear_bim_linf_is_exact_up_to_the_bisection(binary_linear_case)
 
 def test_linf_bim_takes_one_epsilon_per_image(linear_case):
     model, x, _ = linear_case
-    attacker = attacks._Attacker(model, (0.0, 1.0))
-    attack = attacks._PerImageEpsilonLinfBIM(steps=20, rel_stepsize=0.1, random_start=False)
+    attacker = verify.Attacker(model, (0.0, 1.0))
+    attack = through_foolbox.PerImageEpsilonLinfBIM(steps=20, rel_stepsize=0.1,
+                                                    random_start=False)
     eps = np.linspace(0.01, 0.2, len(x)).astype("float32")
-    out = attack.run(attacker.fmodel, tf.convert_to_tensor(x),
-                     attacks._foolbox_labels(attacker.predict(x)),
+    out = attack.run(through_foolbox.model(attacker), tf.convert_to_tensor(x),
+                     through_foolbox.labels_tensor(attacker.predict(x)),
                      epsilon=ep.astensor(tf.constant(eps))).numpy()
     # 20 sign steps of 0.1 eps reach the corner of each image's own box, inside [0, 1] here.
     np.testing.assert_allclose(np.abs(out - x).reshape(len(x), -1).max(1), eps, rtol=1e-5)
@@ -94,7 +96,7 @@ def test_minimal_l2_rejects_linf_methods(method):
 
 
 def test_every_method_has_a_norm_and_l2_methods_keep_minimal_l2(linear_case):
-    assert set(attacks.METHODS) == set(attacks.NORMS)
+    assert set(attacks.ATTACKS) == set(attacks.NORMS)
     # Result columns are told apart by name (results.is_linf): L-inf methods end in '_linf'.
     for method, norm in attacks.NORMS.items():
         assert (norm == np.inf) == results.is_linf("rho_" + method), method
@@ -107,7 +109,7 @@ def test_every_method_has_a_norm_and_l2_methods_keep_minimal_l2(linear_case):
 def test_restart_points_are_narrowed_until_adversarial_in_their_own_batch(monkeypatch):
     # Batch-dependent rounding, staged: candidate 0 is never adversarial, and candidate 2 only
     # in a batch of four or more, so dropping 0 flips 2 and a second pass must drop it too.
-    attacker = attacks._Attacker(models.build("linear", (2, 2, 1), 3), (0.0, 1.0))
+    attacker = verify.Attacker(models.build("linear", (2, 2, 1), 3), (0.0, 1.0))
     labels = np.zeros(4, np.int32)
     candidates = np.zeros((4, 2, 2, 1), "float32")
     candidates[:, 0, 0, 0] = np.arange(4)  # an image's id, read by the fake prediction

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from robust_saliency import figures, plotting, results
+from robust_saliency import attacks, figures, plotting, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -178,7 +178,11 @@ def test_the_committed_cohorts_redraw_byte_for_byte(tmp_path, name):
     paths, errors = figures.draw_all(cohort_dir, str(tmp_path))
     assert errors == {}
     names = sorted(os.path.basename(p) for p in paths)
-    expected = figures.NAMES if name in WITH_EXPLANATION_METRICS else figures.PAPER_FIGURES
+    expected = figures.PAPER_FIGURES
+    if name in WITH_EXPLANATION_METRICS:
+        expected += figures.EXPLANATION_FIGURES
+    if _strong_attacks(cohort_dir):
+        expected += figures.STRONG_ATTACK_FIGURES
     assert names == sorted(os.listdir(committed)) and len(names) == 2 * len(expected)
     for name in names:
         with open(tmp_path / name, "rb") as new, open(os.path.join(committed, name), "rb") as old:
@@ -199,8 +203,9 @@ def test_figure_selection_by_name_and_prefix():
     assert figures.select(["fig12", "fig02_alignment_robustness"]) == (
         "fig02_alignment_robustness", "fig12_explanation_gallery")
     assert figures.select(None) == figures.NAMES
-    with pytest.raises(ValueError, match="unknown figure 'fig13'.*fig01_saliency"):
-        figures.select(["fig13"])
+    assert figures.select(["fig13"]) == ("fig13_strong_attacks",)
+    with pytest.raises(ValueError, match="unknown figure 'fig99'.*fig01_saliency.*fig13"):
+        figures.select(["fig99"])
 
 
 def test_explanation_panel_signs_spearman_by_the_better_direction():
@@ -221,3 +226,199 @@ def test_explanation_panel_signs_spearman_by_the_better_direction():
                              np.ones(4, bool), title="complexity", sign=1.0)
     assert ax.get_title().endswith("-1.00")
     plt.close(fig)
+
+
+def _strong_attacks(results_dir):
+    table = results.read_table(os.path.join(results_dir, results.COHORT_CSV))
+    return plotting.attack_columns(table, prefix="median_rho_")[1]
+
+
+# A sweep built from the tiny cohort: its first member at four lambdas, per-image values scaled
+# so that the four points differ, the third degenerate (accuracy far below the first's), with a
+# strong attack (ddn) beside the paper's three (CW's distances made finite) and one explanation
+# metric.
+SWEEP = (1.0, 10.0, 100.0, 1000.0)
+DEGENERATE = 2
+
+
+def _add_attack(results_dir, name, excess):
+    """Adds rho_<name> = rho_best * (1 + excess) to every member, and its median to cohort.csv."""
+    path = os.path.join(results_dir, results.COHORT_CSV)
+    table = results.read_table(path)
+    medians = []
+    for run_dir in table["run_dir"]:
+        per_image = os.path.join(results_dir, run_dir, results.PER_IMAGE_CSV)
+        _rewrite(per_image, lambda t: t.update({f"rho_{name}": t["rho_best"] * (1 + excess)}))
+        medians.append(np.median(results.read_table(per_image)[f"rho_{name}"]))
+    table[f"median_rho_{name}"] = np.array(medians)
+    results.write_table(path, table)
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(cohort_dir, tmp_path_factory):
+    target = str(tmp_path_factory.mktemp("sweep") / "c")
+    shutil.copytree(cohort_dir, target, ignore=shutil.ignore_patterns("model.keras", "tb"))
+    path = os.path.join(target, results.COHORT_CSV)
+    table = results.read_table(path)
+    rows = {name: [] for name in table}
+    for k, lam in enumerate(SWEEP):
+        scale = 1.0 + 0.1 * k
+        run_dir = f"sweep_m{k}"
+        shutil.copytree(os.path.join(target, table["run_dir"][0]), os.path.join(target, run_dir))
+        _rewrite(os.path.join(target, run_dir, results.PER_IMAGE_CSV), lambda t, s=scale: t.update(
+            {n: c * s for n, c in t.items() if c.dtype == np.float64}))
+        for name, column in table.items():
+            value = column[0]
+            if name.startswith(("median_", "ci_")):
+                value = value * scale
+            rows[name].append(value)
+        rows["member"][-1], rows["lam"][-1], rows["run_dir"][-1] = k, lam, run_dir
+        rows["status"][-1] = "evaluated"
+        rows["accuracy"][-1] = 0.1 if k == DEGENERATE else 0.9
+    rows["median_sparseness"] = [0.5 + 0.05 * k for k in range(len(SWEEP))]
+    results.write_table(path, {name: np.array(values) for name, values in rows.items()})
+    spec = results.read_json(os.path.join(target, results.COHORT_JSON))
+    results.write_json(os.path.join(target, results.COHORT_JSON), {**spec, "lambdas": SWEEP})
+    _add_attack(target, "cw", 0.005)  # the tiny cohort's short CW finds nothing on most images
+    _add_attack(target, "ddn", 0.01)
+    return target
+
+
+@pytest.fixture
+def kept(monkeypatch):
+    """{stem: figure} of the figures drawn, kept open instead of saved (plotting.save)."""
+    figs = {}
+    monkeypatch.setattr(plotting, "save", lambda fig, out_dir, stem: figs.update({stem: fig})
+                        or [])
+    yield figs
+    import matplotlib.pyplot as plt
+
+    for fig in figs.values():
+        plt.close(fig)
+
+
+def test_figure3_draws_the_papers_estimates_and_rho_best_only(sweep_dir, tmp_path, kept):
+    # A cohort with strong attacks, one of them unknown to the registry: figure 3 keeps the
+    # paper's curves (rho_tilde, gradient, BIM, CW) and rho_best, whatever else was measured.
+    copy = _copy(sweep_dir, tmp_path)
+    _add_attack(copy, "newattack", 0.02)
+    figures.draw("fig03_alignment_robustness", copy, str(tmp_path))
+    (ax,) = kept["fig03_alignment_robustness"].axes
+    _, names = ax.get_legend_handles_labels()
+    expected = [plotting.ESTIMATES[k][0] for k in
+                ("lin_robustness", "rho_gradient", "rho_bim", "rho_cw", "rho_best")]
+    assert [n for n in names if not n.startswith("degenerate")] == expected
+    assert len([c for c in ax.containers if not c.get_label().startswith("_")]) == 5
+    joined = [line for line in ax.lines if line.get_linestyle() not in ("None", "")
+              and len(line.get_xdata()) > 1]
+    assert len(joined) == 5  # one line per estimate, no more
+    texts = [t.get_text() for t in ax.texts] + names
+    assert not any("DDN" in t or "newattack" in t for t in texts)
+
+
+def test_strong_attack_figure_picks_up_new_attack_columns(sweep_dir, tmp_path, kept,
+                                                            monkeypatch):
+    # Two attacks beyond the fixture's ddn, added as columns only: one registered now (as a
+    # new attack class would be), one not registered at all. Both join figure 13, an L-inf
+    # attack's column does not, and the default draw includes the figure.
+    # Defining the class registers it; monkeypatch first records that "zeta" was absent, so the
+    # registration is undone after the test.
+    monkeypatch.delitem(attacks.ATTACKS, "zeta", raising=False)
+
+    class Zeta(attacks.Attack):
+        name, label = "zeta", "Zeta"
+
+    assert attacks.ATTACKS["zeta"] is Zeta
+    copy = _copy(sweep_dir, tmp_path)
+    for name, excess in (("zeta", 0.02), ("omega", 0.0), ("fmn_linf", 0.03)):
+        _add_attack(copy, name, excess)
+    _, errors = figures.draw_all(copy, str(tmp_path))
+    assert errors == {} and "fig13_strong_attacks" in kept
+    fig = kept["fig13_strong_attacks"]
+    names = fig.legends[0].get_texts()
+    assert [t.get_text() for t in names if not t.get_text().startswith("degenerate")] == [
+        "DDN", "Zeta", "omega"]
+    median, share = fig.axes[:2]
+    assert len(median.containers) == len(share.containers) >= 3
+    # omega equals rho_best on every image: its share at the minimum is 1 for every member.
+    omega = [c for c in share.containers if c.get_label() == "omega"][0]
+    np.testing.assert_allclose(omega.lines[0].get_ydata()[[0, 1, 3]], 1.0)
+
+
+def test_strong_attack_figure_is_left_out_without_strong_attacks_and_says_why(cohort_dir,
+                                                                             tmp_path):
+    paths, errors = figures.draw_all(cohort_dir, str(tmp_path), names=["fig13"])
+    assert paths == [] and list(errors) == ["fig13_strong_attacks"]
+    assert "no strong L2 attack column" in errors["fig13_strong_attacks"]
+    assert "--attacks=gradient,bim,cw," in errors["fig13_strong_attacks"]
+
+
+def _points(line):
+    return np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)
+
+
+def _hollow(line):
+    """A degenerate point as errorbars draws it: markers only, filled white."""
+    import matplotlib.colors
+
+    return (line.get_linestyle() in ("None", "") and len(line.get_xdata()) > 0
+            and matplotlib.colors.to_rgba(line.get_markerfacecolor()) == (1.0, 1.0, 1.0, 1.0))
+
+
+# Every figure that joins a cohort's models by lines.
+JOINING = ("fig02_alignment_robustness", "fig03_alignment_robustness", "fig06_bound18",
+           "fig07_bound19", "fig08_bound20", "fig09_linear_share", "fig11_explanation_metrics",
+           "fig13_strong_attacks")
+
+
+@pytest.mark.parametrize("name", JOINING)
+def test_a_degenerate_member_is_hollow_and_joined_to_nothing(sweep_dir, tmp_path, kept, name):
+    figures.draw(name, sweep_dir, str(tmp_path))
+    fig = kept[name]
+    hollow_points = joined_lines = 0
+    for ax in fig.axes:
+        joined = [_points(line) for line in ax.lines
+                  if line.get_linestyle() not in ("None", "") and len(line.get_xdata()) > 1]
+        hollow = [_points(line) for line in ax.lines if _hollow(line)]
+        for points in hollow:
+            for point in points:
+                hollow_points += 1
+                for line in joined:
+                    assert not np.any(np.all(np.isclose(line, point), axis=1)), (ax, point)
+        for line in joined:
+            # Lines join neighbouring lambdas; the gap at the degenerate one is a break (nan),
+            # so no segment spans it: never more than the one of lambdas 1 and 10.
+            finite = np.isfinite(line).all(axis=1)
+            if len(line) == len(SWEEP) and finite.sum() > 1:
+                joined_lines += 1
+                assert not finite[DEGENERATE]
+                assert (finite[:-1] & finite[1:]).sum() == 1
+    assert hollow_points and joined_lines
+    assert any(t.startswith("degenerate") for ax in fig.axes
+               for t in ax.get_legend_handles_labels()[1])
+
+
+@pytest.mark.parametrize("name", ("fig03_alignment_robustness", "fig09_linear_share",
+                                  "fig06_bound18"))
+def test_lambda_labels_do_not_overlap_on_the_converged_cohort(tmp_path, kept, name):
+    # The converged cohort's 16 lambdas crowd the low-robustness corner: the labels placed
+    # there must still not overlap each other, and stay inside their axes.
+    cohort_dir = os.path.join(ROOT, "results", "mnist_converged_mnist")
+    figures.draw(name, cohort_dir, str(tmp_path))
+    fig = kept[name]
+    import matplotlib.text
+
+    fig.canvas.draw()  # as saving would: annotations take their places
+    renderer = fig.canvas.get_renderer()
+    placed = 0
+    for ax in fig.axes:
+        # The text's own box (an annotation's extent also spans its leader line).
+        boxes = [matplotlib.text.Text.get_window_extent(t, renderer) for t in ax.texts]
+        placed += len(boxes)
+        inside = ax.get_window_extent(renderer)
+        for k, box in enumerate(boxes):
+            assert inside.x0 <= box.x0 and box.x1 <= inside.x1
+            assert inside.y0 <= box.y0 and box.y1 <= inside.y1
+            assert not any(box.overlaps(other) for other in boxes[k + 1:]), ax.texts[k]
+    assert placed >= 6
+    assert any("(degenerate)" in t.get_text() for ax in fig.axes for t in ax.texts)

@@ -52,4 +52,5 @@ def test_imagenet_smoke_cohort_and_figures(tmp_path):
     # In this process: the figures command's own wrapper is test_figures' business.
     paths, errors = figures.draw_all(folder, str(tmp_path / "figs"))
     assert errors == {}
-    assert len(paths) == 20 and len(os.listdir(tmp_path / "figs")) == 20
+    # Figures 1-10 and 13 (the strong attacks against rho_best), PNG and PDF each.
+    assert len(paths) == 22 and len(os.listdir(tmp_path / "figs")) == 22

@@ -15,7 +15,8 @@ from robust_saliency.figures import methods
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "search_steps": 3},
          "ddn": {"steps": 20}, "fmn": {"steps": 20}, "bim_linf": {"steps": 3, "search_steps": 3},
-         "fmn_linf": {"steps": 20}, "gradient": {"grid_size": 30, "refine_steps": 8}}
+         "fmn_linf": {"steps": 20}, "gradient": {"grid_size": 30, "refine_steps": 8},
+         "alma": {"steps": 20}, "fab": {"steps": 5, "candidates": 3}}
 # The presets' own optimisation is tuned for minutes of MNIST; one epoch on 300 synthetic images
 # needs the gentler constant rate under which every method's models stay usable. No per-epoch
 # probe: it does not depend on the method, and the train command's test checks it.

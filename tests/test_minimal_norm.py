@@ -9,7 +9,7 @@ from test_attacks import linear_setup
 from test_theory import _exact_linear_distance, _linear_weights
 
 from robust_saliency import attacks, evaluation, models
-from robust_saliency.attacks import engine, minimal_norm
+from robust_saliency.attacks import minimal_norm, through_foolbox, verify
 
 
 def exact_box_distance(x, w, b, low, high):
@@ -142,9 +142,9 @@ def test_compiled_ddn_follows_foolbox_ddn():
     import foolbox as fb
 
     model, x, _ = linear_setup()  # float32: Foolbox's DDN does not run in float64
-    attacker = engine._Attacker(model, (0.0, 1.0))
+    attacker = verify.Attacker(model, (0.0, 1.0))
     labels = attacker.predict(x)
-    theirs = attacker._minimisation(fb.attacks.DDNAttack(steps=100), x, labels)
+    theirs = through_foolbox.minimisation(attacker, fb.attacks.DDNAttack(steps=100), x, labels)
     ours = attacks.get("ddn").run(attacker, x, labels)
     norm = lambda p: np.linalg.norm((p - x).reshape(len(x), -1), axis=1)  # noqa: E731
     # The same algorithm and schedule; the two cross-entropy gradients differ in their last
@@ -185,7 +185,7 @@ def test_compiled_loop_equals_eager_and_one_trace_serves_every_batch_size(algori
 
 def test_early_exit_saves_steps_and_keeps_what_was_found():
     model, x, exact, _ = box_case(10, n=12)
-    labels = engine._Attacker(model, (0.0, 1.0)).predict(x)
+    labels = verify.Attacker(model, (0.0, 1.0)).predict(x)
     options = dict(steps=400, alpha0=1.0, alpha1=0.01, gamma0=0.05, gamma1=0.001)
     _, full, full_steps = minimal_norm.run(model, x, labels, (0.0, 1.0), "fmn", **options)
     _, early, early_steps = minimal_norm.run(model, x, labels, (0.0, 1.0), "fmn",
@@ -197,14 +197,15 @@ def test_early_exit_saves_steps_and_keeps_what_was_found():
 
 def test_a_corrupted_candidate_is_rejected_not_reported(monkeypatch):
     model, x, exact, _ = box_case(10, n=8)
-    honest = attacks.FMN.run
+    fmn = attacks.ATTACKS["fmn"]
+    honest = fmn.run
 
     def corrupt_first(self, attacker, x, labels):
         points = honest(self, attacker, x, labels)
         points[0] = x[0] + 0.3 * (points[0] - x[0])  # well short of the boundary
         return points
 
-    monkeypatch.setattr(attacks.FMN, "run", corrupt_first)
+    monkeypatch.setattr(fmn, "run", corrupt_first)
     found = attacks.minimal_l2(model, x, "fmn", (0.0, 1.0), steps=300)
     assert np.isinf(found[0])
     assert np.all(np.isfinite(found[1:])) and np.all(found[1:] >= exact[1:] * (1 - 1e-9))
@@ -263,35 +264,35 @@ def test_a_model_wrong_everywhere_is_excluded_as_already_adversarial(tmp_path):
 
 def test_compiled_cw_is_foolbox_cw_step_for_step_on_a_linear_model():
     model, x, _ = linear_setup()
-    attacker = engine._Attacker(model, (0.0, 1.0))
+    attacker = verify.Attacker(model, (0.0, 1.0))
     labels = attacker.predict(x)
     options = dict(binary_search_steps=3, steps=50, stepsize=0.01, initial_const=10.0)
-    theirs = attacker.cw(x, labels, **options)
+    theirs = through_foolbox.FoolboxCW(**options).run(attacker, x, labels)
     ours = attacks.get("cw", **options).run(attacker, x, labels)
     np.testing.assert_allclose(ours, theirs, atol=5e-7)
 
 
 def test_compiled_cw_equals_eager_and_one_trace_serves_every_batch_size():
-    from robust_saliency.attacks import carlini_wagner
+    from robust_saliency.attacks import cw
 
     net, x, labels = _random_float64_net()
     options = dict(binary_search_steps=2, steps=10, stepsize=0.05, initial_const=1.0)
-    compiled = carlini_wagner.run(net, x[:4], labels[:4], (0.0, 1.0), **options)
-    eager = carlini_wagner.run(net, x[:4], labels[:4], (0.0, 1.0), eager=True, **options)
+    compiled = cw.run(net, x[:4], labels[:4], (0.0, 1.0), **options)
+    eager = cw.run(net, x[:4], labels[:4], (0.0, 1.0), eager=True, **options)
     np.testing.assert_allclose(compiled[1], eager[1], rtol=1e-9)
     assert compiled[2] == eager[2] > 0
     for n in (3, 5, 7):
-        carlini_wagner.run(net, x[:n], labels[:n], (0.0, 1.0), **options)
-    assert carlini_wagner.compiled_round(net).experimental_get_tracing_count() == 1
+        cw.run(net, x[:n], labels[:n], (0.0, 1.0), **options)
+    assert cw.compiled_round(net).experimental_get_tracing_count() == 1
 
 
 def test_compiled_bim_is_foolbox_bim_step_for_step_on_a_linear_model():
     # Same search, same end points: on an affine model every step's gradient is the same
     # vector, so the two implementations differ only in rounding.
     model, x, exact = linear_setup()
-    attacker = engine._Attacker(model, (0.0, 1.0))
+    attacker = verify.Attacker(model, (0.0, 1.0))
     labels = attacker.predict(x)
-    theirs = attacker.bim(x, labels)
+    theirs = through_foolbox.FoolboxBIM().run(attacker, x, labels)
     bim = attacks.get("bim")
     ours = bim.run(attacker, x, labels)
     np.testing.assert_allclose(ours, theirs, atol=2e-6)
@@ -307,9 +308,10 @@ def test_compiled_bim_is_foolbox_bim_step_for_step_on_a_linear_model():
 def test_compiled_bim_follows_foolbox_bim_on_a_trained_net(trained_small_net, synthetic_arrays):
     _, (x_val, _) = synthetic_arrays
     x = x_val[:16]
-    attacker = engine._Attacker(trained_small_net, (0.0, 1.0))
+    attacker = verify.Attacker(trained_small_net, (0.0, 1.0))
     labels = attacker.predict(x)
-    ok, theirs, _ = attacker.verify(x, attacker.bim(x, labels), labels)
+    ok, theirs, _ = attacker.verify(x, through_foolbox.FoolboxBIM().run(attacker, x, labels),
+                                    labels)
     good, ours, _ = attacker.verify(x, attacks.get("bim").run(attacker, x, labels), labels)
     assert ok.all() and good.all()
     np.testing.assert_allclose(ours, theirs, rtol=1e-3)
@@ -317,21 +319,21 @@ def test_compiled_bim_follows_foolbox_bim_on_a_trained_net(trained_small_net, sy
 
 
 def test_compiled_bim_equals_eager_and_one_trace_serves_every_batch_size():
-    from robust_saliency.attacks import iterative
+    from robust_saliency.attacks import bim as bim_attack
 
     net, x, labels = _random_float64_net()
     eps = np.linspace(0.2, 2.0, 7)
-    compiled = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5)
-    eager = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5,
+    compiled = bim_attack.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5)
+    eager = bim_attack.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5,
                                     eager=True)
     np.testing.assert_allclose(compiled, eager, atol=1e-12)
     moved = np.linalg.norm((compiled - x[:4]).reshape(4, -1), axis=1)
     # Five steps of 0.1 epsilon: at most half of epsilon; the box takes a little of it.
     assert np.all(moved <= 0.5 * eps[:4] * (1 + 1e-12)) and np.all(moved > 0.4 * eps[:4])
-    projected = iterative.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=15)
+    projected = bim_attack.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=15)
     assert np.all(np.linalg.norm((projected - x[:4]).reshape(4, -1), axis=1)
                   <= eps[:4] * (1 + 1e-12))
     assert compiled.min() >= 0.0 and compiled.max() <= 1.0
     for n in (3, 5, 7):
-        iterative.fixed_epsilon(net, x[:n], labels[:n], eps[:n], (0.0, 1.0), steps=5)
-    assert iterative.compiled_loop(net).experimental_get_tracing_count() == 1
+        bim_attack.fixed_epsilon(net, x[:n], labels[:n], eps[:n], (0.0, 1.0), steps=5)
+    assert bim_attack.compiled_loop(net).experimental_get_tracing_count() == 1

@@ -1,4 +1,4 @@
-"""Every figure of a cohort folder, by name: the paper's ten and figures 11-12 beyond it.
+"""Every figure of a cohort folder, by name: the paper's ten and figures 11-13 beyond it.
 
     python -m experiments.figures --results_dir=DIR --out_dir=figures
     python -m experiments.figures --results_dir=DIR --out_dir=figures --figures=fig05 --member=2
@@ -7,7 +7,9 @@ FIGURES maps each figure's name (its file stem: <out_dir>/<name>.png and .pdf) t
 drawn. Every figure reads only the files experiments.cohort wrote (cohort.json, cohort.csv,
 each member's per_image.csv and maps.npz) and raises plotting.MissingResults, naming the file
 or column and the command that writes it, when something is absent. `draw` draws one figure,
-`draw_all` any subset (`select`) and reports the ones it could not draw.
+`draw_all` any subset (`select`) and reports the ones it could not draw. Figures beyond the
+paper that need measurements not every cohort has (the explanation metrics for 11-12, a strong
+L2 attack for 13) are left out of `draw_all`'s default where those are absent.
 
 The figure across robustification methods, which reads several cohorts, is
 robust_saliency.figures.methods (command: python -m experiments.fig_methods).
@@ -31,6 +33,7 @@ class Figure:
     options: typing.Mapping = dataclasses.field(default_factory=dict)
     per_member: bool = False  # takes member=: one member's images, not the whole cohort
     explanations: bool = False  # needs the explanation-metric columns (--explanation_metrics)
+    strong_attacks: bool = False  # needs an L2 attack column beyond the paper's three
 
     def draw(self, results_dir, out_dir, name, **options):
         module, attribute = self.function.split(":")
@@ -42,11 +45,13 @@ FIGURES = {
     "fig01_saliency": Figure(
         "figures.maps:saliency", "saliency maps of the least and most robust model"),
     "fig02_alignment_robustness": Figure(
-        "plotting:alignment_vs_robustness",
-        "median alignment against median robustness, every estimate (the paper's ImageNet)"),
+        "figures.alignment:alignment_vs_robustness",
+        "median alignment against median robustness: the paper's estimates and rho_best "
+        "(the paper's ImageNet)"),
     "fig03_alignment_robustness": Figure(
-        "plotting:alignment_vs_robustness",
-        "median alignment against median robustness, every estimate (the paper's MNIST)"),
+        "figures.alignment:alignment_vs_robustness",
+        "median alignment against median robustness: the paper's estimates and rho_best "
+        "(the paper's MNIST)"),
     "fig04_pointwise_alignment": Figure(
         "figures.pointwise:alignment", "alpha(x) against rho_tilde(x), one model",
         per_member=True),
@@ -54,14 +59,14 @@ FIGURES = {
         "figures.pointwise:attack", "rho(x) by attack against rho_tilde(x), one model",
         per_member=True),
     "fig06_bound18": Figure(
-        "plotting:bound_summands", "the summands of inequality (18)",
+        "figures.bounds:bound_summands", "the summands of inequality (18)",
         {"equation": "(18)", "terms": ("alignment_bin", "bias_term"), "rhs": "bound14"}),
     "fig07_bound19": Figure(
-        "plotting:bound_summands", "the summands of inequality (19)",
+        "figures.bounds:bound_summands", "the summands of inequality (19)",
         {"equation": "(19)", "terms": ("alignment", "angle_term", "bias_term"),
          "rhs": "bound15"}),
     "fig08_bound20": Figure(
-        "plotting:bound_summands", "the summands of inequality (20)",
+        "figures.bounds:bound_summands", "the summands of inequality (20)",
         {"equation": "(20)", "terms": ("alignment_xi", "angle_term_xi"), "rhs": "bound16",
          "printed": ("angle_term_xi_printed", "bound16_printed")}),
     "fig09_linear_share": Figure(
@@ -76,10 +81,16 @@ FIGURES = {
     "fig12_explanation_gallery": Figure(
         "figures.explanations:gallery", "gradient maps with their explanation metrics",
         explanations=True),
+    "fig13_strong_attacks": Figure(
+        "figures.strong_attacks:strong_attacks",
+        "each strong L2 attack against rho_best: per lambda and per image",
+        strong_attacks=True),
 }
 NAMES = tuple(FIGURES)
-PAPER_FIGURES = tuple(n for n in NAMES if not FIGURES[n].explanations)
+PAPER_FIGURES = tuple(n for n in NAMES
+                      if not (FIGURES[n].explanations or FIGURES[n].strong_attacks))
 EXPLANATION_FIGURES = tuple(n for n in NAMES if FIGURES[n].explanations)
+STRONG_ATTACK_FIGURES = tuple(n for n in NAMES if FIGURES[n].strong_attacks)
 
 
 def select(names):
@@ -92,7 +103,7 @@ def select(names):
         found = [n for n in NAMES if n == name or n.split("_")[0] == name]
         if not found:
             raise ValueError(f"unknown figure {name!r}; the figures are {', '.join(NAMES)} "
-                             "(or their prefixes fig01 .. fig12)")
+                             f"(or their prefixes fig01 .. {NAMES[-1].split('_')[0]})")
         chosen.update(found)
     return tuple(n for n in NAMES if n in chosen)
 
@@ -121,6 +132,15 @@ def _measures_explanations(results_dir):
     return os.path.exists(path) and bool(results.read_json(path).get("explanation_metrics"))
 
 
+def _measures_strong_attacks(results_dir):
+    path = os.path.join(results_dir, results.COHORT_CSV)
+    if not os.path.exists(path):
+        return False
+    from robust_saliency import plotting
+
+    return bool(plotting.attack_columns(results.read_table(path), prefix="median_rho_")[1])
+
+
 def draw_all(results_dir, out_dir, *, member=None, names=None):
     """Draws every figure it can, of those `names` picks (select).
 
@@ -129,7 +149,8 @@ def draw_all(results_dir, out_dir, *, member=None, names=None):
       out_dir: where the figures go.
       member: member index for figures 4 and 5 (None: their default).
       names: figure names or figNN prefixes; None: all. Figures 11 and 12 are left out, not
-        failed, for a cohort not measured with the explanation metrics, unless named.
+        failed, for a cohort not measured with the explanation metrics, and figure 13 for one
+        that ran no strong L2 attack, unless named.
 
     Returns:
       (paths, errors): the files written, and {name: message} for each figure not drawn.
@@ -137,6 +158,8 @@ def draw_all(results_dir, out_dir, *, member=None, names=None):
     chosen = select(names)
     if not names and not _measures_explanations(results_dir):
         chosen = tuple(n for n in chosen if not FIGURES[n].explanations)
+    if not names and not _measures_strong_attacks(results_dir):
+        chosen = tuple(n for n in chosen if not FIGURES[n].strong_attacks)
     paths, errors = [], {}
     for name in chosen:
         try:

@@ -3,10 +3,11 @@
     python -m experiments.figures --results_dir=DIR --out_dir=figures --figures=fig11,fig12
 
 Figure 11: per metric, the median over images against the median rho_best, one point per
-lambda (seed range, or the bootstrap interval over images, as bars: plotting.by_lambda), with
-alignment as the first panel for reference; each panel names the better direction and Spearman's
-correlation over the sound members of the metric signed so that better is higher (the statistic
-of the claims' rows, explanation_claims).
+lambda (seed range, or the bootstrap interval over images, as bars: plotting.by_lambda), joined
+in lambda order except to a degenerate model (hollow), with alignment as the first panel for
+reference; each panel names the better direction and Spearman's correlation over the sound
+members of the metric signed so that better is higher (the statistic of the claims' rows,
+explanation_claims).
 Figure 12: the gradient maps of the least and most robust sound models (cohort.extremes) with
 each image's metric values beneath.
 """
@@ -38,7 +39,8 @@ def _require_metrics(results_dir, members):
 
 
 def _panel(ax, members, column_of, sound, *, title, sign=1.0):
-    lams, *x, _ = plotting.by_lambda(members, _X)
+    _, *x, _ = plotting.by_lambda(members, _X)
+    bad = plotting.lambda_degenerate(members)
     drawn, band = [], ""
     for suffix, maps in VARIANTS:
         column = column_of(suffix)
@@ -46,11 +48,9 @@ def _panel(ax, members, column_of, sound, *, title, sign=1.0):
             continue
         colour, marker = _VARIANT_LOOKS[suffix]
         _, *y, band = plotting.by_lambda(members, column)
-        plotting.errorbars(ax, x, y, label=f"{maps} maps", marker=marker, color=colour)
+        plotting.errorbars(ax, x, y, label=f"{maps} maps", degenerate=bad, marker=marker,
+                           color=colour)
         drawn.append(f"{stats.spearman(members[_X][sound], sign * members[column][sound]):+.2f}")
-        if suffix == "":
-            plotting.mark_degenerate(ax, x[0], y[0], [
-                members["degenerate"][members["lam"] == lam].any() for lam in lams])
     ax.set_title(f"{title}\nSpearman with " + r"$M[\rho_{best}]$: " + " / ".join(drawn),
                  fontsize=7)
     return band
@@ -74,6 +74,7 @@ def metrics_vs_robustness(results_dir, out_dir, stem="fig11_explanation_metrics"
     flat = axes.ravel()
     band = _panel(flat[0], members, lambda suffix: f"median_alignment{suffix}", sound,
                   title=r"alignment $\alpha(x)$ (the paper's measure)")
+    plotting.degenerate_legend(flat[0], members)
     for ax, name in zip(flat[1:], names):
         metric = explanations.METRICS[name]
         better = "higher" if metric.higher_is_better else "lower"
@@ -84,7 +85,7 @@ def metrics_vs_robustness(results_dir, out_dir, stem="fig11_explanation_metrics"
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel(r"median $\rho_{best}(x)$")
-    handles, labels = flat[0].get_legend_handles_labels()
+    handles, labels = plotting.legend_entries(flat[0])
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels),
                title="median over images per lambda" + (f"; bars: {band}" if band else "")
                + "\nSpearman: over the sound models, of the metric signed so that better is "

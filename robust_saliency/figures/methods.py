@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from robust_saliency import compare, plotting
+from robust_saliency.figures import labels
 
 STEM = "fig_methods"
 MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -31,11 +32,12 @@ def plot(results_dirs, out_dir, stem=STEM):
                                label=_legend_label(c),
                                marker=MARKERS[k % len(MARKERS)],
                                color=plotting.PALETTE[k % len(plotting.PALETTE)])
-            plotting.annotate_lambdas(ax, c[column], c["alignment"], c["lam"])
         ax.set_xlabel(compare.ROBUSTNESS[column])
         ax.set_ylabel(r"median alignment $\alpha(x)$")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=1, bbox_to_anchor=(0.5, -0.22))
+        for c in curve_list:
+            labels.annotate_lambdas(ax, c[column], c["alignment"], c["lam"])
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=1, bbox_to_anchor=(0.5, -0.22))
     datasets = sorted({c["dataset"] for c in curve_list})
     fig.suptitle("Alignment vs robustness by robustification method "
                  f"({', '.join(datasets)}; labels: lambda, or epsilon for PGD)", fontsize=9)
