@@ -99,6 +99,20 @@ def test_compiled_loop_equals_eager_and_one_trace_serves_every_batch_size(classe
     assert alma.compiled_loop(net).experimental_get_tracing_count() == 1
 
 
+def test_each_image_result_is_its_own_whatever_the_batch():
+    # Every quantity of the loop is per image (the first direction for a zero gradient is one
+    # fixed seeded vector, not drawn per batch), so batch size and company change nothing.
+    net, x, labels = _random_float64_net()
+    options = {"steps": 20, "check_steps": 5}
+    together = alma.run(net, x, labels, (0.0, 1.0), **options)[1]
+    assert np.all(np.isfinite(together[[0, 3, 6]])), "nothing found: the comparison is empty"
+    alone = [alma.run(net, x[i:i + 1], labels[i:i + 1], (0.0, 1.0), **options)[1][0]
+             for i in (0, 3, 6)]
+    reversed_ = alma.run(net, x[::-1], labels[::-1], (0.0, 1.0), **options)[1][::-1]
+    np.testing.assert_allclose(alone, together[[0, 3, 6]], rtol=1e-7)
+    np.testing.assert_allclose(reversed_, together, rtol=1e-7)
+
+
 def test_chunks_carry_the_whole_state_and_early_exit_saves_steps():
     model, x, exact, _ = box_case(10, n=12)
     labels = np.argmax(model(x), axis=1).astype(np.int32)
