@@ -37,7 +37,7 @@ steps the driver can drop the images whose best distance improved by less than `
 
 import numpy as np
 
-from robust_saliency.attacks.base import Attack, tf
+from robust_saliency.attacks.base import Attack, chunks, tf
 
 # RMSProp's denominator guard, mu's range and the learning-rate search, as published.
 _RMS_EPS, _MU_RANGE, _BISECTIONS, _DOUBLINGS = 1e-8, (1e-6, 1e12), 20, 64
@@ -263,22 +263,12 @@ def run(network, x, labels, bounds, *, steps, init_lr_distance=0.1, lr_reduction
     constants = [tf.constant(v, dtype) for v in (*bounds, init_lr_distance, lr_reduction, tau,
                                                  gamma, alpha, logit_tolerance)]
     integers = [tf.constant(v, tf.int32) for v in (steps, check_steps)]
-    chunk = check_every or steps
-    active = np.arange(n)
     image_steps = 0
-    for k0 in range(0, steps, chunk):
-        if not len(active):
-            break
-        k1 = min(k0 + chunk, steps)
+    for active, k0, k1 in chunks(state[8], steps, check_every, tol):
         image_steps += len(active) * (k1 - k0 + 1)
-        before = state[8][active].copy()
         settings = (tf.constant(k0, tf.int32), tf.constant(k1, tf.int32), *integers, *constants)
         out = call(tf.constant(x[active]), tf.constant(labels[active], tf.int32),
                    tuple(tf.constant(s[active]) for s in state), settings)
         for s, t in zip(state, out):
             s[active] = t.numpy()
-        after = state[8][active]
-        with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf: not settled
-            settled = np.isfinite(before) & (before - after <= tol * after)
-        active = active[~settled]
     return x + state[7], state[8].astype(np.float64), image_steps

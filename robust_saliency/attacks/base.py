@@ -22,6 +22,8 @@ pass (the benchmarks' FLOP count).
 import importlib
 import math
 
+import numpy as np
+
 INF = math.inf
 # name -> Attack subclass, in the order the classes were defined.
 REGISTRY = {}
@@ -67,3 +69,22 @@ class Attack:
     def run(self, attacker, x, labels):
         """Candidate adversarial points for images `x` (N, ...) away from `labels` (N,)."""
         raise NotImplementedError(f"attack {self.name!r} defines no run()")
+
+
+def chunks(best, steps, check_every, tol):
+    """The per-image early exit of the iterative attacks (DDN, FMN, ALMA, FAB): yields (rows of
+    the images still running, first step, end step) for each chunk of `check_every` steps (one
+    chunk of all `steps` if None). The caller runs the chunk and updates `best`, the (N,) best
+    distances, in place; after it an image leaves when its best distance improved by at most
+    `tol` (relative) over the chunk, after a first adversarial was found."""
+    chunk = check_every or steps
+    active = np.arange(len(best))
+    for k0 in range(0, steps, chunk):
+        if not len(active):
+            return
+        before = best[active].copy()
+        yield active, k0, min(k0 + chunk, steps)
+        after = best[active]
+        with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf: not settled
+            settled = np.isfinite(before) & (before - after <= tol * after)
+        active = active[~settled]

@@ -28,7 +28,7 @@ import hashlib
 
 import numpy as np
 
-from robust_saliency.attacks.base import Attack, tf
+from robust_saliency.attacks.base import Attack, chunks, tf
 
 # The final search aims this fraction of the remaining way past the linearised crossing, towards
 # the adversarial end of the segment: on an affine model the crossing itself is a tie, which
@@ -343,24 +343,13 @@ def run(network, x, labels, bounds, *, steps, candidates=9, alpha_max=0.1, eta=1
     # passes and one gradient pass, so its call counts final_search + 4.
     k = min(candidates, network.output_shape[-1] - 1)
     image_steps = 0
-    chunk = check_every or steps
     for restart in range(restarts):
         point = x.copy() if restart == 0 else _random_starts(x, best_norm, restart_radius, seed,
                                                              restart, bounds)
-        active = np.arange(n)
-        for k0 in range(0, steps, chunk):
-            if not len(active):
-                break
-            count = min(chunk, steps - k0)
-            image_steps += len(active) * (count * (k + 1) + 1)
-            before = best_norm[active].copy()
+        for active, k0, k1 in chunks(best_norm, steps, check_every, tol):
+            image_steps += len(active) * ((k1 - k0) * (k + 1) + 1)
             point[active], best_delta[active], best_norm[active] = call_on(
-                active, point[active], count, 0)
-            after = best_norm[active]
-            with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf: not settled
-                settled = np.isfinite(before) & (before - after <= tol * after)
-            if check_every:
-                active = active[~settled]
+                active, point[active], k1 - k0, 0)
     found = np.flatnonzero(np.isfinite(best_norm))
     if final_search and len(found):
         image_steps += len(found) * (final_search + 4)

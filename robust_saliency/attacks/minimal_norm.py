@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from robust_saliency import compiled
-from robust_saliency.attacks.base import Attack, tf
+from robust_saliency.attacks.base import Attack, chunks, tf
 
 ALGORITHMS = ("ddn", "ddn_margin", "fmn")
 
@@ -202,16 +202,10 @@ def run(network, x, labels, bounds, algorithm, *, steps, alpha0, alpha1, gamma0,
         best_delta = delta.copy()
         best_norm = np.linalg.norm(delta.reshape(n, -1), axis=1).astype(dtype)
         eps, found = best_norm.copy(), np.ones(n, bool)
-    chunk = check_every or steps
-    active = np.arange(n)
     consts = [tf.constant(v, dtype) for v in (steps, alpha0, alpha1, gamma0, gamma1, *bounds)]
     image_steps = 0
-    for k0 in range(0, steps, chunk):
-        if not len(active):
-            break
-        k1 = min(k0 + chunk, steps)
+    for active, k0, k1 in chunks(best_norm, steps, check_every, tol):
         image_steps += len(active) * (k1 - k0 + 1)
-        before = best_norm[active].copy()
         out = call(tf.constant(x[active]), tf.constant(labels[active], tf.int32),
                    tf.constant(delta[active]), tf.constant(eps[active]),
                    tf.constant(best_delta[active]), tf.constant(best_norm[active]),
@@ -219,10 +213,6 @@ def run(network, x, labels, bounds, algorithm, *, steps, alpha0, alpha1, gamma0,
                    tf.constant(k1, tf.int32), *consts)
         delta[active], eps[active], best_delta[active], best_norm[active], found[active] = (
             t.numpy() for t in out)
-        after = best_norm[active]
-        with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf: not settled
-            settled = np.isfinite(before) & (before - after <= tol * after)
-        active = active[~settled]
     return x + best_delta, best_norm.astype(np.float64), image_steps
 
 
