@@ -50,7 +50,7 @@ FLAT_TRAIN_CONFIG = {
     "image_size": "data.image_size", "train_subset": "data.train_subset",
     "val_subset": "data.val_subset", "model": "model.name", "weights": "model.weights",
     "num_classes": "model.num_classes", "depth": "model.depth",
-    "init_weights": "model.init_weights",
+    "init_weights": "model.init_weights", "bn_momentum": "model.bn_momentum",
     "penalty": "penalty.name", "lam": "penalty.lam",
     "penalty_options": "penalty.options", "penalty_convention": "penalty.convention",
     "penalty_batch_size": "penalty.batch_size", "sensitivity_mode": "penalty.sensitivity_mode",

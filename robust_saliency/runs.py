@@ -98,6 +98,8 @@ def build_model(config, steps_per_epoch=None):
     options = {"weights": m.weights} if m.name == "resnet50" else {}
     if m.depth is not None:
         options["depth"] = m.depth
+    if m.bn_momentum is not None:
+        options["bn_momentum"] = m.bn_momentum
     network = models.build(m.name, shape, m.num_classes or data.num_classes(config.data.dataset),
                            **options)
     model = training.RobustModel(network, penalty=penalty_config(config),

@@ -106,6 +106,12 @@ class ModelConfig:
     init_weights: str | None = _field(None, "Start from these weights: another run's folder "
                                       "(its model.weights.h5) or a weights file of this "
                                       "network (None: a fresh initialisation).")
+    # Batch norm's moving statistics trail the weights by about 1 / (1 - momentum) steps: the
+    # authors' 0.999 suits fine-tuning at a small learning rate, while training from scratch at
+    # a large one needs a shorter memory or the statistics evaluated lag the weights.
+    bn_momentum: float | None = _field(None, "resnet_cifar and resnet50 only: the moving-average "
+                                       "momentum of every batch norm (None: 0.999, the "
+                                       "authors').")
 
     def __post_init__(self):
         problems = []
@@ -118,6 +124,11 @@ class ModelConfig:
         elif self.depth is not None and (self.depth < 8 or (self.depth - 2) % 6):
             problems.append(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, ...), got "
                             f"{self.depth}")
+        if self.bn_momentum is not None and self.name not in ("resnet_cifar", "resnet50"):
+            problems.append(f"bn_momentum={self.bn_momentum} needs model 'resnet_cifar' or "
+                            "'resnet50'")
+        elif self.bn_momentum is not None and not 0.0 <= self.bn_momentum < 1.0:
+            problems.append(f"bn_momentum must lie in [0, 1), got {self.bn_momentum}")
         if self.weights is not None and self.init_weights is not None:
             problems.append("weights and init_weights are both set; give one")
         _at_least(problems, self, "model", ("num_classes",), 2, optional=True)

@@ -168,18 +168,25 @@ COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "**", results.COHORT_
 @pytest.mark.skipif(not COMMITTED, reason="no committed cohorts")
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: os.path.basename(os.path.dirname(p)))
 def test_committed_cohorts_load_nested_and_still_resume(tmp_path, path, monkeypatch):
-    """Every committed cohort.json (the flat layout) and run.json (flat or nested) loads through
-    the upgrader into the nested TrainConfig and back unchanged; each names its
-    sensitivity_mode ('logits' for the alignment penalty, 'nll' for the others) and must still
-    match the config that leaves the sensitivity to its penalty's default, so a rerun resumes
-    instead of refusing the folder."""
+    """Every committed cohort.json and run.json (flat or nested) loads through the upgrader into
+    the nested TrainConfig and back unchanged; a flat one names its sensitivity_mode ('logits'
+    for the alignment penalty, 'nll' for the others) and must still match the config that leaves
+    the sensitivity to its penalty's default, so a rerun resumes instead of refusing the
+    folder."""
     found = results.read_json(path)
     # The data source is checked elsewhere (test_data); here the dataset need not be on disk.
     monkeypatch.setattr(runs, "data_record", lambda config: found.get("data", {}))
     saved = found["train"]
-    assert results.is_flat_train_config(saved)
-    train = runs.TrainConfig.of(**{k: v for k, v in saved.items() if k != "sensitivity_mode"})
-    assert train.penalty.sensitivity_mode == saved["sensitivity_mode"]
+    if results.is_flat_train_config(saved):
+        train = runs.TrainConfig.of(**{k: v for k, v in saved.items()
+                                       if k != "sensitivity_mode"})
+        assert train.penalty.sensitivity_mode == saved["sensitivity_mode"]
+    else:  # written nested: every field it names reads back as saved (later fields default)
+        train = runs.TrainConfig.from_json(saved)
+        now = train.to_json()
+        for key, value in saved.items():
+            assert (now[key] if not isinstance(value, dict)
+                    else {k: now[key][k] for k in value}) == value, key
     spec = cohort.CohortSpec.from_json(found)
     assert spec.train == train and runs.TrainConfig.from_json(train.to_json()) == train
     for key, value in spec.to_json().items():

@@ -126,6 +126,23 @@ def test_depth_and_init_weights_are_validated():
         runs.TrainConfig.of(model="resnet50", weights="imagenet", init_weights="r")
 
 
+def test_bn_momentum_reaches_every_batch_norm_and_is_validated():
+    def momenta(config):
+        network = runs.build_model(config, steps_per_epoch=1).network
+        return {layer.momentum for layer in network.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    config = runs.TrainConfig.of(dataset="synthetic", model="resnet_cifar", depth=8)
+    assert momenta(config) == {0.999}  # the authors' default
+    assert momenta(config.replace(bn_momentum=0.9)) == {0.9}
+    assert runs.TrainConfig.from_json(config.replace(bn_momentum=0.9).to_json()) == \
+        config.replace(bn_momentum=0.9)
+    with pytest.raises(ValueError, match="bn_momentum=0.9 needs model 'resnet_cifar' or"):
+        runs.TrainConfig.of(bn_momentum=0.9)
+    with pytest.raises(ValueError, match="bn_momentum must lie in \\[0, 1\\)"):
+        runs.TrainConfig.of(model="resnet_cifar", bn_momentum=1.0)
+
+
 def _cohort(*args):
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([sys.executable, "-m", "experiments.cohort", *args], cwd=ROOT,
