@@ -26,11 +26,15 @@ def _member(rng, n, *, scale, correlated, linear_share=None):
         "bound16_printed": lin * 0.5,  # below rho_tilde: the printed form fails here
         "x_term_bin": lin * share, "b_term_bin": lin * (1 - share), "psi_bin": lin,
         "grad_bin_norm": np.ones(n),
+        # <x, g_bar> of either sign, centred: M[alpha] is its dispersion (the ImageNet reading).
+        "x_term_pred": np.resize([1.0, -1.0], n) * np.repeat(lin[::2], 2)[:n],
+        "grad_pred_norm": np.full(n, 2.0),
         "rho_cw": lin * 1.1, "rho_bim": lin * 1.2, "rho_gradient": lin * 1.5,
     }
 
 
-def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None, accuracy=None):
+def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None, accuracy=None,
+                  model="small_net"):
     """A cohort folder of `members`; `alignment` replaces their median alignments, `accuracy`
     their accuracies (default 0.9 each)."""
     rows = {"member": [], "lam": [], "status": [], "run_dir": [], "accuracy": [],
@@ -51,7 +55,7 @@ def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None, accu
         medians["median_alignment"] = list(alignment)
     results.write_table(os.path.join(folder, results.COHORT_CSV), {**rows, **medians})
     results.write_json(os.path.join(folder, results.COHORT_JSON),
-                       {"name": "hand", "train": {"dataset": dataset},
+                       {"name": "hand", "train": {"dataset": dataset, "model": model},
                         "lambdas": rows["lam"]})
 
 
@@ -138,6 +142,38 @@ def test_imagenet_expectations_flip(tmp_path):
     _write_cohort(tmp_path, members[:3], dataset="imagenet")
     assert _verdicts(tmp_path)["M|<x, g_dagger>| / M|Psi_dagger| vs robustness"] == \
         "inconclusive"
+
+
+def test_a_deep_network_is_judged_by_the_imagenet_statements_on_any_data(tmp_path):
+    rng = np.random.default_rng(7)
+    scales = (1.0, 1.3, 1.6, 3.4, 3.7, 4.0)  # two thirds of the range, 3 models in each
+    members = [_member(rng, 60, scale=s, correlated=False) for s in scales]
+    for m, s in zip(members, scales):  # the shares in (19) and (20) rise with robustness
+        m["bound15"], m["bound16"] = m["alignment"] * (5 / s), m["alignment_xi"] * (4 / s)
+    robustness = np.array([np.median(m["rho_cw"]) for m in members])
+    _write_cohort(tmp_path, members, alignment=robustness ** 2, model="resnet_cifar")
+    v = _verdicts(tmp_path)
+    assert "median alignment saturates for the most robust models" not in v
+    assert v["median alignment grows faster than linearly with median robustness"] == \
+        "reproduced"
+    assert v["pointwise lin_robustness vs alignment correlation"] == "reproduced"  # none
+    assert v["share of alignment in the right-hand side of (19) vs robustness"] == "reproduced"
+    assert v["share of alignment_xi in the right-hand side of (20) vs robustness"] == \
+        "reproduced"
+    assert v["M[<x, g_bar>] near 0, so M[alpha] is a dispersion"] == "reproduced"
+    for m in members:  # <x, g_bar> all positive: M[alpha] is its median, not a dispersion
+        m["x_term_pred"] = np.abs(m["x_term_pred"])
+    _write_cohort(tmp_path, members, alignment=np.sqrt(robustness), model="resnet_cifar")
+    v = _verdicts(tmp_path)
+    assert v["median alignment grows faster than linearly with median robustness"] == \
+        "not reproduced"
+    assert v["M[<x, g_bar>] near 0, so M[alpha] is a dispersion"] == "not reproduced"
+    # The same results from the shallow network: the MNIST statements.
+    _write_cohort(tmp_path, members, alignment=np.sqrt(robustness), model="small_net")
+    v = _verdicts(tmp_path)
+    assert "median alignment saturates for the most robust models" in v
+    assert "median alignment grows faster than linearly with median robustness" not in v
+    assert "M[<x, g_bar>] near 0, so M[alpha] is a dispersion" not in v
 
 
 def test_trend_verdicts_follow_the_interval():
