@@ -31,7 +31,13 @@ def _step(strategy, x, y, build, **options):
     return {(i, "moving" in w.path): np.asarray(w) for i, w in enumerate(net.weights)}
 
 
-def test_mirrored_batch_norm_step_is_the_mean_of_the_replicas_steps(rng, mirrored):
+@pytest.mark.parametrize("build, convention", [
+    (models.small_bn_net, "per_example"),
+    # The fine-tuning presets' network and the authors' convention: each replica's penalty is
+    # the batch mean over its own half of the squared gradients of its half's mean loss.
+    (lambda: models.resnet_cifar(depth=8), "batch_mean")], ids=["small_bn_net", "resnet8"])
+def test_mirrored_batch_norm_step_is_the_mean_of_the_replicas_steps(rng, mirrored, build,
+                                                                     convention):
     """With batch norm each replica normalises by its own half-batch statistics, so the mirrored
     step is not the single-device step on the whole batch. What it is, exactly: the loss is the
     global mean, so the gradient is the mean of the two half-batch gradients, and with plain SGD
@@ -40,8 +46,7 @@ def test_mirrored_batch_norm_step_is_the_mean_of_the_replicas_steps(rng, mirrore
     variables aggregate ONLY_FIRST_REPLICA), i.e. the single-device update on the first half."""
     x = rng.uniform(0, 1, (8, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, 8)
-    options = dict(lam=3.0, penalty_convention="per_example", weight_decay=1e-3)
-    build = models.small_bn_net
+    options = dict(lam=3.0, penalty_convention=convention, weight_decay=1e-3)
     stepped = _step(mirrored, x, y, build, **options)
     first, second = (_step(tf.distribute.get_strategy(), x[s], y[s], build, **options)
                      for s in (slice(0, 4), slice(4, 8)))
