@@ -21,7 +21,8 @@ REFERENCE ?= results/$(PRESET)_$(DATASET)
 # The cohort whose results README.md shows (committed with its weights, without model files).
 README_COHORT := mnist_quick_mnist
 
-.PHONY: install lock demo converged methods figures test docs lint bench clean
+.PHONY: install lock demo converged fashion_resnet fashion_small conjecture methods figures test \
+	docs lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml $(LOCK)
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,22 @@ converged: $(STAMP)
 	$(PY) -m experiments.figures --results_dir=results/mnist_converged_$(DATASET) \
 		--out_dir=figures/mnist_converged_$(DATASET)
 	$(PY) -m experiments.claims --results_dir=results/mnist_converged_$(DATASET)
+
+# The paper's ImageNet protocol on Fashion-MNIST (apt-get install dataset-fashion-mnist): a
+# pretrained network, then one fine-tune per lambda, two replicas under MirroredStrategy on the
+# CPU's two logical devices (or the machine's GPUs). fashion_resnet is the deep batch-normalised
+# network, fashion_small the shallow one of the linearity test; `make conjecture` reads both.
+fashion_resnet fashion_small: $(STAMP)
+	$(PY) -m experiments.cohort --preset=$@_pretrain
+	$(PY) -m experiments.cohort --preset=$@ --strategy=mirrored --cpu_replicas=2
+	$(PY) -m experiments.figures --results_dir=results/$@_fashion_mnist \
+		--out_dir=figures/$@_fashion_mnist
+	$(PY) -m experiments.claims --results_dir=results/$@_fashion_mnist
+
+conjecture: $(STAMP)
+	$(PY) -m experiments.conjecture --results_dirs=results/fashion_resnet_fashion_mnist,results/fashion_small_fashion_mnist \
+		--names=ResNet-20,small_net --out_dir=results/fashion_conjecture \
+		--figure_dirs=figures/fashion_resnet_fashion_mnist,figures/fashion_small_fashion_mnist
 
 # Beyond the paper: the other methods' quick cohorts, then the comparison with the committed
 # L2 double-backprop cohort.

@@ -5,7 +5,8 @@ networks (robust_saliency.linearity): its claims table, a per-model table and it
         --results_dirs=results/fashion_resnet_fashion_mnist,results/fashion_small_fashion_mnist \
         --out_dir=results/fashion_conjecture
 
-Writes <out_dir>/conjecture.md and <out_dir>/linearity_conjecture.png and .pdf.
+Writes <out_dir>/conjecture.md and <out_dir>/linearity_conjecture.png and .pdf; with
+--figure_dirs also <out_dir>/<paper figure>_side_by_side.png.
 """
 
 import os
@@ -18,6 +19,9 @@ flags.DEFINE_list("results_dirs", None, "Cohort folders written by experiments.c
                   "same data.")
 flags.DEFINE_list("names", None, "A short name per cohort (default: the folder names).")
 flags.DEFINE_string("out_dir", None, "Where the table and figure go.")
+flags.DEFINE_list("figure_dirs", None, "The cohorts' figure folders (experiments.figures "
+                  "--out_dir), in the order of --results_dirs: their paper figures are also set "
+                  "side by side.")
 flags.mark_flags_as_required(["results_dirs", "out_dir"])
 
 
@@ -42,7 +46,13 @@ def main(argv):
                 + claims.to_markdown(rows, "The linearity conjecture, the data held fixed"))
     results.write_text(os.path.join(FLAGS.out_dir, "conjecture.md"), markdown)
     print(markdown)
-    for path in figure.conjecture(FLAGS.results_dirs, FLAGS.out_dir, found=found):
+    paths = figure.conjecture(FLAGS.results_dirs, FLAGS.out_dir, found=found)
+    if FLAGS.figure_dirs:
+        if len(FLAGS.figure_dirs) != len(FLAGS.results_dirs):
+            sys.exit(f"error: {len(FLAGS.figure_dirs)} figure folders for "
+                     f"{len(FLAGS.results_dirs)} cohorts")
+        paths += figure.side_by_side(FLAGS.figure_dirs, list(found), FLAGS.out_dir)
+    for path in paths:
         print(f"wrote {path}")
 
 

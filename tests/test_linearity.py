@@ -115,3 +115,21 @@ def test_a_cohort_without_rho_best_is_a_clear_error(tmp_path):
     results.write_table(os.path.join(folder, "m00", results.PER_IMAGE_CSV), table)
     with pytest.raises(ValueError, match="has no rho_best: measure it with at least one L2"):
         linearity.check([folder])
+
+
+def test_side_by_side_sets_each_paper_figure_of_every_cohort_in_one_image(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from robust_saliency.figures import linearity as figure
+
+    for name, stems in (("a", ("fig02_alignment_robustness", "fig04_pointwise_alignment")),
+                        ("b", ("fig02_alignment_robustness",))):
+        os.makedirs(tmp_path / name)
+        for stem in stems:
+            plt.imsave(tmp_path / name / f"{stem}.png", np.zeros((400, 600, 3)))
+    written = figure.side_by_side([str(tmp_path / "a"), str(tmp_path / "b")], ["A", "B"],
+                                  str(tmp_path / "out"))
+    # fig04 is missing from b: skipped, not drawn half.
+    assert [os.path.basename(p) for p in written] == ["fig02_alignment_robustness_side_by_side.png"]
+    height, width = plt.imread(written[0]).shape[:2]
+    assert width > 2 * height  # two 600 x 400 panels side by side (one alone is 1.5 : 1)

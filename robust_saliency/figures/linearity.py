@@ -7,12 +7,18 @@ predicts the correlation to fall as non-linearity grows. Right: the mechanism th
 proposes, each model's non-linearity against its median rho_tilde: the penalty should make the
 models more linear as it makes them more robust. Degenerate models are hollow and not joined.
 
-    python -m experiments.conjecture --results_dirs=A,B --out_dir=DIR
+    python -m experiments.conjecture --results_dirs=A,B --out_dir=DIR [--figure_dirs=FA,FB]
+
+With --figure_dirs, the paper's figures of the cohorts (drawn by experiments.figures) are also
+set side by side, one image per figure (side_by_side).
 """
 
-import matplotlib.pyplot as plt
+import os
 
-from robust_saliency import linearity, plotting
+import matplotlib.pyplot as plt
+from matplotlib import image
+
+from robust_saliency import linearity, plotting, results
 from robust_saliency.figures import labels
 
 
@@ -45,3 +51,37 @@ def conjecture(results_dirs, out_dir, stem="linearity_conjecture", *, names=None
                                     color=plotting.PALETTE[(i + 1) % len(plotting.PALETTE)])
     fig.tight_layout()
     return plotting.save(fig, out_dir, stem)
+
+
+# The paper's figures drawn per cohort (robust_saliency.figures.FIGURES), set side by side.
+PAPER_FIGURES = ("fig01_saliency", "fig02_alignment_robustness", "fig04_pointwise_alignment",
+                 "fig05_pointwise_attack", "fig06_bound18", "fig07_bound19", "fig08_bound20",
+                 "fig09_linear_share", "fig10_gallery")
+
+
+def side_by_side(figure_dirs, names, out_dir, stems=PAPER_FIGURES):
+    """Each paper figure of several cohorts (their figure folders, as experiments.figures wrote
+    them) in one image, the cohorts left to right under their `names`, as the paper sets its
+    ImageNet and MNIST panels; a figure missing from any folder is skipped. Returns the paths
+    written (<out_dir>/<stem>_side_by_side.png)."""
+    written = []
+    for stem in stems:
+        paths = [os.path.join(d, f"{stem}.png") for d in figure_dirs]
+        if not all(os.path.exists(p) for p in paths):
+            continue
+        panels = [image.imread(p) for p in paths]
+        height = max(p.shape[0] for p in panels) / 200  # the figures' savefig dpi
+        fig, axes = plt.subplots(1, len(panels), figsize=(
+            sum(p.shape[1] / 200 for p in panels), height + 0.3), squeeze=False)
+        for ax, panel, name in zip(axes[0], panels, names):
+            ax.imshow(panel)
+            ax.set_title(name, fontsize=10)
+            ax.axis("off")
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"{stem}_side_by_side.png")
+        os.makedirs(out_dir, exist_ok=True)
+        with results.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=200)
+        plt.close(fig)
+        written.append(path)
+    return written
