@@ -371,22 +371,20 @@ _FASHION_PRETRAIN_TRAIN = TrainConfig.of(
     lr_milestones="4,6", lr_decay_factor=0.1, penalty_convention="batch_mean",
     sensitivity_mode="nll", probe_size=0)
 # The paper's ImageNet protocol (_IMAGENET_PAPER_TRAIN: SGD lr 1e-4, momentum 0.99, x0.1 at
-# each validation-loss plateau, weight decay 1e-4, global batch 32, the batch-mean penalty at
-# B = 16 per replica) on Fashion-MNIST, capped at 12 epochs and ending at the plateau after
-# the second decay.
+# each validation-loss plateau of 2 epochs, weight decay 1e-4, global batch 32, the batch-mean
+# penalty at B = 16 per replica, batch-norm momentum 0.999) on Fashion-MNIST. Its 35 epochs do
+# not fit these CPUs (an epoch of 1,562 steps takes 6-9 minutes for ResNet-20): capped at 4,
+# whether the members stopped improving is read from their validation history.
 _FASHION_FINETUNE_TRAIN = _IMAGENET_PAPER_TRAIN.replace(
     dataset="fashion_mnist", image_size=None, val_subset=None, model="resnet_cifar",
-    weights=None, init_weights=_pretrained_run("fashion_resnet_pretrain"), epochs=12,
+    weights=None, init_weights=_pretrained_run("fashion_resnet_pretrain"), epochs=4,
     plateau_patience=2, plateau_max_decays=2, probe_size=100)
-# Placeholder strengths, for pilots to replace: 10^0 .. 10^3 in half decades. With pixels in
-# [0, 1] input gradients are 255 times the caffe-scale ones, so these are about the paper's
-# ImageNet 10^4 .. 10^7 divided by 255^2 (0.15 .. 150), shifted up by a factor ~6 towards the
-# MNIST cohort's range at B = 16 (its 10 .. 180,000 at B = 100 are 0.26 .. 4,600 at B = 16).
-_FASHION_LAMBDAS = tuple(float(f"{10 ** e:.6g}") for e in np.arange(0.0, 3.01, 0.5))
-_FASHION_NOTE = """
-
-Lambdas: a placeholder half-decade grid, to be chosen by the pilot in
-results/fashion_resnet_fashion_mnist/README.md (none run yet)."""
+# Seven half-decade strengths per network, chosen by a pilot of one fine-tuning epoch on 20,000
+# images (results/fashion_resnet_fashion_mnist/README.md) by one rule for both: the least
+# regularised barely moves from the pretrained network, the most regularised keeps 0.9 of its
+# accuracy (the cohort's degeneracy rule), robustness spans what lies between.
+_RESNET_LAMBDAS = tuple(float(f"{10 ** e:.6g}") for e in np.arange(-3.0, 0.01, 0.5))
+_SMALL_LAMBDAS = tuple(float(f"{10 ** e:.6g}") for e in np.arange(-1.0, 2.01, 0.5))
 
 
 @preset
@@ -394,41 +392,35 @@ def fashion_resnet_pretrain():
     """ResNet-20 (models.resnet_cifar: He et al.'s CIFAR ResNet, batch norm with momentum 0.9 as
     theirs) trained without penalty (lambda = 0) on the 50,000 Fashion-MNIST training images:
     He et al.'s CIFAR recipe shortened to 8 epochs (SGD, momentum 0.9, batch 128, lr 0.1
-    divided by 10 after epochs 4 and 6, i.e. at 50% and 75%, weight decay 1e-4); the start of
-    fashion_resnet. Measured afterwards on the first 1,000 validation images (the metrics and
-    the gradient attack only).
+    divided by 10 after epochs 4 and 6, i.e. at 50% and 75%, weight decay 1e-4); the
+    "pretrained model" fashion_resnet fine-tunes. Measured afterwards on the first 1,000
+    validation images (the metrics and the gradient attack only).
     Command: python -m experiments.cohort --preset=fashion_resnet_pretrain
-    Cost: 8 x 390 steps of batch 128 at 0.42 s of CPU time each (2-core AMD EPYC, measured
-    under load): at most about 22 minutes, plus validation and the measurement.
-    Expected: a working classifier, below the ~0.93 of full-length ResNet-20 schedules on
-    Fashion-MNIST (not run yet)."""
+    Results, cost: results/fashion_resnet_fashion_mnist/README.md."""
     return CohortSpec(name="fashion_resnet_pretrain", train=_FASHION_PRETRAIN_TRAIN,
                       lambdas=(0.0,), num_images=1000, attacks=("gradient",))
 
 
-@preset(note=_FASHION_NOTE)
+@preset
 def fashion_resnet():
     """The paper's ImageNet protocol on Fashion-MNIST with a batch-normalised ResNet-20: every
     member fine-tunes fashion_resnet_pretrain's lambda = 0 network (init_weights: that cohort's
     m00_lam0 folder) with double backpropagation: SGD lr 1e-4, momentum 0.99, divided by 10
-    when the validation loss (10,000 validation images) stops improving for 2 epochs, ending at
-    the plateau after the second division (cap 12 epochs), weight decay 1e-4, batch-norm
-    momentum 0.999, global batch 32 as two replicas of 16 (MirroredStrategy over two logical
-    CPU devices, or two GPUs), the batch-mean penalty at B = 16 per replica as the authors;
-    7 lambdas on a half-decade grid; the first 1,000 validation images measured with the attacks
-    of the converged MNIST cohort (gradient, BIM, CW and, for rho_best, DDN, FMN and FMN from
-    DDN's points, 300 steps each) and the explanation-quality metrics.
+    when the validation loss (10,000 validation images) has not improved for 2 epochs, at most
+    4 epochs (the paper: 35 of ImageNet), weight decay 1e-4, batch-norm momentum 0.999, global
+    batch 32 as two replicas of 16 (MirroredStrategy over two logical CPU devices, or two
+    GPUs), the batch-mean penalty at B = 16 per replica as the authors; 7 lambdas, 10^-3 ..
+    10^0 in half decades (chosen by a pilot); the first 1,000 validation images measured with
+    the attacks of the converged MNIST cohort (the paper's gradient, BIM and CW; DDN, FMN, FMN
+    from DDN's points, ALMA and FAB for rho_best) and the explanation-quality metrics.
     Command: python -m experiments.cohort --preset=fashion_resnet_pretrain, then
     python -m experiments.cohort --preset=fashion_resnet --strategy=mirrored --cpu_replicas=2
     (a pretraining written elsewhere: add --init_weights=<its folder>/m00_lam0)
-    Cost (2-core AMD EPYC, CPU time measured under load): a mirrored double-backprop step of 32
-    takes 0.31 s, so an epoch of 1,562 steps about 8-9 minutes and a member 1-2 hours for its
-    6-12 epochs; the measurement of 1,000 images perhaps an hour a member (estimated from
-    mnist_converged's and the step-time ratio, not measured).
     Expected (paper, Figs. 2-4 on ImageNet): alignment rises with robustness; pointwise,
-    alignment and linearized robustness are nearly uncorrelated in this deep network."""
+    alignment and linearized robustness are nearly uncorrelated in this deep network.
+    Results, pilot, cost: results/fashion_resnet_fashion_mnist/README.md."""
     return CohortSpec(name="fashion_resnet", train=_FASHION_FINETUNE_TRAIN,
-                      lambdas=_FASHION_LAMBDAS, num_images=1000, attacks=CONVERGED_ATTACKS,
+                      lambdas=_RESNET_LAMBDAS, num_images=1000, attacks=CONVERGED_ATTACKS,
                       attack_options=mnist_converged().attack_options, explanation_metrics=True)
 
 
@@ -439,8 +431,7 @@ def fashion_small_pretrain():
     lr 0.05 (small_net's stable rate in mnist_quick/mnist_converged; 0.1 is He et al.'s for a
     batch-normalised network).
     Command: python -m experiments.cohort --preset=fashion_small_pretrain
-    Cost: 8 x 390 steps at 0.07 s of CPU time each: about 4 minutes, plus the measurement.
-    Expected: about 0.90 validation accuracy (small_net on Fashion-MNIST; not run yet)."""
+    Results, cost: results/fashion_resnet_fashion_mnist/README.md."""
     return CohortSpec(name="fashion_small_pretrain",
                       train=_FASHION_PRETRAIN_TRAIN.replace(model="small_net",
                                                             bn_momentum=None,
@@ -448,20 +439,22 @@ def fashion_small_pretrain():
                       lambdas=(0.0,), num_images=1000, attacks=("gradient",))
 
 
-@preset(note=_FASHION_NOTE)
+@preset
 def fashion_small():
     """fashion_resnet's protocol with small_net, fine-tuned from fashion_small_pretrain's
     lambda = 0 network: the controlled test of the paper's linearity conjecture (the same data,
-    training, lambdas and measurements; only the network differs: shallow, no batch norm).
+    training and measurements; only the network differs: shallow, no batch norm), its 7 lambdas
+    10^-1 .. 10^2 in half decades, chosen by the same pilot and rule as fashion_resnet's.
     Command: python -m experiments.cohort --preset=fashion_small_pretrain, then
     python -m experiments.cohort --preset=fashion_small --strategy=mirrored --cpu_replicas=2
-    Cost: a mirrored double-backprop step of 32 takes 0.06 s of CPU time: about 2 minutes an
-    epoch, 15-25 minutes a member, plus the measurement.
     Expected (the conjecture): alignment follows robustness more closely here than in
-    fashion_resnet, as for the MNIST cohort."""
+    fashion_resnet, as for the MNIST cohort.
+    Results, pilot, cost: results/fashion_resnet_fashion_mnist/README.md."""
     spec = fashion_resnet()
-    return dataclasses.replace(spec, name="fashion_small", train=spec.train.replace(
-        model="small_net", init_weights=_pretrained_run("fashion_small_pretrain")))
+    return dataclasses.replace(spec, name="fashion_small", lambdas=_SMALL_LAMBDAS,
+                               train=spec.train.replace(
+                                   model="small_net",
+                                   init_weights=_pretrained_run("fashion_small_pretrain")))
 
 
 # The same pipeline (pretraining, two fine-tunes from its weights, evaluation) on a few images,
