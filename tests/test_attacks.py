@@ -130,6 +130,18 @@ def test_already_misclassified_images_are_at_zero(trained_small_net, synthetic_a
     assert np.all(d[:3] == 0) and np.all(d[3:] > 0)
 
 
+@pytest.mark.parametrize("labels", [np.full(3, 10), np.array([0, -1, 2]),
+                                    np.array([1.0, 2.0, 3.0])],
+                         ids=["one-based 10", "negative", "float"])
+def test_labels_the_network_cannot_predict_are_refused(labels):
+    """A label outside [0, classes) is misclassified everywhere: without the check, every
+    image would get distance 0."""
+    model = models.linear_classifier()
+    x = np.full((3, 28, 28, 1), 0.5, "float32")
+    with pytest.raises(ValueError, match=r"labels must be integer class indices in \[0, 10\)"):
+        attacks.minimal_distance(model, x, "ddn", (0.0, 1.0), labels=labels)
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda x: x + 0.5, "outside the bounds"),
     (lambda x: np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), "NaN/Inf"),

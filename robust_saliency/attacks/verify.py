@@ -110,9 +110,17 @@ def find_adversarials(model, images, attack, bounds, labels=None, *, batch_size=
     if labels is None:
         labels = np.concatenate([attacker.predict(x[i:i + batch_size])
                                  for i in range(0, len(x), batch_size)])
-    labels = np.asarray(labels).astype(np.int32)
+    labels = np.asarray(labels)
     if labels.shape != (len(x),):
         raise ValueError(f"labels must have shape ({len(x)},), got {labels.shape}")
+    classes = network.output_shape[-1]
+    # A label the network cannot predict would make every image 'misclassified' at distance 0.
+    if len(labels) and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0
+                        or labels.max() >= classes):
+        raise ValueError(f"labels must be integer class indices in [0, {classes}) of the "
+                         f"network's {classes} logits; got dtype {labels.dtype}, range "
+                         f"{labels.min()}..{labels.max()}. One-based labels: pass labels - 1.")
+    labels = labels.astype(np.int32)
     distances = np.full(len(x), np.inf)
     adversarials = x.copy()
     progbar = keras.utils.Progbar(len(x), unit_name="image") if verbose else None
