@@ -160,6 +160,15 @@ def per_lambda(members, values):
     return by_lambda({"lam": members["lam"], "value": np.asarray(values, np.float64)}, "value")
 
 
+def lambda_curve(ax, values, *, members, x, degenerate, **style):
+    """Per-member `values` drawn per lambda (per_lambda: the median over its seeds, their range
+    as bars) against the per-lambda abscissa `x` (centre, low, high), degenerate lambdas hollow
+    and not joined (errorbars); returns the curve's centres."""
+    _, *y, _ = per_lambda(members, values)
+    errorbars(ax, x, y, degenerate=degenerate, **style)
+    return y[0]
+
+
 def lambda_degenerate(members):
     """Per lambda (sorted, as by_lambda gives them): whether any of its members is degenerate
     (cohort.degenerate), so that its point is drawn hollow and not joined."""

@@ -10,6 +10,8 @@ degenerate model is hollow and not joined.
     python -m experiments.figures --results_dir=DIR --out_dir=figures --figures=fig09
 """
 
+import functools
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -28,10 +30,7 @@ def linear_share(results_dir, out_dir, stem="fig09_linear_share"):
     lams, *x, band = plotting.per_lambda(members, members["median_lin_robustness"])
     bad = plotting.lambda_degenerate(members)
 
-    def curve(ax, values, **style):
-        _, *y, _ = plotting.per_lambda(members, values)
-        plotting.errorbars(ax, x, y, degenerate=bad, **style)
-        return y[0]
+    curve = functools.partial(plotting.lambda_curve, members=members, x=x, degenerate=bad)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.8))
     curve(left, linear, marker="o", color=plotting.PALETTE[1],
