@@ -91,11 +91,31 @@ def logits_model(model):
     return keras.Model(inputs, logits, name=f"{model.name}_logits")
 
 
+def check_single_output(model):
+    """Raises a ValueError naming the fix where a functional model has more than one output or a
+    dict of outputs: the paper's quantities need one (N, classes) logits tensor. A subclassed
+    model has no output graph to check before it is called."""
+    try:
+        outputs, structure = model.outputs, model.output
+    except (AttributeError, ValueError):
+        return
+    if isinstance(structure, dict):
+        found = f"returns a dict of outputs ({', '.join(map(str, structure))})"
+    elif outputs and len(outputs) > 1:
+        found = f"has {len(outputs)} outputs"
+    else:
+        return
+    raise ValueError(f"{model.name} {found}; measuring and training need one tensor of logits "
+                     "(N, classes). Pass the classifier's head alone, e.g. "
+                     "keras.Model(model.inputs, model.outputs[0]).")
+
+
 def logits_network(model):
     """The images-to-logits network behind `model`: a training wrapper's `.network`, without a
     final squashing activation (`logits_model`); the same object on every call for one model, so
     the kernels compiled for it are reused."""
     model = getattr(model, "network", model)
+    check_single_output(model)
     if model in _UNWRAPPED:
         return _UNWRAPPED[model]
     unwrapped = logits_model(model)

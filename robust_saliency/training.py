@@ -62,6 +62,7 @@ class RobustModel(keras.Model):
         super().__init__(**kwargs)
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        logits.check_single_output(network)
         self.network = logits.logits_model(network)
         self.weight_decay = float(weight_decay)
         self.penalty_config = penalty

@@ -219,6 +219,20 @@ def test_probabilities_that_cannot_be_unwrapped_are_refused():
         training.RobustModel(functional, lam=1.0)
 
 
+@pytest.mark.parametrize("outputs", ["two", "dict"])
+def test_a_model_of_several_outputs_is_refused_with_the_fix(outputs):
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(inputs)
+    heads = [keras.layers.Dense(10)(flat), keras.layers.Dense(3)(flat)]
+    model = keras.Model(inputs, heads if outputs == "two" else {"logits": heads[0]})
+    found = "has 2 outputs" if outputs == "two" else r"returns a dict of outputs \(logits\)"
+    x = np.full((2, 28, 28, 1), 0.5, "float32")
+    for call in (lambda: rs.measure(model, x), lambda: rs.RobustModel(model, lam=1.0),
+                 lambda: rs.minimal_distance(model, x, "gradient", (0.0, 1.0))):
+        with pytest.raises(ValueError, match=found + ".*keras.Model\\(model.inputs, "):
+            call()
+
+
 def test_robust_model_trains_the_logits_of_a_softmax_network():
     x = np.random.default_rng(0).uniform(0, 1, (8, 6)).astype("float32")
     network = _dense_head("softmax")
