@@ -155,3 +155,13 @@ def tiny_cohort(tmp_path_factory):
 
     folder, ran, lines = once_per_run(tmp_path_factory, "tiny_cohort", build)
     return folder, [tuple(stage) for stage in ran], lines
+
+
+def assert_exact_inside_box(found, adversarials, exact, low=0.0, high=1.0):
+    """An attack's verified distances on an affine classifier against the exact ones: never
+    below (that would be a verification bug), within 1e-4 relative above, every point in the
+    box."""
+    ratio = found / exact
+    assert np.all(ratio >= 1 - 1e-9), "below the exact distance: a verification bug"
+    assert np.all(ratio - 1 <= 1e-4)
+    assert adversarials.min() >= low and adversarials.max() <= high
