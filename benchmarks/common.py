@@ -118,3 +118,22 @@ def record(title, header, rows, notes=""):
     print(section)
     with open(RESULTS, "a") as f:
         f.write(section)
+
+
+def torch_double_backprop_step(net, opt, inputs, labels, *, penalty_scale, weight_decay):
+    """One PyTorch eager step of the project's training loss, the reference the train-step
+    benchmarks compare against: mean cross-entropy, plus per image `penalty_scale` times the
+    squared norm of its own loss's input gradient (lambda / B^2: the batch-mean convention), plus
+    `weight_decay` times the sum of squared weights."""
+    import torch
+    from torch import nn
+
+    inputs = inputs.clone().requires_grad_(True)
+    nll = nn.functional.cross_entropy(net(inputs), labels, reduction="none")
+    (grad,) = torch.autograd.grad(nll.sum(), inputs, create_graph=True)
+    penalty = penalty_scale * grad.pow(2).sum(dim=(1, 2, 3))
+    decay = sum(p.pow(2).sum() for p in net.parameters())
+    loss = (nll + penalty).mean() + weight_decay * decay
+    opt.zero_grad()
+    loss.backward()
+    opt.step()

@@ -47,7 +47,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import matmul_gflops, mnist_like, record  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    matmul_gflops,
+    mnist_like,
+    record,
+    torch_double_backprop_step,
+)
 from benchmarks.profile_train_step import conv_macs, step_flops  # noqa: E402
 from benchmarks.train_step import step_seconds  # noqa: E402
 
@@ -152,7 +157,6 @@ def torch_step(x, y):
     # an eager CPU step never uses it.
     sys.modules.setdefault("triton", None)
     import torch
-    from torch import nn
 
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
@@ -161,15 +165,9 @@ def torch_step(x, y):
     images, labels = torch.tensor(np.transpose(x, (0, 3, 1, 2)).copy()), torch.tensor(y)
 
     def step():
-        inputs = images.clone().requires_grad_(True)
-        nll = nn.functional.cross_entropy(net(inputs), labels, reduction="none")
-        (grad,) = torch.autograd.grad(nll.sum(), inputs, create_graph=True)
-        penalty = LAM / PENALTY_BATCH**2 * grad.pow(2).sum(dim=(1, 2, 3))
-        decay = sum(p.pow(2).sum() for p in net.parameters())
-        loss = (nll + penalty).mean() + WEIGHT_DECAY * decay
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        torch_double_backprop_step(net, opt, images, labels,
+                                   penalty_scale=LAM / PENALTY_BATCH**2,
+                                   weight_decay=WEIGHT_DECAY)
 
     return step
 

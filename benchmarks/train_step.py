@@ -32,7 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.common import mnist_like, record  # noqa: E402
+from benchmarks.common import mnist_like, record, torch_double_backprop_step  # noqa: E402
 from robust_saliency import data, models, training  # noqa: E402
 
 LAM, WEIGHT_DECAY, BATCH = 100.0, 1e-6, 100
@@ -107,15 +107,8 @@ def torch_step(x, y):
     ys = torch.tensor(y).split(BATCH)
 
     def step(i=0):
-        inputs = xs[i].clone().requires_grad_(True)
-        nll = nn.functional.cross_entropy(net(inputs), ys[i], reduction="none")
-        (grad,) = torch.autograd.grad(nll.sum(), inputs, create_graph=True)
-        penalty = LAM / BATCH**2 * grad.pow(2).sum(dim=(1, 2, 3))
-        decay = sum(p.pow(2).sum() for p in net.parameters())
-        loss = (nll + penalty).mean() + WEIGHT_DECAY * decay
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        torch_double_backprop_step(net, opt, xs[i], ys[i], penalty_scale=LAM / BATCH**2,
+                                   weight_decay=WEIGHT_DECAY)
 
     return step, len(xs)
 
