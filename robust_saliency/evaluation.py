@@ -13,7 +13,17 @@ import time
 
 import numpy as np
 
-from robust_saliency import attacks, data, explanations, metrics, results, runs, saliency, stats
+from robust_saliency import (
+    attacks,
+    checks,
+    data,
+    explanations,
+    metrics,
+    results,
+    runs,
+    saliency,
+    stats,
+)
 
 SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
 AGGREGATED_MAPS = ("smoothgrad", "ig")
@@ -147,8 +157,9 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
     """
     attack_options = attack_options or {}
     attacks.check_methods(attack_methods, attack_options)
-    images = metrics.check_images(images, metrics.logits_network(model), bounds=bounds)
-    labels = np.asarray(labels)
+    network = metrics.logits_network(model)
+    images = checks.check_images(images, network, bounds=bounds)
+    labels = checks.check_labels(labels, len(images), network.output_shape[-1])
     say = progress or (lambda stage, done=None, total=None: None)
     table_path = os.path.join(out_dir, results.PER_IMAGE_CSV)
     timings_path = os.path.join(out_dir, results.TIMINGS_JSON)
@@ -161,7 +172,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
     if table is None:
         say("metrics")
         start = time.time()
-        r = metrics.measure(model, images, batch_size, return_maps=True, verbose=verbose)
+        r = metrics.measure(model, images, batch_size, bounds=bounds, return_maps=True,
+                            verbose=verbose)
         table = {"index": np.arange(len(images)), "label": labels,
                  "correct": (r["pred"] == labels).astype(int),
                  **{key: r[key] for key in metrics.PER_IMAGE_KEYS}}

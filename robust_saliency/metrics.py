@@ -22,7 +22,8 @@ import tensorflow as tf
 
 from robust_saliency import compiled, passes
 from robust_saliency.bounds import bound_violated, roundoff_slack  # noqa: F401 - public here too
-from robust_saliency.logits import check_logits, logits_network  # noqa: F401 - the funnel
+from robust_saliency.checks import check_images, input_dtype
+from robust_saliency.logits import logits_network
 from robust_saliency.passes import x_terms  # noqa: F401 - public here too
 
 PER_IMAGE_KEYS = (
@@ -33,15 +34,6 @@ PER_IMAGE_KEYS = (
     "angle_term_xi_printed", "bound16", "bound16_printed", "pred_xi",
 )
 MAP_KEYS = ("grad_pred", "grad_bin", "xi", "gamma")
-
-_LOGITS_CHECK_IMAGES = 8  # rows that, all summing to 1, mark probabilities (logits never do)
-
-
-def input_dtype(model):
-    """The dtype images must have for `model` (its input layer's, else its compute dtype)."""
-    inputs = getattr(model, "inputs", None)
-    return inputs[0].dtype if inputs else model.compute_dtype
-
 
 def grad_at(model, x, classes):
     """(logits at x, grad_x Psi^{classes}(x)) per image."""
@@ -180,61 +172,8 @@ def _build_kernel(ref, class_chunk, return_maps):
     return kernel
 
 
-def check_images(images, model=None, bounds=None):
-    """Validate an image batch: numeric, finite, non-empty, of the model's shape and in bounds.
-
-    Args:
-      images: array-like (N, *image_shape).
-      model: if given, the images must match its input shape and it must output 2-D logits,
-        not probabilities (checked on the first few images; pass it through logits_network).
-      bounds: optional (low, high) every pixel must lie in.
-
-    Returns:
-      The images as a numpy array of the model's dtype (float32 without a model).
-
-    Raises:
-      ValueError: naming the problem and the fix.
-    """
-    dtype = input_dtype(model) if model is not None else "float32"
-    arr = np.asarray(images, dtype=dtype)
-    if arr.ndim < 2 or arr.shape[0] == 0:
-        raise ValueError(f"images must be a non-empty batch (N, H, W, C); got shape {arr.shape}.")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = int(np.argwhere(bad.reshape(len(arr), -1).any(axis=1))[0, 0])
-        raise ValueError(
-            f"images contain {int(bad.sum())} NaN/Inf pixels (first in image {first}); "
-            "clean or drop those images before measuring.")
-    if model is not None:
-        if not getattr(model, "inputs", None):
-            check_logits(model, arr[:_LOGITS_CHECK_IMAGES])
-            raise ValueError(
-                f"model '{model.name}' has no functional graph (a subclassed Keras model), so "
-                "its input and output shapes, which the compiled kernels are traced for, are "
-                "unknown; wrap it: inputs = keras.Input(image_shape); "
-                "keras.Model(inputs, model(inputs)).")
-        expected = tuple(model.input_shape[1:])
-        if len(expected) != arr.ndim - 1 or any(
-                e is not None and e != a for e, a in zip(expected, arr.shape[1:])):
-            raise ValueError(
-                f"images have shape {arr.shape[1:]} per image but model '{model.name}' expects "
-                f"{expected}; reshape (e.g. add the channel axis) to match.")
-        if len(model.output_shape) != 2 or (model.output_shape[-1] or 0) < 2:
-            raise ValueError(
-                f"model '{model.name}' must map images to 2-D logits (batch, classes>=2); "
-                f"its output shape is {model.output_shape}.")
-        check_logits(model, arr[:_LOGITS_CHECK_IMAGES])
-    if bounds is not None:
-        low, high = bounds
-        if arr.min() < low or arr.max() > high:
-            raise ValueError(
-                f"pixels lie in [{arr.min():.4g}, {arr.max():.4g}], outside the bounds "
-                f"({low}, {high}); preprocess the images as the dataset does or pass its bounds.")
-    return arr
-
-
-def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=False,
-            compiled=True, verbose=False):
+def measure(model, images, batch_size=100, *, bounds=(0.0, 1.0), class_chunk=None,
+            return_maps=False, compiled=True, verbose=False):
     """Every per-image quantity of the paper for a batch of images, one row per image.
 
     Args:
@@ -245,6 +184,9 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
         Theorem 1 counts among the biases).
       images: array (N, *image_shape), finite; NaN/Inf raise ValueError.
       batch_size: images per kernel call.
+      bounds: (low, high) the pixels lie in, as the attacks take it: images outside raise
+        ValueError (e.g. uint8 pixels in [0, 255] with the default (0, 1)); None skips the check
+        (images whose range has no box, e.g. standardised ones).
       class_chunk: class gradients held in memory at once; None holds all n <= 100 classes and
         for more classes picks a chunk of at most 64 MB of gradients, so the (B, n, D)
         Jacobian is never materialised (only running minima and the i*, j* gradients are kept).
@@ -291,11 +233,12 @@ def measure(model, images, batch_size=100, *, class_chunk=None, return_maps=Fals
       be violated and is reported separately.
 
     Raises:
-      ValueError: NaN/Inf pixels, a shape the model does not take, or non-logit model output
-        (probabilities from a model whose final softmax cannot be removed).
+      ValueError: NaN/Inf pixels or pixels outside `bounds`, a shape the model does not take,
+        or non-logit model output (probabilities from a model whose final softmax cannot be
+        removed).
     """
     model = logits_network(model)
-    arr = check_images(images, model)
+    arr = check_images(images, model, bounds)
     if class_chunk is None:
         class_chunk = passes.auto_chunk(model.output_shape[-1], min(batch_size, len(arr)),
                                         int(np.prod(arr.shape[1:])))

@@ -47,7 +47,12 @@ def x_terms(model, x):
     """
     with tf.autodiff.ForwardAccumulator(primals=x, tangents=x) as acc:
         logits = model(x, training=False)
-    return logits, acc.jvp(logits)
+    tangent = acc.jvp(logits)
+    if tangent is None:  # found while tracing, before any number is computed
+        raise ValueError(f"the logits of model '{model.name}' do not depend on its input "
+                         "images (no gradient path, e.g. a stop_gradient or a constant "
+                         "output): the saliency map is undefined; measure a model that does.")
+    return logits, tangent
 
 
 # Up to this many classes, one backward pass per class unrolled in one compiled graph beats a

@@ -10,7 +10,7 @@ import math
 import keras
 import tensorflow as tf
 
-from robust_saliency import logits, metrics, results
+from robust_saliency import checks, logits, results
 
 TRACKERS = ("loss", "nll", "penalty", "weight_norm", "accuracy")
 
@@ -80,6 +80,33 @@ class RobustModel(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """keras.Model.compile with the optimizer and run options only: the loss is NLL +
+        penalty + weight decay and the tracked metrics are TRACKERS, so a `loss` or `metrics`
+        would be silently ignored and is refused instead."""
+        if loss is not None or metrics is not None or kwargs.get("weighted_metrics"):
+            raise ValueError(
+                "RobustModel computes its own loss (NLL + penalty + weight decay) and tracks "
+                f"{', '.join(TRACKERS)}; compile it with the optimizer alone, e.g. "
+                "robust.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9)).")
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips compiling a loaded model whose compile is overridden (losing the
+        # optimizer's slots); this compile takes the saved config as Keras's own would.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """keras.Model.fit, stopping at the first non-finite loss (keras.callbacks.
+        TerminateOnNaN is added unless one is given): a diverged step leaves NaN weights, and
+        every later number would be NaN."""
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
+            callbacks.append(keras.callbacks.TerminateOnNaN())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3 (3.15) builds a distributed model before fit by all-reducing a sample batch
         # eagerly, which raises under MultiWorkerMirroredStrategy ("Attempt to convert a value
@@ -104,8 +131,12 @@ class RobustModel(keras.Model):
                          for v in self.network.trainable_variables])
 
     def _loss_terms(self, images, labels, training):
+        if labels.shape.rank not in (None, 1):  # checked while tracing, before the first step
+            raise ValueError(
+                f"labels must be class indices of shape (batch,), got shape {labels.shape}; "
+                "for one-hot labels pass np.argmax(labels, axis=1).")
         # Differentiate w.r.t. images in the network's own dtype (Keras feeds floatx).
-        images = tf.cast(images, metrics.input_dtype(self.network))
+        images = tf.cast(images, checks.input_dtype(self.network))
         logits, nll, penalty = self.penalty(self.network, images, labels, training=training)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         global_batch = tf.cast(tf.shape(images)[0] * replicas, nll.dtype)
@@ -164,7 +195,7 @@ def _check_logits(network, input_shape):
     # Softmax outputs sum to 1 at any input, so two random images expose them.
     if all(d is not None for d in tuple(input_shape)[1:]):
         shape = (2, *tuple(input_shape)[1:])
-        images = tf.random.stateless_uniform(shape, (0, 0), dtype=metrics.input_dtype(network))
+        images = tf.random.stateless_uniform(shape, (0, 0), dtype=checks.input_dtype(network))
         logits.check_logits(network, images)
 
 

@@ -221,3 +221,28 @@ def test_loaded_model_keeps_its_optimizer_state_and_trains_on_identically(tmp_pa
         m.fit(x, y, batch_size=10, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+
+
+def test_compile_refuses_a_loss_or_metrics_it_would_ignore():
+    model = training.RobustModel(models.small_net(), lam=1.0)
+    for extra in ({"loss": "mse"}, {"metrics": ["accuracy"]}):
+        with pytest.raises(ValueError, match="computes its own loss"):
+            model.compile(optimizer="sgd", **extra)
+
+
+def test_one_hot_labels_get_the_fix(rng):
+    x = rng.uniform(0, 1, (10, 28, 28, 1)).astype("float32")
+    model = training.RobustModel(models.small_net(), lam=1.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    with pytest.raises(ValueError, match=r"np.argmax\(labels, axis=1\)"):
+        model.fit(x, np.eye(10)[rng.integers(0, 10, 10)], batch_size=5, epochs=1, verbose=0)
+
+
+def test_fit_stops_at_the_first_non_finite_loss(rng):
+    x = rng.uniform(0, 1, (40, 28, 28, 1)).astype("float32")
+    x[0, 3, 3, 0] = np.nan
+    model = training.RobustModel(models.small_net(), lam=1.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    history = model.fit(x, rng.integers(0, 10, 40), batch_size=10, epochs=3, verbose=0,
+                        shuffle=False)
+    assert len(history.history["loss"]) == 1  # stopped in the first epoch, not after three

@@ -90,9 +90,9 @@ def _adversarial(algorithm, logits, loss, labels):
 
 
 def _build_loop(ref, algorithm):
-    from robust_saliency import metrics
+    from robust_saliency import checks
 
-    dtype = metrics.input_dtype(ref())
+    dtype = checks.input_dtype(ref())
     image = compiled.image_spec(ref(), dtype)
     vector = tf.TensorSpec([None], dtype)
     scalar = tf.TensorSpec([], dtype)
