@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from robust_saliency import train_config
+from robust_saliency.attacks import STRONG_OPTIONS
 from robust_saliency.cohort import CohortSpec
 from robust_saliency.train_config import TrainConfig
 
@@ -82,13 +83,6 @@ _MNIST_PAPER_TRAIN = TrainConfig.of(
     weight_decay=1e-6, penalty_convention="batch_mean", sensitivity_mode="nll")
 
 _PAPER_LAMBDAS = tuple(float(f"{v:.4g}") for v in np.geomspace(10, 180_000, 16))
-# The strong minimal-L2 attacks beside the paper's three, whose per-image minimum is rho_best:
-# three families, since each misses minima the others find (benchmarks/RESULTS.md, attack
-# tightness against a three-family reference): decoupled direction and norm (DDN, FMN, 300
-# steps each), augmented Lagrangian (ALMA, 300 steps) and boundary projection (FAB, 50 steps
-# over the 3 classes of highest logit, which also keeps it affordable for 1,000 classes).
-STRONG_OPTIONS = {"ddn": {"steps": 300}, "fmn": {"steps": 300}, "alma": {"steps": 300},
-                  "fab": {"steps": 50, "candidates": 3}}
 # The paper's three, then the strong ones.
 ATTACKS = ("gradient", "bim", "cw", "ddn", "fmn", "alma", "fab")
 # The converged models' robust end needs one more: on the converged lambda = 48,740 member those

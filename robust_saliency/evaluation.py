@@ -15,9 +15,9 @@ import numpy as np
 
 from robust_saliency import (
     attacks,
-    checks,
     data,
     explanations,
+    input_checks,
     metrics,
     results,
     runs,
@@ -158,8 +158,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
     attack_options = attack_options or {}
     attacks.check_methods(attack_methods, attack_options)
     network = metrics.logits_network(model)
-    images = checks.check_images(images, network, bounds=bounds)
-    labels = checks.check_labels(labels, len(images), network.output_shape[-1])
+    images = input_checks.check_images(images, network, bounds=bounds)
+    labels = input_checks.check_labels(labels, len(images), network.output_shape[-1])
     say = progress or (lambda stage, done=None, total=None: None)
     table_path = os.path.join(out_dir, results.PER_IMAGE_CSV)
     timings_path = os.path.join(out_dir, results.TIMINGS_JSON)

@@ -52,11 +52,11 @@ class _Inputs:
     def __init__(self, model, images, maps, classes, bounds, batch_size, compiled):
         import tensorflow as tf
 
-        from robust_saliency import checks, metrics
+        from robust_saliency import input_checks, metrics
 
         self._constant = tf.constant
         self.network = metrics.logits_network(model) if model is not None else None
-        self.images = checks.check_images(images, self.network, bounds)
+        self.images = input_checks.check_images(images, self.network, bounds)
         self.bounds, self.batch_size = bounds, batch_size
         if self.network is not None:
             from robust_saliency import saliency

@@ -125,12 +125,12 @@ def _unit_box_logits(network, bounds):
     for low + (high - low) u (the identity for MNIST's [0, 1]); compiled once per network."""
     import tensorflow as tf
 
-    from robust_saliency import checks, compiled
+    from robust_saliency import compiled, input_checks
 
     low, width = bounds[0], bounds[1] - bounds[0]
 
     def build(ref):
-        spec = compiled.image_spec(ref(), checks.input_dtype(ref()))
+        spec = compiled.image_spec(ref(), input_checks.input_dtype(ref()))
         return tf.function(lambda u: ref()(low + width * u, training=False),
                            input_signature=[spec], autograph=False)
 
@@ -188,18 +188,18 @@ def decision_based_distances(model, images, bounds, *, labels=None, starts=None,
     """
     import tensorflow as tf
 
-    from robust_saliency import checks, metrics
+    from robust_saliency import input_checks, metrics
 
     network = metrics.logits_network(model)
-    x = checks.check_images(images, network, bounds=bounds)
-    pool = x if starts is None else checks.check_images(starts, network, bounds=bounds)
+    x = input_checks.check_images(images, network, bounds=bounds)
+    pool = x if starts is None else input_checks.check_images(starts, network, bounds=bounds)
     verifier = _verifier(network, bounds)
 
     def predict(batch):
         return np.concatenate([verifier.predict(batch[i:i + batch_size])
                                for i in range(0, len(batch), batch_size)])
 
-    labels = checks.check_labels(predict(x) if labels is None else labels, len(x),
+    labels = input_checks.check_labels(predict(x) if labels is None else labels, len(x),
                                  network.output_shape[-1])
     nearest = nearest_other_class(x, labels, pool, predict(pool))
     low, width = bounds[0], bounds[1] - bounds[0]

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import checks, metrics, passes, stats
+from robust_saliency import input_checks, metrics, passes, stats
 from robust_saliency.compiled import image_spec, per_network
 
 
@@ -49,7 +49,7 @@ def _kernel(network, method, compiled):
         return lambda *args: batch_fn(network, *args)
 
     def build(ref):
-        dtype = checks.input_dtype(network)
+        dtype = input_checks.input_dtype(network)
         image = image_spec(network, dtype)
         classes, count = tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)
         specs = {"smoothgrad": [image, classes, tf.TensorSpec([None, 2], tf.int64),
@@ -77,7 +77,7 @@ def target_classes(network, arr, classes, batch_size):
         return np.concatenate([
             np.argmax(network(arr[s:s + batch_size], training=False), axis=1)
             for s in range(0, len(arr), batch_size)]).astype(np.int32)
-    return checks.check_labels(classes, len(arr), network.output_shape[-1], "classes")
+    return input_checks.check_labels(classes, len(arr), network.output_shape[-1], "classes")
 
 
 def smoothgrad(model, images, classes=None, *, samples=50, noise=0.15, bounds=(0, 1),
@@ -106,7 +106,7 @@ def smoothgrad(model, images, classes=None, *, samples=50, noise=0.15, bounds=(0
     if samples < 1 or noise < 0:
         raise ValueError(f"need samples >= 1 and noise >= 0; got {samples} and {noise}.")
     network = metrics.logits_network(model)
-    arr = checks.check_images(images, network, bounds)
+    arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
     seeds = np.stack([np.full(len(arr), seed), np.arange(len(arr))], axis=1).astype(np.int64)
     sigma = tf.constant(noise * (bounds[1] - bounds[0]), arr.dtype)
@@ -142,7 +142,7 @@ def integrated_gradients(model, images, classes=None, *, baseline=None, steps=50
     if steps < 1:
         raise ValueError(f"need steps >= 1; got {steps}.")
     network = metrics.logits_network(model)
-    arr = checks.check_images(images, network, bounds)
+    arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
     x0 = np.asarray(bounds[0] if baseline is None else baseline, dtype=arr.dtype)
     try:
@@ -184,7 +184,7 @@ def aggregated_alignments(model, images, *, classes=None, bounds=(0, 1), smoothg
       ValueError: NaN/Inf or out-of-bounds pixels, a shape the model does not take, bad classes.
     """
     network = metrics.logits_network(model)
-    arr = checks.check_images(images, network, bounds)
+    arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
     common = dict(bounds=bounds, batch_size=batch_size)
     maps = {"smoothgrad": smoothgrad(network, arr, classes, **common, **(smoothgrad_options or {})),
@@ -250,7 +250,7 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
         median_cosine_similarity (median cosine of the signed g with the trained g).
     """
     network = metrics.logits_network(model)
-    arr = checks.check_images(images, network)
+    arr = input_checks.check_images(images, network)
     classes = target_classes(network, arr, classes, batch_size)
     working = keras.models.clone_model(network)
     working.set_weights(network.get_weights())

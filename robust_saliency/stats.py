@@ -145,3 +145,18 @@ def trend_rule(threshold=TREND_THRESHOLD):
     return (f"reproduced if Spearman >= {threshold} and its {CONFIDENCE:.0%} bootstrap "
             f"interval (over models) lies above 0; not reproduced if the interval lies below "
             f"{threshold}; else inconclusive")
+
+
+def mean_band(hits):
+    """The CONFIDENCE percentile-bootstrap band of the column means of `hits` (N, E), resampling
+    the N rows (images) together (RESAMPLES resamples, seeded): a (low, high) pair of (E,)
+    arrays, e.g. around a robust-accuracy curve at E budgets."""
+    hits = np.asarray(hits, np.float64)
+    n = len(hits)
+    rng = np.random.default_rng(SEED)
+    # Row counts of each resample (multinomial) instead of index arrays: (RESAMPLES, N) numbers
+    # rather than (RESAMPLES, N, E) copies.
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=RESAMPLES)
+    means = counts @ hits / n
+    tail = 50 * (1 - CONFIDENCE)
+    return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)

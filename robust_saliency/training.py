@@ -10,7 +10,7 @@ import math
 import keras
 import tensorflow as tf
 
-from robust_saliency import checks, logits, results
+from robust_saliency import input_checks, logits, results
 
 TRACKERS = ("loss", "nll", "penalty", "weight_norm", "accuracy")
 
@@ -136,7 +136,7 @@ class RobustModel(keras.Model):
                 f"labels must be class indices of shape (batch,), got shape {labels.shape}; "
                 "for one-hot labels pass np.argmax(labels, axis=1).")
         # Differentiate w.r.t. images in the network's own dtype (Keras feeds floatx).
-        images = tf.cast(images, checks.input_dtype(self.network))
+        images = tf.cast(images, input_checks.input_dtype(self.network))
         logits, nll, penalty = self.penalty(self.network, images, labels, training=training)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         global_batch = tf.cast(tf.shape(images)[0] * replicas, nll.dtype)
@@ -195,7 +195,7 @@ def _check_logits(network, input_shape):
     # Softmax outputs sum to 1 at any input, so two random images expose them.
     if all(d is not None for d in tuple(input_shape)[1:]):
         shape = (2, *tuple(input_shape)[1:])
-        images = tf.random.stateless_uniform(shape, (0, 0), dtype=checks.input_dtype(network))
+        images = tf.random.stateless_uniform(shape, (0, 0), dtype=input_checks.input_dtype(network))
         logits.check_logits(network, images)
 
 

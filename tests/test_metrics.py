@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from robust_saliency import checks, metrics, models
+from robust_saliency import input_checks, metrics, models
 
 
 def _brute_force_lin_robustness(model, x):
@@ -135,7 +135,7 @@ def test_out_of_bounds_pixels_are_named():
     x = np.full((2, 28, 28, 1), 0.5, "float32")
     x[1, 0, 0, 0] = 1.5
     with pytest.raises(ValueError, match="outside the bounds"):
-        checks.check_images(x, bounds=(0.0, 1.0))
+        input_checks.check_images(x, bounds=(0.0, 1.0))
 
 
 def test_docstring_documents_every_key(trained_result):

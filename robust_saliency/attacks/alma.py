@@ -142,10 +142,10 @@ def _first_lr(x, direction, width, low, high, target):
 
 
 def _build(ref):
-    from robust_saliency import checks, compiled
+    from robust_saliency import compiled, input_checks
     from robust_saliency.attacks.minimal_norm import per_image
 
-    dtype = checks.input_dtype(ref())
+    dtype = input_checks.input_dtype(ref())
     image = compiled.image_spec(ref(), dtype)
     two_classes = ref().output_shape[-1] < 3
     vector, scalar = tf.TensorSpec([None], dtype), tf.TensorSpec([], dtype)

@@ -47,10 +47,10 @@ def _clip_l2(v, norm):
 
 
 def _build(ref):
-    from robust_saliency import checks, penalties
+    from robust_saliency import input_checks, penalties
     from robust_saliency.attacks.minimal_norm import per_image
 
-    dtype = checks.input_dtype(ref())
+    dtype = input_checks.input_dtype(ref())
     signature = [compiled.image_spec(ref(), dtype), tf.TensorSpec([None], tf.int32),
                  tf.TensorSpec([None], dtype), tf.TensorSpec([], tf.int32),
                  tf.TensorSpec([], dtype), tf.TensorSpec([], dtype), tf.TensorSpec([], dtype)]

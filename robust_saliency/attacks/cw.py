@@ -44,10 +44,10 @@ def _flat_sq_norm(v):
 
 
 def _build(ref):
-    from robust_saliency import checks
+    from robust_saliency import input_checks
     from robust_saliency.attacks.minimal_norm import logit_margin, per_image
 
-    dtype = checks.input_dtype(ref())
+    dtype = input_checks.input_dtype(ref())
     image = compiled.image_spec(ref(), dtype)
     vector = tf.TensorSpec([None], dtype)
     scalar = tf.TensorSpec([], dtype)

@@ -151,11 +151,11 @@ def project(t, w, b, low, high):
 
 
 def _build(ref):
-    from robust_saliency import checks, compiled
+    from robust_saliency import compiled, input_checks
     from robust_saliency.attacks.minimal_norm import logit_margin, per_image
 
     network = ref()
-    dtype = checks.input_dtype(network)
+    dtype = input_checks.input_dtype(network)
     image = compiled.image_spec(network, dtype)
     integer, scalar = tf.TensorSpec([], tf.int32), tf.TensorSpec([], dtype)
     signature = [image, tf.TensorSpec([None], tf.int32), image, image,

@@ -90,9 +90,9 @@ def _adversarial(algorithm, logits, loss, labels):
 
 
 def _build_loop(ref, algorithm):
-    from robust_saliency import checks
+    from robust_saliency import input_checks
 
-    dtype = checks.input_dtype(ref())
+    dtype = input_checks.input_dtype(ref())
     image = compiled.image_spec(ref(), dtype)
     vector = tf.TensorSpec([None], dtype)
     scalar = tf.TensorSpec([], dtype)

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import checks, compiled, metrics
+from robust_saliency import compiled, input_checks, metrics
 
 # Relative lengthenings of a perturbation whose end point fails verification, smallest first
 # (see Attacker.verify_or_push): 1e-6 can be below float32 resolution, hence the ladder.
@@ -24,7 +24,7 @@ def logits_function(network):
     shared by every attack on it: a cohort runs six or more attacks per model, and each would
     otherwise trace the network anew (seconds apiece for a ResNet50)."""
     def build(ref):
-        spec = compiled.image_spec(network, checks.input_dtype(network))
+        spec = compiled.image_spec(network, input_checks.input_dtype(network))
         return tf.function(lambda x: ref()(x, training=False), input_signature=[spec],
                            autograph=False)
 
@@ -103,14 +103,14 @@ def find_adversarials(model, images, attack, bounds, labels=None, *, batch_size=
       adversarials (N, ...) the perturbed images (the clean image where none).
     """
     network = metrics.logits_network(model)
-    x = checks.check_images(images, network, bounds=bounds)
+    x = input_checks.check_images(images, network, bounds=bounds)
     attacker = Attacker(network, bounds)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if labels is None:
         labels = np.concatenate([attacker.predict(x[i:i + batch_size])
                                  for i in range(0, len(x), batch_size)])
-    labels = checks.check_labels(labels, len(x), network.output_shape[-1])
+    labels = input_checks.check_labels(labels, len(x), network.output_shape[-1])
     distances = np.full(len(x), np.inf)
     adversarials = x.copy()
     progbar = keras.utils.Progbar(len(x), unit_name="image") if verbose else None

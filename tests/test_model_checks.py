@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import metrics, preflight
+from robust_saliency import metrics, model_checks
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def small_cnn(*middle, output_activation=None, seed=0):
 
 def test_silent_on_small_net(trained_small_net, val):
     x, y = val
-    found = preflight.preflight(trained_small_net, x, bounds=(0, 1), labels=y)
+    found = model_checks.preflight(trained_small_net, x, bounds=(0, 1), labels=y)
     assert [c.name for c in found] == ["images", "outputs", "bounds", "batch", "determinism",
                                        "gradients", "flat_logits", "accuracy"]
     assert set(verdicts(found).values()) == {"pass"}, str(found)
@@ -39,12 +39,12 @@ def test_silent_on_small_net(trained_small_net, val):
 
 
 def test_without_labels_accuracy_is_skipped_not_passed(trained_small_net, val):
-    found = preflight.preflight(trained_small_net, val[0])
+    found = model_checks.preflight(trained_small_net, val[0])
     assert verdicts(found)["accuracy"] == "skipped"
 
 
 def test_final_softmax_is_removed_and_said(val):
-    found = preflight.preflight(small_cnn(output_activation="softmax"), val[0])
+    found = model_checks.preflight(small_cnn(output_activation="softmax"), val[0])
     check = found[1]
     assert check.verdict == "pass" and "softmax is removed" in check.finding
 
@@ -59,23 +59,23 @@ class _SoftmaxNet(keras.Model):
 
 
 def test_subclassed_softmax_outputs_are_refused(val):
-    found = preflight.preflight(_SoftmaxNet(), val[0])
+    found = model_checks.preflight(_SoftmaxNet(), val[0])
     assert verdicts(found)["outputs"] == "refused"
     assert "probabilities" in found[1].finding
     assert verdicts(found)["batch"] == "skipped"
-    with pytest.raises(preflight.PreflightError, match="outputs: .*probabilities"):
+    with pytest.raises(model_checks.PreflightError, match="outputs: .*probabilities"):
         found.raise_if_refused()
 
 
 def test_images_on_the_wrong_scale_for_the_bounds_are_refused(trained_small_net, val):
     x = val[0]
-    eight_bit = preflight.preflight(trained_small_net, x * 255, bounds=(0, 1))
+    eight_bit = model_checks.preflight(trained_small_net, x * 255, bounds=(0, 1))
     assert verdicts(eight_bit)["bounds"] == "refused"
     assert "divide by 255" in eight_bit[2].finding
-    unit = preflight.preflight(trained_small_net, x, bounds=(0, 255))
+    unit = model_checks.preflight(trained_small_net, x, bounds=(0, 255))
     assert verdicts(unit)["bounds"] == "refused"
     assert "0.39% of the box" in unit[2].finding
-    reversed_ = preflight.preflight(trained_small_net, x, bounds=(1, 0))
+    reversed_ = model_checks.preflight(trained_small_net, x, bounds=(1, 0))
     assert verdicts(reversed_)["bounds"] == "refused" and "reversed" in reversed_[2].finding
 
 
@@ -89,7 +89,7 @@ class BatchStatistics(keras.layers.Layer):
 
 def test_batch_statistics_at_inference_are_refused(val):
     model = small_cnn(BatchStatistics())
-    found = preflight.preflight(model, val[0])
+    found = model_checks.preflight(model, val[0])
     assert verdicts(found)["batch"] == "refused", str(found)
     assert verdicts(found)["determinism"] == "pass"
 
@@ -106,7 +106,7 @@ class NoiseAtInference(keras.layers.Layer):
 
 def test_noise_at_inference_is_a_warning_naming_the_layer(val):
     model = small_cnn(NoiseAtInference(name="jitter"))
-    found = preflight.preflight(model, val[0])
+    found = model_checks.preflight(model, val[0])
     check = found[4]
     assert (check.name, check.verdict) == ("determinism", "warning")
     assert "jitter" in check.finding
@@ -119,7 +119,7 @@ class _StopGradient(keras.layers.Layer):
 
 def test_zero_gradients_are_refused_and_measure_says_why(val):
     model = small_cnn(_StopGradient())
-    found = preflight.preflight(model, val[0])
+    found = model_checks.preflight(model, val[0])
     assert verdicts(found)["gradients"] == "refused", str(found)
     assert "zero everywhere" in found[5].finding
     with pytest.raises(ValueError, match="do not depend on its input images"):
@@ -131,7 +131,7 @@ def test_non_finite_weights_are_refused(trained_small_net, val):
     model.set_weights(trained_small_net.get_weights())
     kernel = model.layers[-1].kernel
     kernel.assign(np.full(kernel.shape, np.nan, "float32"))
-    found = preflight.preflight(model, val[0])
+    found = model_checks.preflight(model, val[0])
     assert verdicts(found)["outputs"] == "refused"
     assert "weight variables hold NaN/Inf" in found[1].finding
 
@@ -141,25 +141,25 @@ def test_nearly_flat_logits_are_a_warning(val):
     dense = model.layers[-1]
     dense.kernel.assign(dense.kernel * 1e-6)
     dense.bias.assign(np.arange(10, dtype="float32"))
-    found = preflight.preflight(model, val[0])
+    found = model_checks.preflight(model, val[0])
     assert verdicts(found)["flat_logits"] == "warning", str(found)
 
 
 def test_bad_and_chance_labels(trained_small_net, val):
     x, y = val
-    found = preflight.preflight(trained_small_net, x, labels=y + 1)
+    found = model_checks.preflight(trained_small_net, x, labels=y + 1)
     assert verdicts(found)["accuracy"] in ("refused", "warning")
-    out_of_range = preflight.preflight(trained_small_net, x, labels=np.full(len(x), 10))
+    out_of_range = model_checks.preflight(trained_small_net, x, labels=np.full(len(x), 10))
     assert verdicts(out_of_range)["accuracy"] == "refused"
     assert "One-based labels" in out_of_range[-1].finding
     wrong = (trained_small_net.predict(x, verbose=0).argmax(1) + 1) % 10
-    chance = preflight.preflight(trained_small_net, x, labels=wrong)
+    chance = model_checks.preflight(trained_small_net, x, labels=wrong)
     assert verdicts(chance)["accuracy"] == "warning"
 
 
 def test_nan_images_are_refused_and_the_rest_skipped(trained_small_net, val):
     x = val[0].copy()
     x[3, 0, 0, 0] = np.nan
-    found = preflight.preflight(trained_small_net, x)
+    found = model_checks.preflight(trained_small_net, x)
     assert verdicts(found)["images"] == "refused"
     assert {c.verdict for c in found[1:]} == {"skipped"}

@@ -1,7 +1,7 @@
 """Input checks every entry point shares: images, pixel bounds and labels.
 
 Each raises a ValueError that names the problem and the fix. They are the cheap half of the
-preflight (robust_saliency.preflight), run by every function that takes a model and images.
+preflight (robust_saliency.model_checks), run by every function that takes a model and images.
 """
 
 import math

@@ -22,7 +22,7 @@ unless it passed, the fix.
   accuracy       on the given labels (validated): a warning near chance.
 
 The checks cost a few forward and backward passes of `sample` images; the measurement entry
-points run the cheap input checks (robust_saliency.checks) on every call.
+points run the cheap input checks (robust_saliency.input_checks) on every call.
 """
 
 import dataclasses
@@ -99,12 +99,12 @@ def preflight(model, images, *, bounds=(0.0, 1.0), labels=None, sample=16):
     Returns:
       A Preflight (tuple of Check); `.raise_if_refused()` turns refusals into a PreflightError.
     """
-    from robust_saliency import checks, logits
+    from robust_saliency import input_checks, logits
 
     found = []
     network = arr = None
     try:
-        arr = checks.check_images(images)
+        arr = input_checks.check_images(images)
         found.append(Check("images", "pass", f"{len(arr)} finite images of shape "
                            f"{arr.shape[1:]}."))
     except ValueError as e:
@@ -114,7 +114,7 @@ def preflight(model, images, *, bounds=(0.0, 1.0), labels=None, sample=16):
         if arr is None:
             found.append(_not_run("outputs"))
         else:
-            arr = checks.check_images(arr, network)
+            arr = input_checks.check_images(arr, network)
             found.append(_outputs(model, network, arr[:sample]))
     except ValueError as e:
         found.append(Check("outputs", "refused", str(e),
@@ -161,10 +161,10 @@ def _outputs(model, network, x):
 
 
 def _bounds(images, bounds):
-    from robust_saliency import checks
+    from robust_saliency import input_checks
 
     try:
-        low, high = checks.check_bounds(bounds)
+        low, high = input_checks.check_bounds(bounds)
     except ValueError as e:
         return Check("bounds", "refused", str(e), "pass bounds=(low, high) with low < high.")
     arr = np.asarray(images, dtype=np.float64)
@@ -295,14 +295,14 @@ def _flat_logits(network, bounds, x):
 
 
 def _accuracy(network, arr, labels):
-    from robust_saliency import checks
+    from robust_saliency import input_checks
 
     if labels is None:
         return Check("accuracy", "skipped", "no labels given: robustness is measured away from "
                      "the model's own predictions.")
     classes = network.output_shape[-1]
     try:
-        labels = checks.check_labels(labels, len(arr), classes)
+        labels = input_checks.check_labels(labels, len(arr), classes)
     except ValueError as e:
         return Check("accuracy", "refused", str(e), "pass labels as class indices.")
     pred = np.concatenate([np.argmax(_logits(network, arr[s:s + 256]), axis=1)
