@@ -16,7 +16,7 @@ from robust_saliency import attacks, results, stats
 _CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
 line-height:1.45;color:#222}table{border-collapse:collapse;margin:0.8rem 0;font-size:0.9rem}
 td,th{border:1px solid #ccc;padding:0.25rem 0.5rem;text-align:left;vertical-align:top}
-th{background:#f2f2f2}figure{margin:1.2rem 0}img{max-width:100%}
+th{background:#f2f2f2}figure{margin:1.2rem 0}img{max-width:min(100%,44rem)}
 figcaption{font-size:0.9rem;color:#444}.pass{color:#1a7f37}.warning{color:#9a6700}
 .refused{color:#cf222e;font-weight:bold}.skipped{color:#666}"""
 
@@ -165,13 +165,15 @@ def write(out_dir, figures):
     blocks = [
         ("h1", f"Robustness and saliency report: {record['name']}"),
         ("p", f"{record['num_images']} images of shape {tuple(record['image_shape'])} in the "
-              f"pixel box {tuple(record['bounds'])}; "
-              + ("labels given: robustness is measured away from the true class, and an "
-                 "image the model gets wrong counts at distance 0." if record["labels_given"]
-                 else "no labels: robustness is measured away from the model's own "
-                      "prediction, and every image counts as correct.")
-              + f" robust_saliency {record['library_version']}, "
-              f"{record['versions'].get('tensorflow', '?')} TensorFlow, on "
+              f"pixel box {tuple(record['bounds'])}. "
+              + "Distances are measured away from the model's own prediction (the paper's "
+                "convention); "
+              + ("with the labels given, the robust-accuracy curves count an image only where "
+                 "the model classifies it correctly." if record["labels_given"]
+                 else "no labels were given, so every image counts as correct in the "
+                      "robust-accuracy curves.")
+              + f" robust_saliency {record['library_version']}, TensorFlow "
+              f"{record['versions'].get('tensorflow', '?')}, on "
               f"{record['versions'].get('cpu', '?')}."),
         ("h2", "Preflight: can these numbers be trusted?"),
         ("p", "Each check looks for a way the numbers below could mislead. " + "; ".join(

@@ -26,6 +26,8 @@ REPORT_JSON = "report.json"
 PREFLIGHT_JSON = "preflight.json"
 GALLERY_NPZ = "gallery.npz"
 FIGURES_DIR = "figures"
+GALLERY_KEYS = ("index", "x", "grad_pred", "smoothgrad", "ig", "adversarial", "perturbation",
+                "distance", "rho_best", "alignment", "attack", "pred", "adversarial_class")
 # The strong minimal-L2 attacks, whose per-image minimum is rho_best (attacks.STRONG_OPTIONS).
 ATTACKS = attacks.STRONG
 
@@ -57,8 +59,9 @@ def report(model, images, labels=None, *, out_dir, bounds=(0.0, 1.0), attack_met
     Args:
       model: a Keras classifier (a final softmax is removed) or a RobustModel.
       images: array (N, *image_shape) inside `bounds`.
-      labels: optional true labels (N,); without them robustness is measured away from the
-        model's own predictions and every image counts as correct.
+      labels: optional true labels (N,), for the accuracy and the robust-accuracy curves (an
+        image counts where it is classified correctly); without them every image counts.
+        Distances are always measured away from the model's own prediction, as in the paper.
       out_dir: the report's folder; a rerun resumes there (same images only).
       bounds: (low, high) pixel box of the images and the attacks.
       attack_methods: the L2 attacks whose per-image minimum is rho_best (default: the strong
@@ -159,13 +162,14 @@ def gallery_rows(table, count):
 
 def _gallery(model, images, table, out_dir, count, methods, options, bounds, batch_size, say):
     """Writes gallery.npz unless it holds these rows already; whether it computed anything."""
-    from robust_saliency import saliency
+    from robust_saliency import metrics, saliency
 
     path = os.path.join(out_dir, GALLERY_NPZ)
     rows = gallery_rows(table, count)
     if os.path.exists(path):
         with np.load(path) as saved:
-            if np.array_equal(saved["index"], rows):
+            # Resumed only when it holds these rows and every array the figure draws.
+            if np.array_equal(saved["index"], rows) and set(GALLERY_KEYS) <= set(saved.files):
                 return False
     say("gallery")
     x = images[rows]
@@ -181,12 +185,15 @@ def _gallery(model, images, table, out_dir, count, methods, options, bounds, bat
         adversarial[mine], distance[mine] = points, dist
     pred = table["pred"][rows].astype(np.int32)
     grad = _gradients(model, x, pred)
+    network = metrics.logits_network(model)
+    adversarial_class = np.argmax(network.predict(adversarial, verbose=0), axis=1)
     arrays = {"index": rows, "x": x, "grad_pred": grad,
               "smoothgrad": saliency.smoothgrad(model, x, pred, bounds=bounds),
               "ig": saliency.integrated_gradients(model, x, pred, bounds=bounds),
               "adversarial": adversarial, "perturbation": adversarial - x,
               "distance": distance, "rho_best": table["rho_best"][rows],
-              "alignment": table["alignment"][rows], "attack": np.array(found_by)}
+              "alignment": table["alignment"][rows], "attack": np.array(found_by),
+              "pred": pred, "adversarial_class": adversarial_class}
     with results.atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)

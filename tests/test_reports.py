@@ -142,3 +142,27 @@ def test_two_models_side_by_side(trained_small_net, val, finished, tmp_path):
                                      attack_options=FAST, aggregated_saliency=False,
                                      verbose=False)
         reports.compare(out, other_images["out_dir"], str(tmp_path / "pair2"))
+
+
+def test_the_command_reports_two_models_from_an_npz(trained_small_net, val, tmp_path):
+    import subprocess
+    import sys
+
+    first, second = str(tmp_path / "a.keras"), str(tmp_path / "b.keras")
+    trained_small_net.save(first)
+    shrunk = keras.models.clone_model(trained_small_net)
+    shrunk.set_weights([w * 0.9 for w in trained_small_net.get_weights()])
+    shrunk.save(second)
+    np.savez(tmp_path / "images.npz", x=val[0][:8], y=val[1][:8])
+    options = ",".join(f"{m}.{k}={v}" for m, o in FAST.items() for k, v in o.items())
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.report", f"--model_path={first}",
+         f"--second_model_path={second}", f"--data={tmp_path / 'images.npz'}",
+         f"--out_dir={out}", f"--attack_options={options}", "--gallery_images=1"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), capture_output=True,
+        text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "data: 8 images from" in done.stdout and "with labels" in done.stdout
+    for page in ("report.html", "second/report.html", "compare.html"):
+        assert os.path.exists(out / page), page

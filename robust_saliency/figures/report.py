@@ -150,7 +150,9 @@ def gallery(arrays, out_dir, stem="gallery", *, display=None):
             if row == 0:
                 ax.set_title(name, fontsize=7)
         found_by = attacks.label(str(arrays["attack"][row]))
-        axes[row, 0].set_ylabel(f"#{int(arrays['index'][row])}\n"
+        axes[row, 0].set_ylabel(f"#{int(arrays['index'][row])}: class "
+                                f"{int(arrays['pred'][row])} -> "
+                                f"{int(arrays['adversarial_class'][row])}\n"
                                 f"rho {arrays['rho_best'][row]:.3g} ({found_by})\n"
                                 f"alpha {arrays['alignment'][row]:.3g}", fontsize=6)
     return plotting.save(fig, out_dir, stem)
