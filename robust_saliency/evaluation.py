@@ -197,7 +197,7 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         say("explanations")
         start = time.time()
         # The maps are the plain gradients g of the predicted class, the paper's saliency map.
-        table.update(explanations.measure(images, None, model=model, classes=table["pred"],
+        table.update(explanations.measure(model, images, classes=table["pred"],
                                           bounds=bounds, batch_size=batch_size))
         results.write_table(table_path, table)
         timings["explanations"] = time.time() - start
@@ -210,8 +210,8 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
         aggregated = aggregated or _same_aggregated_maps(model, images, table, bounds,
                                                          batch_size)
         for kind in AGGREGATED_MAPS:
-            scores = explanations.measure(images, aggregated[kind], model=model,
-                                          metrics_=explanations.MAP_METRICS,
+            scores = explanations.measure(model, images, aggregated[kind],
+                                          metrics=explanations.MAP_METRICS,
                                           classes=table["pred"], bounds=bounds,
                                           batch_size=batch_size)
             table.update({f"{name}_{kind}": v for name, v in scores.items()})

@@ -70,7 +70,7 @@ class _Inputs:
             self.classes = saliency.target_classes(self.network, self.images, classes, batch_size)
         if maps is None:
             if self.network is None:
-                raise ValueError("maps=None scores the model's plain gradients: pass model=")
+                raise ValueError("maps=None scores the model's plain gradients: pass the model.")
             maps = self.gradient(self.images)
         maps = np.asarray(maps, np.float64)
         if maps.shape != self.images.shape:
@@ -335,16 +335,18 @@ def undefined(values):
     return int(np.isnan(np.asarray(values, np.float64)).sum())
 
 
-def measure(images, maps, *, model=None, metrics_=None, classes=None, bounds=(0.0, 1.0),
+def measure(model, images, maps=None, *, metrics=None, classes=None, bounds=(0.0, 1.0),
             batch_size=100, compiled=True):
     """Every chosen metric of `maps` (one per image), per image.
 
     Args:
+      model: the Keras classifier the maps explain; None scores the maps alone (only the
+        metrics without needs_model).
       images: array (N, ...) inside `bounds`, finite.
       maps: array shaped like `images`, finite: the saliency maps scored; None: the model's
         plain gradient grad_x Psi^c (the paper's saliency map).
-      model: the Keras classifier the maps explain (needed by metrics with needs_model).
-      metrics_: names in METRICS; None: all of them (only the map-only ones without a model).
+      metrics: names in METRICS; None: all that apply (with maps given, MAP_METRICS; without a
+        model, the map-only ones).
       classes: int (N,) the class each map explains; None: the model's prediction.
       bounds: the pixel box (low bound: the deleted pixels' value; object mask at mid-range).
       batch_size: images per model call (the values do not depend on it).
@@ -354,16 +356,27 @@ def measure(images, maps, *, model=None, metrics_=None, classes=None, bounds=(0.
       dict name -> float64 (N,), NaN where the metric is undefined (see each class).
 
     Raises:
-      ValueError: unknown metric, a model-based metric without a model, maps or images that are
-        not finite or not shaped alike, pixels outside the bounds.
+      ValueError: unknown metric, a model-based metric without a model, a gradient-only metric
+        (max_sensitivity, random_logit, randomisation) with maps given (it scores the model's
+        gradient, not a map), maps or images that are not finite or not shaped alike, pixels
+        outside the bounds.
     """
-    names = list(metrics_) if metrics_ is not None else [
-        n for n, m in METRICS.items() if model is not None or not m.needs_model]
+    if metrics is None:
+        names = [n for n, m in METRICS.items() if (model is not None or not m.needs_model)
+                 and (maps is None or not m.gradient_only)]
+    else:
+        names = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = sorted(set(names) - set(METRICS))
     if unknown:
         raise ValueError(f"unknown explanation metrics {unknown}; known: {sorted(METRICS)}")
     need = [n for n in names if METRICS[n].needs_model]
     if need and model is None:
-        raise ValueError(f"metrics {need} call the model: pass model=")
+        raise ValueError(f"metrics {need} call the model: pass it as the first argument.")
+    gradient_only = [n for n in names if METRICS[n].gradient_only]
+    if gradient_only and maps is not None:
+        raise ValueError(f"metrics {gradient_only} score the model's plain gradient (they "
+                         "recompute it at other inputs, classes or weights), not the maps "
+                         "given: pass maps=None for them, or choose among "
+                         f"{list(MAP_METRICS)} for these maps.")
     inputs = _Inputs(model, images, maps, classes, bounds, batch_size, compiled)
     return {name: np.asarray(METRICS[name]()(inputs), np.float64) for name in names}

@@ -23,10 +23,10 @@ def test_sparseness_of_one_hot_and_constant_maps(rng):
     one_hot = np.zeros_like(x)
     one_hot[:, 3, 4, 0] = 2.5
     n = 28 * 28
-    r = explanations.measure(x, one_hot, metrics_=["sparseness", "complexity"])
+    r = explanations.measure(None, x, one_hot, metrics=["sparseness", "complexity"])
     np.testing.assert_allclose(r["sparseness"], (n - 1) / n, rtol=1e-12)
     np.testing.assert_allclose(r["complexity"], 0.0, atol=1e-12)
-    r = explanations.measure(x, np.full_like(x, -0.3), metrics_=["sparseness", "complexity"])
+    r = explanations.measure(None, x, np.full_like(x, -0.3), metrics=["sparseness", "complexity"])
     np.testing.assert_allclose(r["sparseness"], 0.0, atol=1e-12)
     np.testing.assert_allclose(r["complexity"], np.log(n), rtol=1e-12)
 
@@ -34,11 +34,11 @@ def test_sparseness_of_one_hot_and_constant_maps(rng):
 def test_relevance_mass_and_rank_on_and_off_the_mask(rng):
     x = _images(rng, 3)
     mask = (x > 0.5).astype(np.float64)
-    on = explanations.measure(x, mask * rng.uniform(0.1, 1, x.shape),
-                              metrics_=["relevance_mass", "relevance_rank"])
+    on = explanations.measure(None, x, mask * rng.uniform(0.1, 1, x.shape),
+                              metrics=["relevance_mass", "relevance_rank"])
     np.testing.assert_allclose(on["relevance_mass"], 1.0)
     np.testing.assert_allclose(on["relevance_rank"], 1.0)
-    off = explanations.measure(x, 1.0 - mask, metrics_=["relevance_mass", "relevance_rank"])
+    off = explanations.measure(None, x, 1.0 - mask, metrics=["relevance_mass", "relevance_rank"])
     np.testing.assert_allclose(off["relevance_mass"], 0.0)
     np.testing.assert_allclose(off["relevance_rank"], 0.0)
 
@@ -48,7 +48,7 @@ def test_an_empty_mask_and_a_zero_map_are_undefined_not_zero(rng):
     x[1] = 0.2  # no pixel above mid-range: no object
     maps = rng.normal(size=x.shape)
     maps[2] = 0.0
-    r = explanations.measure(x, maps, metrics_=["relevance_mass", "relevance_rank",
+    r = explanations.measure(None, x, maps, metrics=["relevance_mass", "relevance_rank",
                                                 "sparseness", "complexity"])
     assert np.isnan(r["relevance_mass"][1]) and np.isnan(r["relevance_rank"][1])
     assert np.isnan(r["relevance_mass"][2]) and np.isnan(r["sparseness"][2])
@@ -65,7 +65,7 @@ def test_deletion_on_a_linear_model_follows_the_analytic_curve(rng):
     w = np.asarray(model.get_layer("logits").kernel)[:, pred].T  # (N, D): the gradient maps
     maps = w.reshape(x.shape)
     steps = explanations.Deletion.steps
-    got = explanations.measure(x, maps, model=model, metrics_=["deletion", "insertion"])
+    got = explanations.measure(model, x, maps, metrics=["deletion", "insertion"])
     order = np.argsort(-w, axis=1, kind="stable")
     flat = x.reshape(len(x), -1)
     counts = np.round(np.linspace(0, flat.shape[1], steps + 1)).astype(int)
@@ -80,8 +80,8 @@ def test_map_compared_with_itself_and_an_independent_class(rng):
     model = _linear(rng)
     x = _images(rng)
     g = metrics.measure(model, x, return_maps=True)["grad_pred"]
-    r = explanations.measure(x, g, model=model, metrics_=["random_logit", "max_sensitivity",
-                                                          "faithfulness_correlation"])
+    r = explanations.measure(model, x, metrics=["random_logit", "max_sensitivity",
+                                                "faithfulness_correlation"])
     # A linear model's gradient does not move: zero sensitivity.
     np.testing.assert_allclose(r["max_sensitivity"], 0.0, atol=1e-12)
     # Deleting a subset lowers Psi^c by exactly sum_S w_i x_i, not sum_S w_i: correlated, < 1.
@@ -97,9 +97,13 @@ def test_compiled_equals_eager_and_batch_size_changes_nothing(rng, trained_small
     x = _images(rng, 7).astype("float32")
     g = metrics.measure(trained_small_net, x, return_maps=True)["grad_pred"]
     names = sorted(explanations.METRICS)
-    compiled = explanations.measure(x, g, model=trained_small_net, batch_size=3)
-    eager = explanations.measure(x, g, model=trained_small_net, batch_size=3, compiled=False)
-    whole = explanations.measure(x, g, model=trained_small_net, batch_size=100)
+    compiled = explanations.measure(trained_small_net, x, batch_size=3)
+    eager = explanations.measure(trained_small_net, x, batch_size=3, compiled=False)
+    whole = explanations.measure(trained_small_net, x, batch_size=100)
+    given = explanations.measure(trained_small_net, x, g, batch_size=3)
+    assert sorted(given) == sorted(explanations.MAP_METRICS)
+    for name in given:  # the gradient passed as maps scores as the gradient computed
+        np.testing.assert_allclose(given[name], compiled[name], rtol=1e-5, atol=1e-6)
     assert sorted(compiled) == names
     for name in names:
         np.testing.assert_allclose(eager[name], compiled[name], rtol=1e-5, atol=1e-6,
@@ -114,17 +118,19 @@ def test_bad_input_names_the_problem(rng):
     x = _images(rng, 2)
     maps = rng.normal(size=x.shape)
     with pytest.raises(ValueError, match="unknown explanation metrics"):
-        explanations.measure(x, maps, metrics_=["sparsity"])
-    with pytest.raises(ValueError, match="call the model: pass model="):
-        explanations.measure(x, maps, metrics_=["deletion"])
+        explanations.measure(None, x, maps, metrics=["sparsity"])
+    with pytest.raises(ValueError, match="call the model: pass it as the first argument"):
+        explanations.measure(None, x, maps, metrics=["deletion"])
+    with pytest.raises(ValueError, match=r"score the model's plain gradient .* not the maps"):
+        explanations.measure(_linear(rng), x, maps, metrics=["max_sensitivity"])
     bad = maps.copy()
     bad[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN/Inf"):
-        explanations.measure(x, bad, metrics_=["sparseness"])
+        explanations.measure(None, x, bad, metrics=["sparseness"])
     with pytest.raises(ValueError, match="shaped like it"):
-        explanations.measure(x, maps[:, :-1], metrics_=["sparseness"])
+        explanations.measure(None, x, maps[:, :-1], metrics=["sparseness"])
     with pytest.raises(ValueError, match="outside the bounds"):
-        explanations.measure(x + 2, maps, metrics_=["sparseness"])
+        explanations.measure(None, x + 2, maps, metrics=["sparseness"])
 
 
 @pytest.mark.slow
@@ -146,7 +152,7 @@ def test_an_evaluated_folder_gains_the_metric_columns_alone(trained_small_net, t
     for key in before:  # nothing measured before changes
         np.testing.assert_array_equal(table[key], before[key])
     # The stage scores the plain gradient of the predicted class, as rs.explanation_metrics does.
-    direct = explanations.measure(x, None, model=trained_small_net, metrics_=["sparseness"])
+    direct = explanations.measure(trained_small_net, x, metrics=["sparseness"])
     np.testing.assert_allclose(table["sparseness"], direct["sparseness"], rtol=1e-12)
 
 
@@ -178,7 +184,7 @@ def test_aggregated_maps_get_their_map_metrics_in_one_call_or_resumed(trained_sm
         assert column in later["medians"], column
     # The columns score the very maps whose alignment the table holds.
     maps = saliency.aggregated_alignments(trained_small_net, x, return_maps=True)
-    direct = explanations.measure(x, maps["ig"], metrics_=["sparseness"])
+    direct = explanations.measure(None, x, maps["ig"], metrics=["sparseness"])
     np.testing.assert_allclose(once["sparseness_ig"], direct["sparseness"], rtol=1e-6)
     assert not np.allclose(once["sparseness_ig"], once["sparseness"])
     # Maps that are not the measured ones (here: a recorded alignment tampered with) are refused.
