@@ -58,7 +58,7 @@ class ProbeMetrics(keras.callbacks.Callback):
             return
         network = metrics.logits_network(self.model)
         # The probe images are training images, already checked against the dataset's box.
-        r = metrics.measure(network, self.images, bounds=None,
+        r = metrics.measure(network, self.images, bounds=None, verbose=False,
                             return_maps=self.writer is not None)
         logs["probe_alignment"] = float(np.median(r["alignment"]))
         logs["probe_lin_robustness"] = float(np.median(r["lin_robustness"]))

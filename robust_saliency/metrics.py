@@ -16,11 +16,10 @@ Values at degenerate points are defined, never NaN:
 """
 
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import compiled, passes
+from robust_saliency import compiled, passes, progress
 from robust_saliency.bounds import bound_violated, roundoff_slack  # noqa: F401 - public here too
 from robust_saliency.input_checks import check_images, input_dtype
 from robust_saliency.logits import logits_network
@@ -173,7 +172,7 @@ def _build_kernel(ref, class_chunk, return_maps):
 
 
 def measure(model, images, batch_size=100, *, bounds=(0.0, 1.0), class_chunk=None,
-            return_maps=False, compiled=True, verbose=False):
+            return_maps=False, compiled=True, verbose=None):
     """Every per-image quantity of the paper for a batch of images, one row per image.
 
     Args:
@@ -193,7 +192,8 @@ def measure(model, images, batch_size=100, *, bounds=(0.0, 1.0), class_chunk=Non
       return_maps: also return image-shaped `grad_pred`, `grad_bin`, `xi`, `gamma`.
       compiled: run the tf.function kernel (traced once per model and options); False runs the
         same code eagerly.
-      verbose: show a progress bar.
+      verbose: progress on stderr: None shows it once the call has run a few seconds
+        (robust_saliency.progress), True from the start, False never.
 
     Returns:
       dict of numpy arrays, first axis N:
@@ -244,11 +244,10 @@ def measure(model, images, batch_size=100, *, bounds=(0.0, 1.0), class_chunk=Non
                                         int(np.prod(arr.shape[1:])))
     kernel = (_compiled_kernel(model, class_chunk, return_maps) if compiled
               else lambda x: measure_batch(model, x, class_chunk, return_maps))
-    progbar = keras.utils.Progbar(len(arr), unit_name="image") if verbose else None
     parts = []
-    for start in range(0, len(arr), batch_size):
-        batch = tf.convert_to_tensor(arr[start:start + batch_size])
-        parts.append({k: v.numpy() for k, v in kernel(batch).items()})
-        if progbar is not None:
-            progbar.add(len(batch))
+    with progress.Progress(len(arr), "measure", verbose=verbose) as shown:
+        for start in range(0, len(arr), batch_size):
+            batch = tf.convert_to_tensor(arr[start:start + batch_size])
+            parts.append({k: v.numpy() for k, v in kernel(batch).items()})
+            shown.advance(len(batch))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

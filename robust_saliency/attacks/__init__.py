@@ -82,7 +82,7 @@ def check_methods(methods, options=None):
 
 
 def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=100,
-                      verbose=False, progress=None, **options):
+                      verbose=None, progress=None, **options):
     """Like `minimal_distance`, also returning the verified adversarial images.
 
     Returns:
@@ -106,7 +106,8 @@ def minimal_distance(model, images, method, bounds, labels=None, **options):
       method: a name in ATTACKS (each class's docstring gives its settings).
       bounds: (low, high) pixel box the perturbed images must stay in.
       labels: the labels to move away from; None uses the model's predictions (the paper).
-      **options: `batch_size`, `verbose` (progress bar), `progress` (callable(done, total)
+      **options: `batch_size`, `verbose` (progress on stderr: None once the call has run a
+        few seconds, True always, False never), `progress` (callable(done, total)
         after each batch), and the attack's own options (its `defaults`).
 
     Returns:

@@ -8,11 +8,11 @@ minimisation attack ends on the boundary, where the logits' last bits depend on 
 and the batch.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from robust_saliency import compiled, input_checks, metrics
+from robust_saliency import progress as shown_progress
 
 # Relative lengthenings of a perturbation whose end point fails verification, smallest first
 # (see Attacker.verify_or_push): 1e-6 can be below float32 resolution, hence the ladder.
@@ -94,7 +94,7 @@ class Attacker:
 
 
 def find_adversarials(model, images, attack, bounds, labels=None, *, batch_size=100,
-                      verbose=False, progress=None):
+                      verbose=None, progress=None):
     """Per image, the smallest verified adversarial `attack` (an attacks.base.Attack) found.
 
     Returns:
@@ -113,21 +113,20 @@ def find_adversarials(model, images, attack, bounds, labels=None, *, batch_size=
     labels = input_checks.check_labels(labels, len(x), network.output_shape[-1])
     distances = np.full(len(x), np.inf)
     adversarials = x.copy()
-    progbar = keras.utils.Progbar(len(x), unit_name="image") if verbose else None
-    for start in range(0, len(x), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(x)))
-        # Already misclassified w.r.t. the label: the clean image is the adversarial, at 0.
-        done = attacker.predict(x[rows]) != labels[rows]
-        distances[rows[done]] = 0.0
-        todo = rows[~done]
-        if len(todo):
-            candidate = attack.run(attacker, x[todo], labels[todo])
-            ok, dist, candidate = attacker.verify_or_push(x[todo], candidate, labels[todo],
-                                                          attack.norm)
-            distances[todo[ok]] = dist[ok]
-            adversarials[todo[ok]] = candidate[ok]
-        if progbar is not None:
-            progbar.add(len(rows))
-        if progress is not None:
-            progress(int(rows[-1]) + 1, len(x))
+    with shown_progress.Progress(len(x), attack.name, verbose=verbose) as shown:
+        for start in range(0, len(x), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(x)))
+            # Already misclassified w.r.t. the label: the clean image is the adversarial, at 0.
+            done = attacker.predict(x[rows]) != labels[rows]
+            distances[rows[done]] = 0.0
+            todo = rows[~done]
+            if len(todo):
+                candidate = attack.run(attacker, x[todo], labels[todo])
+                ok, dist, candidate = attacker.verify_or_push(x[todo], candidate, labels[todo],
+                                                              attack.norm)
+                distances[todo[ok]] = dist[ok]
+                adversarials[todo[ok]] = candidate[ok]
+            shown.advance(len(rows))
+            if progress is not None:
+                progress(int(rows[-1]) + 1, len(x))
     return distances, adversarials
