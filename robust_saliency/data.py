@@ -91,7 +91,10 @@ def _load_tfds(name, split_spec, data_dir):
     With `data_dir` None TFDS uses its default folder and may download; with a `data_dir` it
     must already hold a prepared copy. Tests replace this function to stay offline.
     """
-    import tensorflow_datasets as tfds  # takes seconds to import; only this fallback needs it
+    from robust_saliency import optional
+
+    # Takes seconds to import; only this fallback needs it.
+    tfds = optional.require("tensorflow_datasets", "loading a dataset from TFDS")
 
     def load(download):
         return tfds.as_numpy(tfds.load(name, split=split_spec, data_dir=data_dir,

@@ -271,7 +271,10 @@ def _tfrecord_stream(data_dir, split, shuffle_files, seed, label_offset):
 
 def _tfds_stream(data_dir, split, shuffle_files, seed):
     """(JPEG bytes, label) from TFDS imagenet2012, prepared from the tar files if needed."""
-    import tensorflow_datasets as tfds  # slow to import; only this source needs it
+    from robust_saliency import optional
+
+    # Slow to import; only this source needs it.
+    tfds = optional.require("tensorflow_datasets", "reading ImageNet through TFDS")
 
     data_dir = os.fspath(data_dir)
     tars = f"{TFDS_TARS['train']} and {TFDS_TARS['validation']}"

@@ -64,8 +64,10 @@ def _verifier(network, bounds):
 @functools.cache
 def _hop_skip_jump():
     """The HopSkipJump class (defined on first use: Foolbox and TensorFlow load with it)."""
-    import eagerpy as ep
-    import foolbox as fb
+    from robust_saliency import optional
+
+    fb = optional.require("foolbox", "the decision-based masking check")
+    ep = optional.require("eagerpy", "the decision-based masking check")
     import tensorflow as tf
 
     def norm(t, axes):
@@ -138,7 +140,9 @@ def _unit_box_logits(network, bounds):
 
 
 def _foolbox_model(logits):
-    import foolbox as fb
+    from robust_saliency import optional
+
+    fb = optional.require("foolbox", "the decision-based masking check")
     import tensorflow as tf
 
     logger = tf.get_logger()

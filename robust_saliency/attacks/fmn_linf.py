@@ -15,9 +15,10 @@ class FMNLinf(Attack):
     defaults = {"steps": 100}
 
     def run(self, attacker, x, labels):
-        import foolbox as fb
-
+        from robust_saliency import optional
         from robust_saliency.attacks import bim_linf, through_foolbox
+
+        fb = optional.require("foolbox", "the fmn_linf attack")
 
         attack = fb.attacks.LInfFMNAttack(steps=self.options["steps"])
         out = through_foolbox.minimisation(attacker, attack, x, labels)

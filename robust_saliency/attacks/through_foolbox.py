@@ -6,14 +6,18 @@ Foolbox 3 supplies the L-inf pair's algorithms (attacks.bim_linf, attacks.fmn_li
 does not have (one epsilon per image) is added here.
 """
 
-import eagerpy as ep
-import foolbox as fb
+import importlib
+
 import numpy as np
 import tensorflow as tf
-from foolbox.attacks.gradient_descent_base import GDOptimizer
-from foolbox.devutils import atleast_kd
 
+from robust_saliency import optional
 from robust_saliency.attacks import bim, cw
+
+fb = optional.require("foolbox", "the L-infinity attacks and the Foolbox reference attacks")
+ep = optional.require("eagerpy", "the L-infinity attacks and the Foolbox reference attacks")
+GDOptimizer = importlib.import_module("foolbox.attacks.gradient_descent_base").GDOptimizer
+atleast_kd = fb.devutils.atleast_kd
 
 # Foolbox keeps numba's ImportError (brendel_bethge.NUMBA_IMPORT_ERROR, raised only if that attack
 # is used) with its traceback, whose frames hold, through f_back, every caller of the import:
