@@ -16,6 +16,8 @@ Values at degenerate points are defined, never NaN:
 """
 
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -250,4 +252,11 @@ def measure(model, images, batch_size=100, *, bounds=(0.0, 1.0), class_chunk=Non
             batch = tf.convert_to_tensor(arr[start:start + batch_size])
             parts.append({k: v.numpy() for k, v in kernel(batch).items()})
             shown.advance(len(batch))
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    flat = int(np.sum(out["grad_pred_norm"] == 0))
+    if flat:
+        warnings.warn(f"{flat} of {len(arr)} images have an exactly zero input gradient "
+                      "(saliency map): their alignment is 0 and rho_tilde 0 or inf by "
+                      "definition, not a measurement; robust_saliency.preflight says why.",
+                      stacklevel=2)
+    return out

@@ -143,3 +143,17 @@ def test_docstring_documents_every_key(trained_result):
     doc = metrics.measure.__doc__
     for key in r:
         assert f"{key}" in doc, f"measure's docstring does not document '{key}'"
+
+
+def test_measure_takes_the_bounds_and_refuses_images_outside_or_reversed_bounds():
+    from robust_saliency import attacks
+
+    model = models.linear_classifier()
+    x = np.random.default_rng(0).uniform(0, 1, (3, 28, 28, 1)).astype("float32")
+    with pytest.raises(ValueError, match="divide\\s+uint8 pixels by 255"):
+        metrics.measure(model, x * 255)  # the default box is (0, 1)
+    metrics.measure(model, x * 255, bounds=(0, 255))
+    for call in (lambda: metrics.measure(model, x, bounds=(1, 0)),
+                 lambda: attacks.minimal_distance(model, x, "ddn", (1, 0))):
+        with pytest.raises(ValueError, match=r"bounds \(1, 0\) are reversed"):
+            call()

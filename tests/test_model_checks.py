@@ -163,3 +163,12 @@ def test_nan_images_are_refused_and_the_rest_skipped(trained_small_net, val):
     found = model_checks.preflight(trained_small_net, x)
     assert verdicts(found)["images"] == "refused"
     assert {c.verdict for c in found[1:]} == {"skipped"}
+
+
+def test_measure_warns_where_a_saliency_map_is_exactly_zero(val):
+    model = small_cnn()
+    for weights in model.weights:
+        weights.assign(np.zeros(weights.shape, weights.dtype))
+    with pytest.warns(UserWarning, match="40 of 40 images have an exactly zero input gradient"):
+        metrics.measure(model, val[0])
+    assert verdicts(model_checks.preflight(model, val[0]))["gradients"] == "refused"
