@@ -25,7 +25,7 @@ without it, as the TensorFlow-free claims do.
 
 import numpy as np
 
-from robust_saliency import stats
+from robust_saliency import image_seeds, stats
 
 
 class Metric:
@@ -237,11 +237,13 @@ class FaithfulnessCorrelation(Metric):
     def __call__(self, inputs):
         n, pixels = inputs.relevance.shape
         size = max(1, int(round(self.subset_share * pixels)))
-        rng = np.random.default_rng(self.seed)
+        # Each image's subsets from its own stream (image_seeds): its score is its own.
+        subsets = np.stack([np.argsort(rng.random((self.samples, pixels)), axis=1)[:, :size]
+                            for rng in image_seeds.generators(self.seed, inputs.images)])
         base = inputs.score(inputs.images)
         sums, drops = [], []
-        for _ in range(self.samples):
-            subset = np.argsort(rng.random((n, pixels)), axis=1)[:, :size]
+        for sample in range(self.samples):
+            subset = subsets[:, sample]
             sums.append(np.take_along_axis(inputs.relevance, subset, axis=1).sum(axis=1))
             drops.append(base - inputs.score(inputs.replaced(subset, size)))
         return np.array([stats.pearson(s, d) for s, d in zip(np.stack(sums, 1),
@@ -251,8 +253,9 @@ class FaithfulnessCorrelation(Metric):
 class MaxSensitivity(Metric):
     """Max-sensitivity (Yeh et al., 2019) of the plain gradient map: the largest relative change
     ||g(x + d) - g(x)|| / ||g(x)|| over `samples` perturbations d drawn on the L2 sphere of
-    `radius` (0.1 of the pixel range times sqrt(pixels) / 28, i.e. 0.1 on MNIST) and clipped
-    into the box; lower is more robust. Scores the gradient, whatever map it is given."""
+    radius `radius` * (high - low) * sqrt(pixels) / 28 (0.1 on MNIST: the same share of the
+    pixel range per pixel on any image size) and clipped into the box; lower is more robust.
+    Scores the gradient, so it refuses other maps (see `measure`)."""
 
     name = "max_sensitivity"
     label = "max-sensitivity"
@@ -261,15 +264,22 @@ class MaxSensitivity(Metric):
     gradient_only = True
     samples, radius, seed = 10, 0.1, 0
 
+    def sphere_radius(self, images, bounds):
+        """The L2 radius of the perturbations for `images` (N, ...) in the box `bounds`."""
+        pixels = int(np.prod(np.shape(images)[1:]))
+        return self.radius * (bounds[1] - bounds[0]) * np.sqrt(pixels) / 28.0
+
     def __call__(self, inputs):
         x = inputs.images.astype(np.float64)
         g = inputs.gradient(x).reshape(len(x), -1)
         norm = np.linalg.norm(g, axis=1)
-        rng = np.random.default_rng(self.seed)
+        radius = self.sphere_radius(x, inputs.bounds)
+        draws = np.stack([rng.normal(size=(self.samples, *x.shape[1:]))
+                          for rng in image_seeds.generators(self.seed, inputs.images)])
         worst = np.zeros(len(x))
-        for _ in range(self.samples):
-            d = rng.normal(size=x.shape)
-            d *= self.radius / np.linalg.norm(d.reshape(len(x), -1), axis=1).reshape(
+        for sample in range(self.samples):
+            d = draws[:, sample]
+            d *= radius / np.linalg.norm(d.reshape(len(x), -1), axis=1).reshape(
                 (-1,) + (1,) * (x.ndim - 1))
             moved = np.clip(x + d, *inputs.bounds)
             change = np.linalg.norm(inputs.gradient(moved).reshape(len(x), -1) - g, axis=1)
@@ -291,8 +301,8 @@ class RandomLogit(Metric):
 
     def __call__(self, inputs):
         n = inputs.logits(inputs.images[:1]).shape[1]
-        rng = np.random.default_rng(self.seed)
-        other = (inputs.classes + rng.integers(1, n, len(inputs.classes))) % n
+        shift = [rng.integers(1, n) for rng in image_seeds.generators(self.seed, inputs.images)]
+        other = (inputs.classes + np.array(shift, dtype=inputs.classes.dtype)) % n
         a = np.abs(inputs.gradient(inputs.images).reshape(len(other), -1))
         b = np.abs(inputs.gradient(inputs.images, other).reshape(len(other), -1))
         return _rank_correlations(a, b)
@@ -310,11 +320,12 @@ class Randomisation(Metric):
     needs_model = True
     gradient_only = True
     seed = 0
+    biases = "initializers"  # saliency.BIAS_MODES: Keras's zero biases, as the cohorts measured
 
     def __call__(self, inputs):
         from robust_saliency import saliency
 
-        random = saliency.randomised_network(inputs.network, self.seed)
+        random = saliency.randomised_network(inputs.network, self.seed, self.biases)
         g = inputs._batched(lambda x, c: inputs.grad_of(random, x, c), inputs.images,
                             inputs.classes)
         flat = lambda a: np.abs(a.reshape(len(a), -1))  # noqa: E731

@@ -13,14 +13,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import input_checks, metrics, passes, stats
+from robust_saliency import image_seeds, input_checks, metrics, passes, stats
 from robust_saliency.compiled import image_spec, per_network
 
 
 def _smoothgrad_batch(model, x, classes, seeds, sigma, samples):
     shape = tf.shape(x)
-    # One noise stream per image, seeded by (seed, image index): a map does not depend on how the
-    # images are batched, and compiled and eager runs draw the same noise.
+    # One noise stream per image, keyed by (seed, its pixels): a map depends on its image alone,
+    # and compiled and eager runs draw the same noise.
     noise = tf.map_fn(
         lambda s: tf.random.stateless_normal(tf.concat([[samples], shape[1:]], 0), s,
                                              dtype=x.dtype),
@@ -93,8 +93,9 @@ def smoothgrad(model, images, classes=None, *, samples=50, noise=0.15, bounds=(0
       noise: sigma = noise * (high - low), Smilkov et al.'s relative level; 0: plain gradient.
       bounds: (low, high) pixel range.
       batch_size: images per call.
-      seed: image i's noise comes from the stateless stream (seed, i): deterministic given
-        seed, independent of batch_size.
+      seed: an image's noise comes from the stateless stream keyed by (seed, its pixels)
+        (robust_saliency.image_seeds): deterministic given seed, and the same whatever images
+        it is scored with, in any order or batch size.
       compiled: False runs the same code eagerly.
 
     Returns:
@@ -108,7 +109,7 @@ def smoothgrad(model, images, classes=None, *, samples=50, noise=0.15, bounds=(0
     network = metrics.logits_network(model)
     arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
-    seeds = np.stack([np.full(len(arr), seed), np.arange(len(arr))], axis=1).astype(np.int64)
+    seeds = image_seeds.stateless(seed, arr)
     sigma = tf.constant(noise * (bounds[1] - bounds[0]), arr.dtype)
     return _run(_kernel(network, "smoothgrad", compiled), batch_size, arr, classes, seeds,
                 shared=(sigma, tf.constant(samples, tf.int32)))
@@ -206,10 +207,28 @@ def rank_correlations(a, b):
     return _cosines(ra - ra.mean(axis=1, keepdims=True), rb - rb.mean(axis=1, keepdims=True))
 
 
-def randomised_network(network, seed=0):
+#: How `randomised_network` re-initialises biases: 'initializers' keeps the layers' own (zeros
+#: for Keras's Dense and Conv layers, so a re-initialised ReLU net has dead units that give
+#: exactly zero gradient pixels); 'fan_in_uniform' draws them from U(-1/sqrt(fan_in),
+#: 1/sqrt(fan_in)), PyTorch's default for linear and convolutional layers.
+BIAS_MODES = ("initializers", "fan_in_uniform")
+
+
+def randomised_network(network, seed=0, biases="initializers"):
     """A fresh clone of `network` with every layer's weights drawn anew by its own initializers,
-    each seeded from `seed` (the fully randomised end of Adebayo et al.'s cascade)."""
-    return keras.models.clone_model(network, clone_function=_seeded_clone(seed))
+    each seeded from `seed` (the fully randomised end of Adebayo et al.'s cascade); `biases`
+    (BIAS_MODES) says how the biases are drawn."""
+    if biases not in BIAS_MODES:
+        raise ValueError(f"biases must be one of {BIAS_MODES}, got {biases!r}")
+    fresh = keras.models.clone_model(network, clone_function=_seeded_clone(seed))
+    if biases == "fan_in_uniform":
+        rng = np.random.default_rng([seed, 1])
+        for layer in fresh.layers:
+            kernel, bias = getattr(layer, "kernel", None), getattr(layer, "bias", None)
+            if kernel is not None and bias is not None:
+                bound = 1.0 / np.sqrt(np.prod(kernel.shape[:-1]))
+                bias.assign(rng.uniform(-bound, bound, bias.shape).astype(bias.dtype))
+    return fresh
 
 
 def _seeded_clone(seed):
@@ -227,7 +246,8 @@ def _seeded_clone(seed):
     return clone
 
 
-def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
+def randomisation_check(model, images, *, classes=None, seed=0, biases="initializers",
+                        batch_size=100):
     """Cascading model-parameter randomisation (Adebayo et al., 2018) of the plain gradient.
 
     From the logits layer down, one more layer with trainable weights at a time gets all its
@@ -240,6 +260,8 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
       images: array (N, *image_shape), finite.
       classes: int (N,) logit per image; None takes the trained model's prediction.
       seed: seeds the re-initialisation.
+      biases: how re-initialised layers get their biases (BIAS_MODES): their own initializers
+        (zeros in Keras) or PyTorch's fan-in uniform draw.
       batch_size: images per gradient call.
 
     Returns:
@@ -256,7 +278,7 @@ def randomisation_check(model, images, *, classes=None, seed=0, batch_size=100):
     working.set_weights(network.get_weights())
     # A fresh clone re-runs every layer's own initializers, for whatever weights the layer has
     # (kernels, biases, batch-norm statistics), without knowing their attribute names.
-    fresh = randomised_network(network, seed)
+    fresh = randomised_network(network, seed, biases)
     spec = [tf.TensorSpec([None, *network.input_shape[1:]], arr.dtype),
             tf.TensorSpec([None], tf.int32)]
     # Traced once: set_weights assigns the same variables, which every later call reads.

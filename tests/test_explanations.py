@@ -213,3 +213,25 @@ def test_recomputed_maps_pass_with_one_kernel_tie_in_twenty_not_with_more(monkey
     recomputed["alignment_smoothgrad"][7] *= 1.001
     with pytest.raises(ValueError, match="on 2 of 20 images"):
         evaluation._same_aggregated_maps(None, None, recorded, (0, 1), 10)
+
+
+@pytest.mark.slow
+def test_an_images_scores_do_not_depend_on_the_images_beside_it(rng, trained_small_net):
+    x = _images(rng, 6).astype("float32")
+    together = explanations.measure(trained_small_net, x, batch_size=4)
+    backwards = explanations.measure(trained_small_net, x[::-1], batch_size=100)
+    for i in (0, 4):
+        alone = explanations.measure(trained_small_net, x[i:i + 1])
+        for name in explanations.METRICS:
+            np.testing.assert_allclose(alone[name][0], together[name][i], rtol=1e-5,
+                                       atol=1e-6, err_msg=name)
+    for name in explanations.METRICS:
+        np.testing.assert_allclose(backwards[name][::-1], together[name], rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_max_sensitivity_radius_is_a_share_of_the_pixel_range_per_pixel():
+    metric = explanations.MaxSensitivity()
+    assert metric.sphere_radius(np.zeros((1, 28, 28, 1)), (0.0, 1.0)) == pytest.approx(0.1)
+    assert metric.sphere_radius(np.zeros((1, 56, 56, 1)), (0.0, 1.0)) == pytest.approx(0.2)
+    assert metric.sphere_radius(np.zeros((1, 28, 28, 1)), (0.0, 255.0)) == pytest.approx(25.5)

@@ -174,3 +174,28 @@ def test_bad_classes_and_baseline_raise(linear, images):
         saliency.smoothgrad(linear, images, np.full(12, 10))
     with pytest.raises(ValueError, match="baseline of shape"):
         saliency.integrated_gradients(linear, images, baseline=np.zeros((3, 28, 28, 1)))
+
+
+def test_smoothgrad_of_an_image_is_its_own(trained_small_net, val_images):
+    x = val_images[:5]
+    together = saliency.smoothgrad(trained_small_net, x, samples=8)
+    alone = saliency.smoothgrad(trained_small_net, x[3:4], samples=8)
+    np.testing.assert_allclose(alone[0], together[3], rtol=1e-5, atol=1e-6)
+    reordered = saliency.smoothgrad(trained_small_net, x[::-1], samples=8)
+    np.testing.assert_allclose(reordered[::-1], together, rtol=1e-5, atol=1e-6)
+
+
+def test_randomised_biases_are_an_option(trained_small_net):
+    zeros = saliency.randomised_network(trained_small_net, 0)
+    drawn = saliency.randomised_network(trained_small_net, 0, biases="fan_in_uniform")
+    dense = [layer.name for layer in trained_small_net.layers if getattr(layer, "bias", None)
+             is not None]
+    for name in dense:
+        bias = np.asarray(drawn.get_layer(name).bias)
+        fan_in = np.prod(drawn.get_layer(name).kernel.shape[:-1])
+        assert np.all(np.asarray(zeros.get_layer(name).bias) == 0)
+        assert np.all(np.abs(bias) <= 1 / np.sqrt(fan_in)) and np.any(bias != 0)
+        np.testing.assert_array_equal(np.asarray(zeros.get_layer(name).kernel),
+                                      np.asarray(drawn.get_layer(name).kernel))
+    with pytest.raises(ValueError, match="biases must be one of"):
+        saliency.randomised_network(trained_small_net, 0, biases="random")
