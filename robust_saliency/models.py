@@ -1,6 +1,7 @@
 """The paper's networks, all mapping images to logits (the score functions Psi).
 
-`small_net` is the authors' MNIST network (reference-notes.md), `resnet50` their ImageNet one and
+`small_net` is the authors' MNIST network (the paper's appendix and the authors' code), `resnet50`
+their ImageNet one (the pretrained ResNet50 that Etmann et al. (2019), Section 4, fine-tune) and
 `resnet_cifar` the small-image ResNet of He et al. (2016) for their ImageNet protocol on small
 images. `linear_classifier` and `small_net(use_bias=False)` are the exact cases of the theory:
 for the first Lemma 1 holds globally, for the second every logit is positive one-homogeneous

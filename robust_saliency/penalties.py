@@ -25,8 +25,8 @@ class GradientNormPenalty:
     the NLL here, as in the paper's double backpropagation (eq. 17); `default_sensitivity(name)`
     says which. An explicit sensitivity_mode overrides it.
 
-    Conventions for the scale (reference-notes.md, "The penalty, exactly as the authors computed
-    it"):
+    Conventions for the scale (eq. (17) of Etmann et al. (2019), and the penalty as the authors'
+    released TensorFlow code computes it):
       'batch_mean': the authors' code differentiated the batch *mean* of s, so each image's
         gradient is its own divided by the batch size B; the penalty is lam * mean_i of
         ||grad s_i / B||^2 = (lam / B^2) * mean_i ||grad s_i||^2. The paper's lambdas (MNIST

@@ -3,11 +3,11 @@ curves over lambda and their labels.
 
 Figures read only what `experiments.cohort` wrote (cohort.json, cohort.csv and each member's
 per_image.csv and maps.npz); anything missing raises MissingResults naming the file or column
-and the command that writes it. Labels use the paper's symbols, with the column names of
-DESIGN.md as the keys of LABELS. Curves joining a cohort's models draw a degenerate model
-(cohort.degenerate) hollow and join no line to it (errorbars, degenerate_legend); their lambda
-labels go where they overlap nothing (robust_saliency.figures.labels). The figures themselves
-are in robust_saliency.figures.
+and the command that writes it. Labels use the paper's symbols, keyed in LABELS by the
+per-image column names that metrics.measure documents. Curves joining a cohort's models draw a
+degenerate model (cohort.degenerate) hollow and join no line to it (errorbars,
+degenerate_legend); their lambda labels go where they overlap nothing
+(robust_saliency.figures.labels). The figures themselves are in robust_saliency.figures.
 """
 
 import functools
