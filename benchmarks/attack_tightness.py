@@ -185,7 +185,7 @@ def measure(run_dir, num_images, gflops, chosen, previous, also=()):
                 f"{len(x) / sum(seconds.values()):.1f}", "-", f"{med:.4f}", f"{p90:.4f}",
                 f"{above:.1%}"])
     # What each attack adds: rho_best without it, and the stage's time without it. An attack
-    # whose removal leaves the tightness unchanged may leave the default set (issue's rule).
+    # whose removal leaves the tightness unchanged is a candidate to leave the default set.
     for name, _, sec, _ in rows:
         rest = [d for other, (d, _) in found.items() if other != name]
         med, p90, above, _ = ratios(np.min(np.stack(rest), axis=0), reference)

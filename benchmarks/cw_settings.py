@@ -1,7 +1,7 @@
 """Cheaper CW settings against CW at its defaults (5 binary-search steps x 500 Adam steps of size
 0.01) on a trained run's first validation images: the median distance each finds, relative to the
 defaults' on the same images, the per-image ratio and the seconds. A preset may use a cheaper
-setting only where its median is within 1% of the defaults' (issue 12).
+setting only where its median is within 1% of the defaults'.
 
     python -m benchmarks.cw_settings --run_dir=results/mnist_converged_mnist/m00_lam10 \
         [--images=100] [--settings=5x100@0.05,5x150@0.05,3x200@0.05]

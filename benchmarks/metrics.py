@@ -5,8 +5,8 @@ limit, and the 1000-class path on a small ResNet.
 
 Rows: the naive eager loop (one tape call per class, the baseline), the lower limit (one forward
 pass, n backward passes and the xi pass, as bare compiled tape calls), and the shipped
-metrics.measure (which also computes the JVP x-terms and every derived column). Targets (issue 7):
->= 3x faster than the naive loop and <= 1.5x the lower limit. Then time and peak memory per
+metrics.measure (which also computes the JVP x-terms and every derived column). Targets: >= 3x
+faster than the naive loop and <= 1.5x the lower limit. Then time and peak memory per
 image of measure on ResNet50 at 32x32 with 1000 classes (chunked, while-loop Jacobian).
 """
 

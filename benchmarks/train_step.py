@@ -9,8 +9,8 @@ baseline. Each row times the compiled train step itself, call after call on one 
 step_seconds), like the PyTorch row. The PyTorch row runs when torch is importable: the same
 network, SGD with momentum, weight decay and the batch-mean penalty, with
 torch.autograd.grad(..., create_graph=True).
-Targets (issue 7, this 2-core CPU): double backprop / plain <= 2.2; ours / PyTorch <= 0.5.
-The epoch rows (issue 24): `fit` over epoch_steps batches of 100 (the quick preset's 90) of
+Targets (set for a 2-core CPU): double backprop / plain <= 2.2; ours / PyTorch <= 0.5.
+The epoch rows: `fit` over epoch_steps batches of 100 (the quick preset's 90) of
 data.make_dataset's pipeline, as the jobs feed it, one warm-up epoch first, the rows' epochs
 interleaved; double backprop <= 0.8x PyTorch's epoch and <= 2.2x the plain `fit` epoch. A row
 beside it passes the numpy arrays to `fit` (Keras' own autotuned pipeline, whose threads take

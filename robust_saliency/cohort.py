@@ -36,8 +36,8 @@ CI_LOW, CI_HIGH = "ci_low_", "ci_high_"
 # The paper stopped its sweep "before the models start to degenerate". A member counts as
 # degenerate when its accuracy on the measured images is below this share of the least
 # regularised lambda's (the median over that lambda's seeds). Fixed before the converged cohort
-# was run (issue 12); claims and the least/most robust picks of the figures leave such members
-# out, and say so.
+# was run, so that no result chose it; claims and the least/most robust picks of the figures
+# leave such members out, and say so.
 DEGENERATE_SHARE = 0.9
 
 

@@ -1,6 +1,6 @@
 """Across robustification methods: each cohort's alignment-robustness curve, and the claims
-that compare them (issue 8: does the link depend on the method, the norm, direct alignment
-training?).
+that compare them: does the link between robustness and alignment depend on the method, on the
+norm, or on training alignment directly? (Etmann et al. (2019), Section 5, leave it open.)
 
 A method is a cohort folder; its label comes from the penalty in its cohort.json. Every cohort
 is compared on the same robustness column (default: median L2 BIM distance, run with the same

@@ -1,5 +1,5 @@
 """Claims about the explanation-quality metrics along a cohort, with rules fixed before any
-cohort was measured with them (issue 27; 2026-12-02).
+cohort was measured with them (docs/explanations.md).
 
 The paper's thesis is that robust models look more interpretable, measured by alignment alone;
 its Section 3.3 warns that alignment and interpretability "should not be conflated completely".
