@@ -409,11 +409,10 @@ def make_dataset(images, labels, batch_size, *, shuffle=False, seed=0, repeat=Fa
 
 def lean_pipeline_options():
     """tf.data options for an in-memory pipeline that must not compete with the training
-    step for the cores: one private thread, no autotuning. Measured on a 2-core AVX2 EPYC
-    (benchmarks/RESULTS.md, 2026-12-02): with tf.data's defaults, 8 of 18 `fit` epochs of the
-    double-backprop step ran at ~227 ms a step instead of ~145 ms (autotuned threads taking
-    the step's cores); with these, 13 of 13 ran fast. The batches and their order are the
-    same."""
+    step for the cores: one private thread, no autotuning. With tf.data's defaults its
+    autotuned threads can take the cores the double-backprop step needs, which slows whole
+    `fit` epochs on a small machine (benchmarks/RESULTS.md, the reading of the train_step runs
+    that first timed `fit` epochs). The batches and their order are the same either way."""
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1

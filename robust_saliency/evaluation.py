@@ -55,10 +55,10 @@ def _write_maps(path, images, r):
 
 
 # Recomputed aggregated maps count as the measured ones when at least this share of the images'
-# alignments agree to 1e-4 relative. Not all of them: a SmoothGrad sample clipped into the box
-# has many pixels exactly at 0, max-pooling ties among them, and which pixel takes the gradient
-# depends on the CPU kernels (seen: 1 image in 200 off by 7e-4 between AVX-512 and AVX2 oneDNN).
-# Other settings or another model move nearly every image.
+# alignments agree to 1e-4 relative. Not all of them: the CPU kernels' last bits differ between
+# machines and can move a few images' maps (a max-pooling window of equal activations sends the
+# gradient to whichever position the kernel picks; benchmarks/RESULTS.md, measurements moved
+# from the code). Other settings or another model move nearly every image.
 SAME_MAPS_SHARE = 0.95
 
 

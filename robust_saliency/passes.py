@@ -55,12 +55,13 @@ def x_terms(model, x):
     return logits, tangent
 
 
-# Up to this many classes, one backward pass per class unrolled in one compiled graph beats a
-# pfor-vectorised Jacobian by 2x on CPU (benchmarks/RESULTS.md). Beyond it (ImageNet's 1000) the
-# classes go in chunks, each one compiled call of its own from a Python loop that keeps only
-# running minima: inside one graph, TensorFlow kept every chunk's buffers alive (peak memory grew
-# with the number of chunks, past 7 GB for ResNet50 at 224x224), and separate calls bound the
-# memory to one chunk's gradients plus one backward pass.
+# Up to this many classes, one backward pass per class unrolled in one compiled graph is faster
+# on CPU than a pfor-vectorised Jacobian (benchmarks/RESULTS.md, lin_robustness kernel). Beyond
+# it (ImageNet's 1000) the classes go in chunks, each one compiled call of its own from a Python
+# loop that keeps only running minima: inside one graph, TensorFlow kept every chunk's buffers
+# alive, so peak memory grew with the number of chunks (benchmarks/RESULTS.md, measurements
+# moved from the code), and separate calls bound the memory to one chunk's gradients plus one
+# backward pass.
 UNROLL_MAX_CLASSES = 100
 # Bytes of class gradients (batch x chunk x pixels x 4) held at once when class_chunk is None.
 _CHUNK_BYTES = 64 * 2**20

@@ -3,7 +3,8 @@
 Double backpropagation differentiates the max-pool's gradient, MaxPoolGrad, once more.
 TensorFlow's kernel for that, MaxPoolGradGrad, is a single-threaded Eigen loop that re-finds
 every window's maximum; in the profile of small_net's double-backprop step it sat alone on the
-critical path (without it the step took 25 instead of 39 ms; benchmarks/RESULTS.md). For
+critical path (benchmarks/RESULTS.md: the train_step profile and the step with other max-pool
+implementations). For
 non-overlapping windows there is an exact replacement from fast oneDNN kernels: MaxPoolGrad(dy)
 routes each window's dy to one position, so its adjoint sums the incoming ddx over each window
 at the positions that routing marks, mask = MaxPoolGrad(ones), i.e. sum-pool(ddx * mask).
