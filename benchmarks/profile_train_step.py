@@ -101,7 +101,8 @@ def matmul_gflops(n=2048, repeats=5):
 def conv_rates(repeats=10):
     """GFLOP/s of small_net's second convolution (100 x 14 x 14 x 32 -> 64), eager kernels
     (oneDNN) against XLA. Run it last: after an XLA compilation every later step in the process
-    is slower (measured: 45 -> 63 ms for the shipped step), so nothing is timed after it."""
+    is slower (benchmarks/RESULTS.md, measurements moved from the code), so nothing is timed
+    after it."""
     x = tf.random.uniform((BATCH, 14, 14, 32))
     k = tf.random.uniform((3, 3, 32, 64))
     flops = 2 * BATCH * 14 * 14 * 64 * 9 * 32

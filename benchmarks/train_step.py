@@ -13,8 +13,8 @@ Targets (set for a 2-core CPU): double backprop / plain <= 2.2; ours / PyTorch <
 The epoch rows: `fit` over epoch_steps batches of 100 (the quick preset's 90) of
 data.make_dataset's pipeline, as the jobs feed it, one warm-up epoch first, the rows' epochs
 interleaved; double backprop <= 0.8x PyTorch's epoch and <= 2.2x the plain `fit` epoch. A row
-beside it passes the numpy arrays to `fit` (Keras' own autotuned pipeline, whose threads take
-the step's cores on a 2-core machine in some epochs).
+beside it passes the numpy arrays to `fit` (Keras' own autotuned pipeline, whose threads can
+take the step's cores: data.lean_pipeline_options says why the jobs' pipeline does not).
 """
 
 import argparse
@@ -45,8 +45,8 @@ def compiled_step(model, jit=False):
 
 def step_seconds(step, x, y, *, steps, repeats, warmup=5):
     """Seconds per call of `step` on one constant batch, waiting for each step's result, as
-    PyTorch's eager step does: timing through `fit` instead adds a fixed cost per call (~130 ms
-    here: iterator, callbacks) that dilutes every ratio towards 1."""
+    PyTorch's eager step does: timing through `fit` instead adds a fixed cost per call (the
+    iterator, the callbacks; benchmarks/README.md) that dilutes every ratio towards 1."""
     data = (tf.constant(x), tf.constant(y))
     for _ in range(warmup):  # trace and warm up
         step(data)["loss"].numpy()
@@ -167,7 +167,7 @@ def main():
     except ImportError:
         pass
     # Last: once XLA has compiled, its runtime's threads slow every later step in the process
-    # (measured: 45 -> 63 ms for the shipped step).
+    # (benchmarks/RESULTS.md, measurements moved from the code).
     rows["double backprop, jit_compile=True"] = keras_step_seconds(
         x, y, lam=LAM, jit=True, steps=args.steps, repeats=args.repeats)
     table, notes = ratio_table(rows, "plain step, lambda=0 (baseline)",
