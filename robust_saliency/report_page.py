@@ -216,13 +216,15 @@ def write_pair(out_dir, dirs, names, tables, figures):
              _fmt(np.median(t["lin_robustness"]))] for name, t in zip(names, tables)]
     blocks = [
         ("h1", f"Two models on the same images: {names[0]} and {names[1]}"),
-        ("p", f"Reports: {dirs[0]} and {dirs[1]}, {len(tables[0]['rho_best'])} images each."),
+        ("p", "Reports (relative to this page): "
+              + " and ".join(os.path.relpath(d, out_dir) for d in dirs)
+              + f", {len(tables[0]['rho_best'])} images each."),
         ("table", ["model", "median alignment", "median rho_best", "median rho_tilde"], rows),
         ("p", f"Per image, rho_best grew (second over first) on {np.mean(growth > 0):.0%} of "
               f"the {len(growth)} images where both are finite and positive, and alignment "
-              f"rose on {np.mean(gain > 0):.0%}; Spearman of the two changes "
-              f"{_spearman(growth, gain)}: whether the images whose distance grew most also "
-              "gained most alignment."),
+              f"rose on {np.mean(gain > 0):.0%}. Whether the images whose distance grew most "
+              "also gained most alignment: Spearman's correlation of the two changes is "
+              f"{_spearman(growth, gain)} (95% interval)."),
         ("figure", figures["pair_curves"], "Robust accuracy of rho_best, both models, with "
                                            "95% bootstrap bands over images."),
         ("figure", figures["pair_changes"], "Per image: the growth of rho_best against the "
