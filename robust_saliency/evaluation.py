@@ -210,7 +210,7 @@ def _stages(measure, attack_methods, aggregated_saliency, explanation_metrics):
                  (m, 0, len(measure.images))) for m in attack_methods)]
 
 
-def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradient", "bim", "cw"),
+def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=attacks.PAPER,
              batch_size=100, attack_options=None, meta=None, progress=None, verbose=False,
              aggregated_saliency=False, explanation_metrics=False):
     """Measures `model` on `images` into `out_dir`, resuming from whatever is already there.
@@ -330,7 +330,7 @@ def validation_arrays(config, num_images):
                             image_size=d.image_size, source=d.source)
 
 
-def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim", "cw"),
+def evaluate_run(run_dir, *, num_images=1000, attack_methods=attacks.PAPER,
                  batch_size=100, attack_options=None, progress=None, verbose=False,
                  aggregated_saliency=False, explanation_metrics=False):
     """Evaluates the trained model of a run folder on its dataset's first validation images."""
