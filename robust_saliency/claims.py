@@ -20,16 +20,9 @@ from robust_saliency import (
     verdicts,
 )
 
-# The trend rule of every 'rises with' claim: its verdict lives in stats, its words in verdicts;
-# their names are public here too.
-from robust_saliency.stats import (  # noqa: F401
-    INCONCLUSIVE,
-    TREND_THRESHOLD,
-    pearson,
-    spearman,
-    trend_verdict,
-)
-from robust_saliency.verdicts import trend_rule  # noqa: F401
+# The trend rule of every 'rises with' claim: its verdict lives in stats, its words in verdicts.
+from robust_saliency.stats import INCONCLUSIVE, pearson, spearman, trend_verdict
+from robust_saliency.verdicts import trend_rule
 
 # Each robustness estimate's trend row, named by the attack classes' labels; rho_best (the
 # per-image minimum over the L2 attacks run) is judged by the same rule.
