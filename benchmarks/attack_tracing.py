@@ -24,7 +24,7 @@ from experiments import presets  # noqa: E402
 from robust_saliency import attacks, data, models  # noqa: E402
 from robust_saliency.attacks import verify  # noqa: E402
 
-METHODS = ("gradient", "bim", "cw")
+METHODS = attacks.PAPER
 
 
 def _unshared(network):

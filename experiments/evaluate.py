@@ -13,6 +13,7 @@ import sys
 from absl import app, flags
 
 import experiments
+from robust_saliency import attacks
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "A folder written by experiments.train.")
@@ -22,7 +23,7 @@ flags.DEFINE_string("dataset", None, "With --model_path: the dataset whose valid
 flags.DEFINE_string("data_dir", None, "With --model_path: the dataset's folder.")
 flags.DEFINE_string("out_dir", None, "With --model_path: where to write the results.")
 flags.DEFINE_integer("num_images", 1000, "The first N validation images (the paper: 1,000).")
-flags.DEFINE_list("attacks", ["gradient", "bim", "cw"], "Attack methods.")
+flags.DEFINE_list("attacks", list(attacks.PAPER), "Attack methods.")
 flags.DEFINE_integer("batch_size", 100, "Images per batch.")
 flags.DEFINE_list("attack_options", [], "method.option=value pairs, e.g. cw.steps=200.")
 flags.DEFINE_bool("aggregated_saliency", False, "Also the alignment of SmoothGrad and "
@@ -38,7 +39,7 @@ def _announce(stage, done=None, total=None):
 
 def main(argv):
     del argv
-    from robust_saliency import attacks, data, evaluation
+    from robust_saliency import data, evaluation
 
     try:
         options = attacks.parse_options(FLAGS.attack_options)

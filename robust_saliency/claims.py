@@ -9,17 +9,20 @@ import os
 
 import numpy as np
 
-from robust_saliency import attacks, bounds, cohort, explanation_claims, masking, results, stats
-
-# The trend rule of every 'rises with' claim lives in stats; its names are public here too.
-from robust_saliency.stats import (  # noqa: F401
-    INCONCLUSIVE,
-    TREND_THRESHOLD,
-    pearson,
-    spearman,
-    trend_rule,
-    trend_verdict,
+from robust_saliency import (
+    attacks,
+    bounds,
+    cohort,
+    explanation_claims,
+    masking,
+    results,
+    stats,
+    verdicts,
 )
+
+# The trend rule of every 'rises with' claim: its verdict lives in stats, its words in verdicts.
+from robust_saliency.stats import INCONCLUSIVE, pearson, spearman, trend_verdict
+from robust_saliency.verdicts import trend_rule
 
 # Each robustness estimate's trend row, named by the attack classes' labels; rho_best (the
 # per-image minimum over the L2 attacks run) is judged by the same rule.
@@ -44,12 +47,8 @@ def deep_side(spec):
             or results.train_setting(train, "model.name", "small_net") in DEEP_MODELS)
 
 
-def _row(claim, paper, measured, rule, holds):
-    """One claim; `holds` is True, False, None (not judged: n/a) or INCONCLUSIVE (the
-    uncertainty admits both answers)."""
-    verdict = {True: "reproduced", False: "not reproduced", None: "n/a"}.get(holds, holds)
-    return {"claim": claim, "paper": paper, "measured": measured, "rule": rule,
-            "verdict": verdict}
+# One claim, its verdict in the paper's words (verdicts.PAPER).
+_row = verdicts.row
 
 
 def _rise_row(name, robustness, alignment):
@@ -336,8 +335,8 @@ def _trend_row(claim, paper, name, values, med_lin):
 
 def to_markdown(rows, title=None):
     """The claims as a Markdown table (pipes inside cells escaped)."""
-    keys = ("claim", "paper", "measured", "rule", "verdict")
-    table = results.markdown_table(keys, [[r[k] for k in keys] for r in rows])
+    table = results.markdown_table(verdicts.COLUMNS,
+                                   [[r[k] for k in verdicts.COLUMNS] for r in rows])
     return (f"**{title}**\n\n" if title else "") + table + "\n"
 
 

@@ -22,6 +22,7 @@ import typing
 
 import numpy as np
 
+from robust_saliency import attacks as attack_registry
 from robust_saliency import results
 
 if typing.TYPE_CHECKING:
@@ -49,7 +50,7 @@ class CohortSpec:
     train: "runs.TrainConfig"
     lambdas: tuple
     num_images: int = 1000
-    attacks: tuple = ("gradient", "bim", "cw")
+    attacks: tuple = attack_registry.PAPER
     attack_options: dict = dataclasses.field(default_factory=dict)
     # Also measure the alignment of SmoothGrad and Integrated Gradients maps (evaluation.py).
     aggregated_saliency: bool = False

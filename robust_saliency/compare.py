@@ -9,7 +9,7 @@ settings in every preset), so the curves share one axis.
 
 import numpy as np
 
-from robust_saliency import claims, plotting, results, stats
+from robust_saliency import plotting, results, stats, verdicts
 
 METHOD_LABELS = {
     "gradient_norm": "double backprop (L2 gradient norm)",
@@ -118,9 +118,9 @@ def matched_interval(curve, grid, axis="median_rho_bim"):
 
 
 def _verdict_row(claim, measured, rule, holds):
-    verdict = {True: "yes", False: "no", None: "n/a"}.get(holds, holds)
-    return {"claim": claim, "paper": "open question (Conclusion)", "measured": measured,
-            "rule": rule, "verdict": verdict}
+    """A row of an open question; `holds` in verdicts.METHODS, or the leading method's label."""
+    return verdicts.row(claim, "open question (Conclusion)", measured, rule, holds,
+                        verdicts.METHODS)
 
 
 def check(curve_list, axis="median_rho_bim"):
@@ -133,7 +133,7 @@ def check(curve_list, axis="median_rho_bim"):
         x, y = members[axis], members["median_alignment"]
         n = int(np.sum(np.isfinite(x) & np.isfinite(y)))
         rho, interval = stats.spearman(x, y), stats.spearman_interval(x, y)
-        holds = claims.trend_verdict(rho, interval) if n >= MIN_MODELS else None
+        holds = stats.trend_verdict(rho, interval) if n >= MIN_MODELS else None
         left_out = c.get("degenerate", ())
         rows.append(_verdict_row(
             f"alignment rises with robustness under {c['label']}",
@@ -141,7 +141,7 @@ def check(curve_list, axis="median_rho_bim"):
             f"(robustness {axis}), alignment {np.nanmin(y):.2f}..{np.nanmax(y):.2f}"
             + (f"; degenerate, left out: strength {', '.join(f'{v:g}' for v in left_out)}"
                if len(left_out) else ""),
-            claims.trend_rule().replace("reproduced", "yes") + f"; >= {MIN_MODELS} models",
+            verdicts.trend_rule(words=verdicts.METHODS) + f"; >= {MIN_MODELS} models",
             holds))
     grid, values = matched_alignment(curve_list, axis)
     if grid is None:
@@ -161,5 +161,5 @@ def check(curve_list, axis="median_rho_bim"):
         f"mean alignment interpolated at 5 log-spaced robustness values in the range every "
         f"method covers; decided where the leader's interval (seed range, or "
         f"{stats.CONFIDENCE:.0%} bootstrap over images) lies above the next method's, else "
-        "inconclusive", means[0][1] if decided else claims.INCONCLUSIVE))
+        "inconclusive", means[0][1] if decided else stats.INCONCLUSIVE))
     return rows

@@ -1,15 +1,18 @@
 """One model + held-out images -> the per-image table of every quantity, and its summary.
 
-Stages, each written atomically as soon as it is done so that an interrupted evaluation resumes
-with what is missing: the metrics pass (per_image.csv and maps.npz), optionally the aggregated
+Stages (`_stages`: each a name, whether it is needed, what computes its columns), each written
+atomically as soon as it is done so that an interrupted evaluation resumes with what is
+missing: the metrics pass (per_image.csv and maps.npz), optionally the aggregated
 saliency maps' alignments (columns alignment_smoothgrad, alignment_ig), optionally the
 explanation-quality metrics of the gradient (and of the aggregated maps), then one `rho_<method>`
 column per attack (per_image.csv rewritten with the new column), then summary.json and
 robust_accuracy.csv from the table.
 """
 
+import functools
 import os
 import time
+import typing
 
 import numpy as np
 
@@ -38,6 +41,7 @@ def explanation_columns(aggregated_saliency):
         columns += [f"{name}_{kind}" for kind in AGGREGATED_MAPS
                     for name in explanations.MAP_METRICS]
     return columns
+
 
 NUM_MAP_IMAGES = 16
 # Class indices and flags: their medians mean nothing.
@@ -128,7 +132,85 @@ def robust_accuracy(table, norm=2):
     return out
 
 
-def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradient", "bim", "cw"),
+class _Stage(typing.NamedTuple):
+    """One stage of `evaluate`."""
+
+    name: str  # its key in timings.json and its entry in stages_run
+    needed: typing.Callable  # table -> whether to run it, given the flags and the table so far
+    compute: typing.Callable  # table -> the columns it adds, in their order
+    announce: tuple  # what `progress` is told as it starts
+
+
+class _Measure:
+    """What the stages compute, for one model and one image set."""
+
+    def __init__(self, model, images, labels, *, bounds, batch_size, attack_options, say,
+                 verbose, maps_path):
+        self.model, self.images, self.labels, self.bounds = model, images, labels, bounds
+        self.batch_size, self.attack_options = batch_size, attack_options
+        self.say, self.verbose, self.maps_path = say, verbose, maps_path
+        self.aggregated = None  # the SmoothGrad and IG maps, once computed in this call
+
+    def metrics_pass(self, table):
+        r = metrics.measure(self.model, self.images, self.batch_size, bounds=self.bounds,
+                            return_maps=True, verbose=self.verbose)
+        _write_maps(self.maps_path, self.images, r)
+        return {"index": np.arange(len(self.images)), "label": self.labels,
+                "correct": (r["pred"] == self.labels).astype(int),
+                **{key: r[key] for key in metrics.PER_IMAGE_KEYS}}
+
+    def aggregated_maps(self, table):
+        self.aggregated = saliency.aggregated_alignments(
+            self.model, self.images, bounds=self.bounds, batch_size=self.batch_size,
+            return_maps=True)
+        return {c: self.aggregated[c] for c in SALIENCY_COLUMNS}
+
+    def gradient_explanations(self, table):
+        # The maps are the plain gradients g of the predicted class, the paper's saliency map.
+        return explanations.measure(self.model, self.images, classes=table["pred"],
+                                    bounds=self.bounds, batch_size=self.batch_size)
+
+    def aggregated_explanations(self, table):
+        maps = self.aggregated or _same_aggregated_maps(self.model, self.images, table,
+                                                        self.bounds, self.batch_size)
+        columns = {}
+        for kind in AGGREGATED_MAPS:
+            scores = explanations.measure(self.model, self.images, maps[kind],
+                                          metrics=explanations.MAP_METRICS,
+                                          classes=table["pred"], bounds=self.bounds,
+                                          batch_size=self.batch_size)
+            columns.update({f"{name}_{kind}": v for name, v in scores.items()})
+        return columns
+
+    def attack(self, method, table):
+        return {"rho_" + method: attacks.minimal_distance(
+            self.model, self.images, method, self.bounds, batch_size=self.batch_size,
+            verbose=self.verbose, progress=lambda done, total: self.say(method, done, total),
+            **self.attack_options.get(method, {}))}
+
+
+def _missing(columns, wanted=True):
+    """A stage's `needed`: wanted, and some of `columns` not in the table yet."""
+    return lambda table: wanted and not all(c in table for c in columns)
+
+
+def _stages(measure, attack_methods, aggregated_saliency, explanation_metrics):
+    """`evaluate`'s stages, in their order."""
+    both = aggregated_saliency and explanation_metrics
+    return [
+        # An empty table: none yet, or one of another image set (dropped).
+        _Stage("metrics", lambda table: not table, measure.metrics_pass, ("metrics",)),
+        _Stage("saliency", _missing(SALIENCY_COLUMNS, aggregated_saliency),
+               measure.aggregated_maps, ("saliency",)),
+        _Stage("explanations", _missing(explanations.METRICS, explanation_metrics),
+               measure.gradient_explanations, ("explanations",)),
+        _Stage("explanations_aggregated", _missing(explanation_columns(True), both),
+               measure.aggregated_explanations, ("explanations of the aggregated maps",)),
+        *(_Stage("rho_" + m, _missing(["rho_" + m]), functools.partial(measure.attack, m),
+                 (m, 0, len(measure.images))) for m in attack_methods)]
+
+
+def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=attacks.PAPER,
              batch_size=100, attack_options=None, meta=None, progress=None, verbose=False,
              aggregated_saliency=False, explanation_metrics=False):
     """Measures `model` on `images` into `out_dir`, resuming from whatever is already there.
@@ -164,75 +246,26 @@ def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=("gradien
     table_path = os.path.join(out_dir, results.PER_IMAGE_CSV)
     timings_path = os.path.join(out_dir, results.TIMINGS_JSON)
     timings = results.read_json(timings_path) if os.path.exists(timings_path) else {}
+    table = results.read_table(table_path) if os.path.exists(table_path) else {}
+    if table and not (len(table["label"]) == len(labels)
+                      and np.array_equal(table["label"], labels)):
+        table = {}  # another image set: start over
+    if not table:
+        timings = {}  # the metrics pass starts the timings over too
+    measure = _Measure(model, images, labels, bounds=bounds, batch_size=batch_size,
+                       attack_options=attack_options, say=say, verbose=verbose,
+                       maps_path=os.path.join(out_dir, results.MAPS_NPZ))
     stages = []
-    table = results.read_table(table_path) if os.path.exists(table_path) else None
-    if table is not None and not (len(table["label"]) == len(labels)
-                                  and np.array_equal(table["label"], labels)):
-        table = None  # another image set: start over
-    if table is None:
-        say("metrics")
-        start = time.time()
-        r = metrics.measure(model, images, batch_size, bounds=bounds, return_maps=True,
-                            verbose=verbose)
-        table = {"index": np.arange(len(images)), "label": labels,
-                 "correct": (r["pred"] == labels).astype(int),
-                 **{key: r[key] for key in metrics.PER_IMAGE_KEYS}}
-        _write_maps(os.path.join(out_dir, results.MAPS_NPZ), images, r)
-        results.write_table(table_path, table)
-        timings = {"metrics": time.time() - start}
-        results.write_json(timings_path, timings)
-        stages.append("metrics")
-    aggregated = None  # the SmoothGrad and IG maps, once computed in this call
-    if aggregated_saliency and not all(c in table for c in SALIENCY_COLUMNS):
-        say("saliency")
-        start = time.time()
-        aggregated = saliency.aggregated_alignments(model, images, bounds=bounds,
-                                                    batch_size=batch_size, return_maps=True)
-        table.update({c: aggregated[c] for c in SALIENCY_COLUMNS})
-        results.write_table(table_path, table)
-        timings["saliency"] = time.time() - start
-        results.write_json(timings_path, timings)
-        stages.append("saliency")
-    if explanation_metrics and not all(name in table for name in explanations.METRICS):
-        say("explanations")
-        start = time.time()
-        # The maps are the plain gradients g of the predicted class, the paper's saliency map.
-        table.update(explanations.measure(model, images, classes=table["pred"],
-                                          bounds=bounds, batch_size=batch_size))
-        results.write_table(table_path, table)
-        timings["explanations"] = time.time() - start
-        results.write_json(timings_path, timings)
-        stages.append("explanations")
-    if explanation_metrics and aggregated_saliency and not all(
-            c in table for c in explanation_columns(True)):
-        say("explanations of the aggregated maps")
-        start = time.time()
-        aggregated = aggregated or _same_aggregated_maps(model, images, table, bounds,
-                                                         batch_size)
-        for kind in AGGREGATED_MAPS:
-            scores = explanations.measure(model, images, aggregated[kind],
-                                          metrics=explanations.MAP_METRICS,
-                                          classes=table["pred"], bounds=bounds,
-                                          batch_size=batch_size)
-            table.update({f"{name}_{kind}": v for name, v in scores.items()})
-        results.write_table(table_path, table)
-        timings["explanations_aggregated"] = time.time() - start
-        results.write_json(timings_path, timings)
-        stages.append("explanations_aggregated")
-    for method in attack_methods:
-        column = "rho_" + method
-        if column in table:
+    for stage in _stages(measure, attack_methods, aggregated_saliency, explanation_metrics):
+        if not stage.needed(table):
             continue
-        say(method, 0, len(images))
+        say(*stage.announce)
         start = time.time()
-        table[column] = attacks.minimal_distance(
-            model, images, method, bounds, batch_size=batch_size, verbose=verbose,
-            progress=lambda done, total, method=method: say(method, done, total),
-            **attack_options.get(method, {}))
+        table.update(stage.compute(table))
         results.write_table(table_path, table)
-        timings[column] = time.time() - start
+        timings[stage.name] = time.time() - start
         results.write_json(timings_path, timings)
-        stages.append(column)
+        stages.append(stage.name)
     # The best estimate per norm: an L2 and an L-infinity distance never mix in one minimum.
     for norm, best in ((2, "rho_best"), (np.inf, "rho_best_linf")):
         rho = [table["rho_" + m] for m in attack_methods if attacks.NORMS[m] == norm]
@@ -297,7 +330,7 @@ def validation_arrays(config, num_images):
                             image_size=d.image_size, source=d.source)
 
 
-def evaluate_run(run_dir, *, num_images=1000, attack_methods=("gradient", "bim", "cw"),
+def evaluate_run(run_dir, *, num_images=1000, attack_methods=attacks.PAPER,
                  batch_size=100, attack_options=None, progress=None, verbose=False,
                  aggregated_saliency=False, explanation_metrics=False):
     """Evaluates the trained model of a run folder on its dataset's first validation images."""

@@ -18,20 +18,16 @@ import os
 
 import numpy as np
 
-from robust_saliency import cohort, explanations, results, stats
-from robust_saliency.stats import INCONCLUSIVE, TREND_THRESHOLD, trend_verdict
+from robust_saliency import cohort, explanations, results, stats, verdicts
 
 VARIANTS = (("", "gradient"), ("_smoothgrad", "SmoothGrad"), ("_ig", "IG"))
 _PAPER = "not in the paper (Section 3.3: alignment and interpretability not to be conflated)"
-RULE = (f"agrees if Spearman >= {TREND_THRESHOLD} and its {stats.CONFIDENCE:.0%} bootstrap "
-        f"interval (over models) lies above 0; disagrees if the interval lies below "
-        f"{TREND_THRESHOLD}; else inconclusive (the metric signed so that better is higher)")
-_VERDICTS = {True: "agrees", False: "disagrees", None: "n/a", INCONCLUSIVE: INCONCLUSIVE}
+RULE = (verdicts.trend_rule(words=verdicts.EXPLANATIONS)
+        + " (the metric signed so that better is higher)")
 
 
-def _row(claim, measured, rule, verdict):
-    return {"claim": claim, "paper": _PAPER, "measured": measured, "rule": rule,
-            "verdict": verdict}
+def _row(claim, measured, rule, holds):
+    return verdicts.row(claim, _PAPER, measured, rule, holds, verdicts.EXPLANATIONS)
 
 
 def rows(results_dir, table, sound):
@@ -59,7 +55,7 @@ def rows(results_dir, table, sound):
                     f"Spearman {rho:.2f} [{low:.2f}, {high:.2f}] over {n} models ({better} "
                     "is better)",
                     RULE,
-                    _VERDICTS[trend_verdict(rho, (low, high))]))
+                    stats.trend_verdict(rho, (low, high))))
             found.append(_pointwise_row(results_dir, members, f"{name}{suffix}", maps, sign))
     return [r for r in found if r is not None]
 
@@ -79,4 +75,4 @@ def _pointwise_row(results_dir, members, column, maps, sign):
         parts.append(f"{label} (lambda={members['lam'][position]:g}) {r:.2f}")
     return _row(f"pointwise {column} vs alignment correlation ({maps} maps)",
                 "Pearson r over the images, metric signed so that better is higher: "
-                + ", ".join(parts), "reported, not judged", "n/a")
+                + ", ".join(parts), "reported, not judged", None)

@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from robust_saliency import cohort, results, stats
+from robust_saliency import cohort, results, stats, verdicts
 
 SIGNIFICANCE = 0.05
 
@@ -63,10 +63,8 @@ def members(results_dir):
     return rows
 
 
-def _row(claim, paper, measured, rule, holds):
-    verdict = {True: "reproduced", False: "not reproduced", None: "n/a"}.get(holds, holds)
-    return {"claim": claim, "paper": paper, "measured": measured, "rule": rule,
-            "verdict": verdict}
+# One claim, its verdict in the paper's words (verdicts.PAPER).
+_row = verdicts.row
 
 
 def _falls(claim, paper, x, y, name_x, name_y):
@@ -75,7 +73,7 @@ def _falls(claim, paper, x, y, name_x, name_y):
     interval = stats.spearman_interval(x, -np.asarray(y))
     n = int(np.sum(np.isfinite(x) & np.isfinite(y)))
     return _row(claim, paper, f"Spearman of {name_x} and -{name_y} {rho:.2f} [{interval[0]:.2f}, "
-                f"{interval[1]:.2f}] over {n} models", stats.trend_rule(),
+                f"{interval[1]:.2f}] over {n} models", verdicts.trend_rule(),
                 stats.trend_verdict(rho, interval))
 
 

@@ -30,7 +30,6 @@ from robust_saliency import (
 
 # TrainConfig lives in train_config; its name stays importable from here, where runs are.
 TrainConfig = train_config.TrainConfig
-LR_SCHEDULES = train_config.LR_SCHEDULES
 
 
 def penalty_config(config):

@@ -140,13 +140,6 @@ def trend_verdict(rho, interval, threshold=TREND_THRESHOLD):
     return True if rho >= threshold and interval[0] > 0 else INCONCLUSIVE
 
 
-def trend_rule(threshold=TREND_THRESHOLD):
-    """The trend rule in words, for the claims tables."""
-    return (f"reproduced if Spearman >= {threshold} and its {CONFIDENCE:.0%} bootstrap "
-            f"interval (over models) lies above 0; not reproduced if the interval lies below "
-            f"{threshold}; else inconclusive")
-
-
 def mean_band(hits):
     """The CONFIDENCE percentile-bootstrap band of the column means of `hits` (N, E), resampling
     the N rows (images) together (RESAMPLES resamples, seeded): a (low, high) pair of (E,)

@@ -37,7 +37,7 @@ def strong_columns(results_dir, members):
             f"no strong L2 attack column (median_rho_<attack> of an L2 attack beyond the paper's "
             f"gradient, BIM and CW) in {os.path.join(results_dir, results.COHORT_CSV)}; they are "
             f"measured by python -m experiments.cohort --results_dir={results_dir} "
-            f"--attacks=gradient,bim,cw,{','.join(n[len('rho_'):] for n in known)}")
+            f"--attacks={','.join([*attacks.PAPER, *(n[len('rho_'):] for n in known)])}")
     return [c[len("median_"):] for c in strong]
 
 
