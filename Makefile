@@ -94,8 +94,11 @@ test: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m mkdocs build --strict --quiet
 
+# ruff over the repository, then mypy over the library (setup.cfg's [mypy]: the public API's
+# annotations and every annotated function are checked; TensorFlow and Keras are untyped).
 lint: $(STAMP)
 	$(PY) -m ruff check robust_saliency experiments benchmarks tests docs
+	$(PY) -m mypy
 
 # Each benchmark times its baseline in the same run and appends to benchmarks/RESULTS.md.
 # (benchmarks.imagenet_memory, ~5 min for one 1000-class batch at 224x224, runs on its own.)
@@ -112,4 +115,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.cohort
 
 clean:
-	rm -rf $(VENV) build site *.egg-info
+	rm -rf $(VENV) build site *.egg-info .mypy_cache

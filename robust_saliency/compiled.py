@@ -8,9 +8,12 @@ goes when its network does, and a built function must reach its network through 
 reference it is given, never hold it.
 """
 
-import weakref
+from __future__ import annotations
 
-_FUNCTIONS = weakref.WeakKeyDictionary()
+import weakref
+from typing import Any
+
+_FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
 
 def per_network(network, key, build):

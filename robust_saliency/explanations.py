@@ -32,8 +32,8 @@ class Metric:
     """One explanation-quality metric. `higher_is_better` says which direction is better;
     `needs_model` whether it calls the model (else it reads images and maps only)."""
 
-    name = None
-    label = None  # how figures and tables name it
+    name: str = ""
+    label: str = ""  # how figures and tables name it
     higher_is_better = True
     needs_model = False
     # Scores the model's plain gradient whatever map it is given: for SmoothGrad or IG maps it

@@ -16,7 +16,7 @@ import numpy as np
 #: Final activations `logits_model` removes (Keras names).
 SQUASHING = ("softmax", "sigmoid", "log_softmax")
 
-_UNWRAPPED = weakref.WeakKeyDictionary()
+_UNWRAPPED: weakref.WeakKeyDictionary[keras.Model, keras.Model] = weakref.WeakKeyDictionary()
 
 
 @keras.saving.register_keras_serializable(package="robust_saliency")

@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # Figures are files; never open a window (CI has no displ
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import cbook, lines  # noqa: E402
+from matplotlib.rcsetup import cycler  # noqa: E402  (what matplotlib.cycler is)
 
 from robust_saliency import attacks, cohort, results, stats  # noqa: E402
 
@@ -37,7 +38,7 @@ STYLE = {
     "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
     "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5, "legend.frameon": False,
     "lines.linewidth": 1.4, "lines.markersize": 5, "pdf.fonttype": 42,
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.prop_cycle": cycler(color=PALETTE),
 }
 # Robustness estimates: (label, colour, marker); one look per estimate in every figure. The
 # attacks' labels are the attack classes' own (robust_saliency.attacks.ATTACKS).

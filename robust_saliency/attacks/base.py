@@ -19,14 +19,17 @@ it is made, and `image_steps` counts its (image, step) pairs, each a forward and
 pass (the benchmarks' FLOP count).
 """
 
+from __future__ import annotations
+
 import importlib
 import math
+from typing import Any
 
 import numpy as np
 
 INF = math.inf
 # name -> Attack subclass, in the order the classes were defined.
-REGISTRY = {}
+REGISTRY: dict[str, type[Attack]] = {}
 
 
 class _TensorFlow:
@@ -46,9 +49,9 @@ class Attack:
     takes); `run(attacker, x, labels)` returns candidate points, which are verified after."""
 
     name = ""
-    norm = 2
+    norm: float = 2
     label = ""
-    defaults = {}
+    defaults: dict[str, Any] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -7,6 +7,7 @@ does not have (one epsilon per image) is added here.
 """
 
 import importlib
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -14,7 +15,7 @@ import tensorflow as tf
 from robust_saliency import optional
 from robust_saliency.attacks import bim, cw
 
-fb = optional.require("foolbox", "the L-infinity attacks and the Foolbox reference attacks")
+fb: Any = optional.require("foolbox", "the L-infinity attacks and the Foolbox reference attacks")
 ep = optional.require("eagerpy", "the L-infinity attacks and the Foolbox reference attacks")
 GDOptimizer = importlib.import_module("foolbox.attacks.gradient_descent_base").GDOptimizer
 atleast_kd = fb.devutils.atleast_kd
