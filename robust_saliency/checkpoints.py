@@ -6,10 +6,16 @@ whose sha256 run.json records). `pretrained` rebuilds the architecture from the 
 the other, checked against the digest.
 """
 
+from __future__ import annotations
+
 import math
 import os
+from typing import TYPE_CHECKING
 
 from robust_saliency import cohort, results
+
+if TYPE_CHECKING:
+    from robust_saliency.training import RobustModel
 
 #: Where `pretrained` looks for cohort folders unless given `root`.
 ROOT_VARIABLE = "ROBUST_SALIENCY_RESULTS"
@@ -64,7 +70,8 @@ def members(name, *, dataset="mnist", root=None):
     return found
 
 
-def pretrained(name, lam, seed=0, *, dataset="mnist", root=None):
+def pretrained(name: str, lam: float, seed: int = 0, *, dataset: str = "mnist",
+               root: str | None = None) -> RobustModel:
     """The trained model of one member of a committed cohort, e.g.
     `pretrained("mnist_converged", lam=10)`.
 

@@ -5,6 +5,8 @@ number into a verdict, and the verdict. The rules are fixed here, before looking
 and are printed with it.
 """
 
+from __future__ import annotations
+
 import os
 
 import numpy as np
@@ -70,7 +72,7 @@ def _with_interval(table, key, evaluated):
     return values, low, high
 
 
-def check(results_dir):
+def check_claims(results_dir: str) -> list[dict[str, str]]:
     """The claims table of a cohort folder: a list of dicts (claim, paper, measured, rule,
     verdict)."""
     spec, table = cohort.read(results_dir)
@@ -159,6 +161,9 @@ def check(results_dir):
     rows.append(masking_row(results_dir, table["run_dir"][table["status"] == "evaluated"]))
     # Beyond the paper: the standard explanation metrics, where the cohort measured them.
     return rows + explanation_claims.rows(results_dir, table, evaluated)
+
+
+check = check_claims  # the library's own name for it (robust_saliency.check_claims)
 
 
 def masking_row(results_dir, run_dirs):

@@ -16,16 +16,20 @@ is complete. A stage whose outputs exist is skipped, so a rerun finishes what an
 left and a finished cohort reruns in seconds. A diverged member is recorded and the sweep goes on.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
-import typing
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robust_saliency import attacks as attack_registry
 from robust_saliency import results
 
-if typing.TYPE_CHECKING:
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from robust_saliency import runs
 
 # evaluation and runs (TensorFlow) are imported where a member is trained or evaluated: reading
@@ -47,18 +51,18 @@ class CohortSpec:
     """What a cohort is: its training template, lambda sweep and evaluation protocol."""
 
     name: str
-    train: "runs.TrainConfig"
-    lambdas: tuple
+    train: runs.TrainConfig
+    lambdas: tuple[float, ...]
     num_images: int = 1000
-    attacks: tuple = attack_registry.PAPER
-    attack_options: dict = dataclasses.field(default_factory=dict)
+    attacks: tuple[str, ...] = attack_registry.PAPER
+    attack_options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     # Also measure the alignment of SmoothGrad and Integrated Gradients maps (evaluation.py).
     aggregated_saliency: bool = False
     # Also score the plain gradient maps by every explanation-quality metric (explanations.py).
     explanation_metrics: bool = False
     # Replicate training seeds: every lambda is trained once per seed (the template's own seed
     # is replaced by the member's).
-    seeds: tuple = (0,)
+    seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self):
         if not self.lambdas:
@@ -72,18 +76,18 @@ class CohortSpec:
             raise ValueError(f"seeds must be distinct integers >= 0, got {self.seeds}")
 
     @classmethod
-    def from_json(cls, saved):
+    def from_json(cls, saved: dict[str, Any]) -> CohortSpec:
         """The CohortSpec of a cohort.json's content, in any layout (results.upgrade: fields
         it predates at what their absence meant; the training configuration nested)."""
         from robust_saliency import runs
 
         names = {f.name for f in dataclasses.fields(cls)}
-        fields = {k: tuple(v) if isinstance(v, list) else v
-                  for k, v in results.upgrade(results.COHORT_JSON, saved).items()
-                  if k in names}
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in results.upgrade(results.COHORT_JSON, saved).items()
+                                  if k in names}
         return cls(**{**fields, "train": runs.TrainConfig.from_json(saved["train"])})
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "train": self.train.to_json(),
                 "lambdas": list(self.lambdas), "num_images": self.num_images,
                 "attacks": list(self.attacks), "attack_options": self.attack_options,
@@ -189,8 +193,9 @@ def _evaluated(run_dir, spec):
                         for name in evaluation.explanation_columns(spec.aggregated_saliency))))
 
 
-def run(results_dir, spec, *, members=None, shard=None, progress=None, train_verbose=2,
-        strategy="default"):
+def run_cohort(results_dir: str, spec: CohortSpec, *, members: Sequence[int] | None = None,
+               shard: str | None = None, progress: Callable[..., object] | None = None,
+               train_verbose: int | str = 2, strategy: str = "default") -> list[tuple[int, str]]:
     """Trains and evaluates the chosen members of `spec` into `results_dir`, then gathers.
 
     Args:
@@ -248,6 +253,9 @@ def run(results_dir, spec, *, members=None, shard=None, progress=None, train_ver
         gather(results_dir)
     gather(results_dir)
     return ran
+
+
+run = run_cohort  # the library's own name for it (robust_saliency.run_cohort)
 
 
 def _member_row(results_dir, m, index, lam, seed):
@@ -334,7 +342,7 @@ def gather(results_dir):
     return {n: np.asarray(v) for n, v in table.items()}
 
 
-def read(results_dir):
+def read_cohort(results_dir: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(cohort.json, cohort.csv as columns) of a cohort folder, with a clear error if absent."""
     spec_path = os.path.join(results_dir, results.COHORT_JSON)
     table_path = os.path.join(results_dir, results.COHORT_CSV)
@@ -348,3 +356,6 @@ def read(results_dir):
     # Folders gathered before the rule existed get it applied on reading.
     table["degenerate"] = degenerate(table)
     return spec, table
+
+
+read = read_cohort  # the library's own name for it (robust_saliency.read_cohort)

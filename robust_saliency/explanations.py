@@ -23,9 +23,19 @@ TensorFlow is imported only where a model is called, so the registry (names, dir
 without it, as the TensorFlow-free claims do.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from robust_saliency import image_seeds, stats
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import keras
+    from numpy.typing import ArrayLike
 
 
 class Metric:
@@ -332,9 +342,10 @@ class Randomisation(Metric):
         return _rank_correlations(flat(inputs.maps), flat(g.astype(np.float64)))
 
 
-METRICS = {m.name: m for m in (Deletion, Insertion, FaithfulnessCorrelation, MaxSensitivity,
-                               RandomLogit, Randomisation, Sparseness, Complexity, RelevanceMass,
-                               RelevanceRank)}
+METRICS: dict[str, type[Metric]] = {
+    m.name: m for m in (Deletion, Insertion, FaithfulnessCorrelation, MaxSensitivity, RandomLogit,
+                        Randomisation, Sparseness, Complexity, RelevanceMass, RelevanceRank)}
+EXPLANATION_METRICS = METRICS  # robust_saliency.EXPLANATION_METRICS
 
 
 # The metrics that score the map they are given: measured for SmoothGrad and IG maps too.
@@ -346,8 +357,11 @@ def undefined(values):
     return int(np.isnan(np.asarray(values, np.float64)).sum())
 
 
-def measure(model, images, maps=None, *, metrics=None, classes=None, bounds=(0.0, 1.0),
-            batch_size=100, compiled=True):
+def explanation_metrics(model: keras.Model | None, images: ArrayLike,
+                        maps: ArrayLike | None = None, *, metrics: Sequence[str] | None = None,
+                        classes: ArrayLike | None = None,
+                        bounds: tuple[float, float] = (0.0, 1.0), batch_size: int = 100,
+                        compiled: bool = True) -> dict[str, np.ndarray]:
     """Every chosen metric of `maps` (one per image), per image.
 
     Args:
@@ -391,3 +405,6 @@ def measure(model, images, maps=None, *, metrics=None, classes=None, bounds=(0.0
                          f"{list(MAP_METRICS)} for these maps.")
     inputs = _Inputs(model, images, maps, classes, bounds, batch_size, compiled)
     return {name: np.asarray(METRICS[name]()(inputs), np.float64) for name in names}
+
+
+measure = explanation_metrics  # the library's own name for it (robust_saliency.explanation_metrics)

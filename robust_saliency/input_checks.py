@@ -4,11 +4,18 @@ Each raises a ValueError that names the problem and the fix. They are the cheap 
 preflight (robust_saliency.model_checks), run by every function that takes a model and images.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from robust_saliency.logits import check_logits
+
+if TYPE_CHECKING:
+    import keras
+    from numpy.typing import ArrayLike
 
 _LOGITS_CHECK_IMAGES = 8  # rows that, all summing to 1, mark probabilities (logits never do)
 
@@ -38,7 +45,8 @@ def check_bounds(bounds):
     return low, high
 
 
-def check_images(images, model=None, bounds=None):
+def check_images(images: ArrayLike, model: keras.Model | None = None,
+                 bounds: tuple[float, float] | None = None) -> np.ndarray:
     """Validate an image batch: numeric, finite, non-empty, of the model's shape and in bounds.
 
     Args:
@@ -92,7 +100,8 @@ def check_images(images, model=None, bounds=None):
     return arr
 
 
-def check_labels(labels, count, classes, name="labels"):
+def check_labels(labels: ArrayLike, count: int, classes: int,
+                 name: str = "labels") -> np.ndarray:
     """`labels` as int32 (count,), each a class index of a network with `classes` logits.
 
     A label the network cannot predict would make every image count as misclassified (an

@@ -8,6 +8,8 @@ before a final softmax / sigmoid / log-softmax, and `check_logits` refuses outpu
 still probabilities (a subclassed model, whose last operation cannot be found and removed).
 """
 
+from __future__ import annotations
+
 import weakref
 
 import keras
@@ -67,7 +69,7 @@ def squashing(model):
     return name if name in SQUASHING else None
 
 
-def logits_model(model):
+def logits_model(model: keras.Model) -> keras.Model:
     """`model` without its final softmax, sigmoid or log-softmax: a Keras model from the same
     inputs to the logits before it, sharing `model`'s layers and weights. A model without one
     is returned as it is.

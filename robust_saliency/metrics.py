@@ -16,7 +16,10 @@ Values at degenerate points are defined, never NaN:
 """
 
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +29,10 @@ from robust_saliency.bounds import bound_violated, roundoff_slack  # noqa: F401 
 from robust_saliency.input_checks import check_images, input_dtype
 from robust_saliency.logits import logits_network
 from robust_saliency.passes import x_terms  # noqa: F401 - public here too
+
+if TYPE_CHECKING:
+    import keras
+    from numpy.typing import ArrayLike
 
 PER_IMAGE_KEYS = (
     "pred", "runner_up", "alignment", "alignment_bin", "lin_robustness", "lin_robustness_linf",
@@ -173,8 +180,10 @@ def _build_kernel(ref, class_chunk, return_maps):
     return kernel
 
 
-def measure(model, images, batch_size=100, *, bounds=(0.0, 1.0), class_chunk=None,
-            return_maps=False, compiled=True, verbose=None):
+def measure(model: keras.Model, images: ArrayLike, batch_size: int = 100, *,
+            bounds: tuple[float, float] | None = (0.0, 1.0), class_chunk: int | None = None,
+            return_maps: bool = False, compiled: bool = True,
+            verbose: bool | None = None) -> dict[str, np.ndarray]:
     """Every per-image quantity of the paper for a batch of images, one row per image.
 
     Args:

@@ -25,9 +25,16 @@ The checks cost a few forward and backward passes of `sample` images; the measur
 points run the cheap input checks (robust_saliency.input_checks) on every call.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+    from numpy.typing import ArrayLike
 
 VERDICTS = ("pass", "warning", "refused", "skipped")
 # An image's logits computed alone and in a batch differ by the round-off of another kernel
@@ -86,7 +93,8 @@ class Preflight(tuple):
                          for c in self)
 
 
-def preflight(model, images, *, bounds=(0.0, 1.0), labels=None, sample=16):
+def preflight(model: keras.Model, images: ArrayLike, *, bounds: tuple[float, float] = (0.0, 1.0),
+              labels: ArrayLike | None = None, sample: int = 16) -> Preflight:
     """Every preflight check of `model` on (the first `sample` of) `images`.
 
     Args:
@@ -122,7 +130,7 @@ def preflight(model, images, *, bounds=(0.0, 1.0), labels=None, sample=16):
         arr = None
     found.append(_bounds(arr, bounds) if arr is not None else _not_run("bounds"))
     usable = arr is not None and all(c.verdict != "refused" for c in found[:2])
-    x = arr[:sample] if usable else None
+    x = arr[:sample] if usable and arr is not None else None
     for name, check in (("batch", _batch), ("determinism", _determinism)):
         found.append(check(network, x) if usable else _not_run(name))
     found.append(_gradients(network, x) if usable else _not_run("gradients"))

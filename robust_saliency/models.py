@@ -8,16 +8,24 @@ for the first Lemma 1 holds globally, for the second every logit is positive one
 (Lemma 2).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import layers, ops
 
 from robust_saliency import pooling
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 MNIST_SHAPE = (28, 28, 1)
 
 
-def small_net(input_shape=MNIST_SHAPE, num_classes=10, *, use_bias=True, dropout=0.5,
-              dtype=None, name="small_net"):
+def small_net(input_shape: tuple[int, ...] = MNIST_SHAPE, num_classes: int = 10, *,
+              use_bias: bool = True, dropout: float = 0.5, dtype: str | None = None,
+              name: str = "small_net") -> keras.Model:
     """The authors' MNIST network: three conv/max-pool stages, Dense 128, dropout, logits.
 
     Conv 32/64/128 3x3 same ReLU, each followed by 2x2 max-pooling (valid padding, so 28 -> 14 ->
@@ -50,8 +58,9 @@ def small_net(input_shape=MNIST_SHAPE, num_classes=10, *, use_bias=True, dropout
     return keras.Model(inputs, logits, name=name)
 
 
-def linear_classifier(input_shape=MNIST_SHAPE, num_classes=10, *, use_bias=True, dtype=None,
-                      name="linear"):
+def linear_classifier(input_shape: tuple[int, ...] = MNIST_SHAPE, num_classes: int = 10, *,
+                      use_bias: bool = True, dtype: str | None = None,
+                      name: str = "linear") -> keras.Model:
     """Psi(x) = W x + b: the multi-class linear case, where rho = rho_tilde = alpha_dagger.
 
     Args:
@@ -70,7 +79,8 @@ def linear_classifier(input_shape=MNIST_SHAPE, num_classes=10, *, use_bias=True,
     return keras.Model(inputs, logits, name=name)
 
 
-def small_bn_net(input_shape=MNIST_SHAPE, num_classes=10, *, dtype=None, name="small_bn_net"):
+def small_bn_net(input_shape: tuple[int, ...] = MNIST_SHAPE, num_classes: int = 10, *,
+                 dtype: str | None = None, name: str = "small_bn_net") -> keras.Model:
     """A small conv net with BatchNormalization, for Theorem 1 with moving means as biases.
 
     Conv 8 -> BN -> ReLU -> MaxPool -> Conv 16 -> BN -> ReLU -> Flatten -> Dense logits.
@@ -114,8 +124,9 @@ class ZeroPadShortcut(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
-def resnet_cifar(input_shape=MNIST_SHAPE, num_classes=10, *, depth=20, bn_momentum=0.999,
-                 dtype=None, name=None):
+def resnet_cifar(input_shape: tuple[int, ...] = MNIST_SHAPE, num_classes: int = 10, *,
+                 depth: int = 20, bn_momentum: float = 0.999, dtype: str | None = None,
+                 name: str | None = None) -> keras.Model:
     """The CIFAR ResNet of He et al. (2016, Sec. 4.2), batch-normalised, returning logits.
 
     A 3x3 convolution of 16 filters, then three stages of n = (depth - 2) / 6 basic blocks
@@ -161,8 +172,9 @@ def resnet_cifar(input_shape=MNIST_SHAPE, num_classes=10, *, depth=20, bn_moment
     return keras.Model(inputs, logits, name=name or f"resnet{depth}")
 
 
-def resnet50(input_shape=(256, 256, 3), num_classes=1000, *, weights=None, bn_momentum=0.999,
-             name="resnet50"):
+def resnet50(input_shape: tuple[int, ...] = (256, 256, 3), num_classes: int = 1000, *,
+             weights: str | None = None, bn_momentum: float = 0.999,
+             name: str = "resnet50") -> keras.Model:
     """keras.applications ResNet50 returning logits (the scores Psi are pre-softmax).
 
     Args:
@@ -217,12 +229,18 @@ def _load_imagenet_weights(network):
     network.set_weights(pretrained.get_weights())
 
 
-BUILDERS = {"small_net": small_net, "linear": linear_classifier, "small_bn_net": small_bn_net,
-            "resnet_cifar": resnet_cifar, "resnet50": resnet50}
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "small_net": small_net, "linear": linear_classifier, "small_bn_net": small_bn_net,
+    "resnet_cifar": resnet_cifar, "resnet50": resnet50}
 
 
-def build(name, input_shape, num_classes, **options):
+def build_network(name: str, input_shape: tuple[int, ...], num_classes: int,
+                  **options: Any) -> keras.Model:
     """The network registered under `name` (BUILDERS), for images of `input_shape`."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; valid: {sorted(BUILDERS)}")
     return BUILDERS[name](input_shape, num_classes, **options)
+
+
+build = build_network  # the library's own name for it (robust_saliency.build_network)
+MODELS = BUILDERS  # robust_saliency.MODELS

@@ -4,7 +4,10 @@ A penalty maps (network, images, labels) to per-example terms; `RobustModel.trai
 them, so a new penalty is a new class registered here and no edit to the training loop.
 """
 
+from __future__ import annotations
+
 import inspect
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -231,8 +234,8 @@ class PGDTraining(GradientNormPenalty):
                 "random_start": self.random_start, "bounds": list(self.bounds)}
 
 
-PENALTIES = {p.name: p for p in (GradientNormPenalty, AlignmentPenalty, DualNormPenalty,
-                                 PGDTraining)}
+PENALTIES: dict[str, type[GradientNormPenalty]] = {
+    p.name: p for p in (GradientNormPenalty, AlignmentPenalty, DualNormPenalty, PGDTraining)}
 
 
 def option_names(name):
@@ -247,8 +250,11 @@ def default_sensitivity(name):
     return PENALTIES[name].default_sensitivity
 
 
-def get(name="gradient_norm", **options):
+def penalty(name: str = "gradient_norm", **options: Any) -> GradientNormPenalty:
     """The penalty registered under `name`, built with `options`."""
     if name not in PENALTIES:
         raise ValueError(f"unknown penalty {name!r}; valid: {sorted(PENALTIES)}")
     return PENALTIES[name](**options)
+
+
+get = penalty  # the library's own name for it (robust_saliency.penalty)

@@ -13,14 +13,23 @@ Every stage writes its results atomically and a rerun resumes after the last fin
 attacks one by one); the figures and the page are redrawn from the files each time.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robust_saliency import attacks, results
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import keras
+    from numpy.typing import ArrayLike
 
 REPORT_JSON = "report.json"
 PREFLIGHT_JSON = "preflight.json"
@@ -50,10 +59,14 @@ def _printer(enabled):
     return say
 
 
-def report(model, images, labels=None, *, out_dir, bounds=(0.0, 1.0), attack_methods=ATTACKS,
-           attack_options=None, paper_attacks=False, aggregated_saliency=True,
-           explanation_metrics=False, gallery_images=3, name=None, batch_size=100,
-           verbose=True, force=False, display=None):
+def report(model: keras.Model, images: ArrayLike, labels: ArrayLike | None = None, *,
+           out_dir: str, bounds: tuple[float, float] = (0.0, 1.0),
+           attack_methods: Sequence[str] = ATTACKS,
+           attack_options: dict[str, dict[str, Any]] | None = None, paper_attacks: bool = False,
+           aggregated_saliency: bool = True, explanation_metrics: bool = False,
+           gallery_images: int = 3, name: str | None = None, batch_size: int = 100,
+           verbose: bool = True, force: bool = False,
+           display: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, Any]:
     """Measures `model` on `images` and writes a readable report into `out_dir`.
 
     Args:
@@ -108,7 +121,7 @@ def report(model, images, labels=None, *, out_dir, bounds=(0.0, 1.0), attack_met
         print(str(found), file=sys.stderr)
     arr = input_checks.check_images(arr, network, bounds)
     labels_given = labels is not None
-    if labels_given:
+    if labels is not None:
         labels = input_checks.check_labels(labels, len(arr), network.output_shape[-1])
     else:
         labels = np.argmax(network.predict(arr, batch_size=batch_size, verbose=0), axis=1)
@@ -234,7 +247,8 @@ def draw(out_dir, *, display=None):
     return {key: paths[0] for key, paths in drawn.items()}
 
 
-def compare(first_dir, second_dir, out_dir, *, names=None):
+def compare_reports(first_dir: str, second_dir: str, out_dir: str, *,
+                    names: Sequence[str] | None = None) -> dict[str, Any]:
     """Two finished reports of the same images side by side: the rho_best curves overlaid and
     the per-image changes (did the images whose distance grew most also gain alignment?).
 
@@ -263,3 +277,6 @@ def compare(first_dir, second_dir, out_dir, *, names=None):
     page, markdown = report_page.write_pair(out_dir, [first_dir, second_dir], names, tables,
                                             drawn)
     return {"page": page, "markdown": markdown, "figures": drawn}
+
+
+compare = compare_reports  # the library's own name for it (robust_saliency.compare_reports)

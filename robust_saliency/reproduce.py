@@ -9,8 +9,11 @@ reason a rerun on other hardware is close but not identical. `report(comparison)
 user reads; TensorFlow-free.
 """
 
+from __future__ import annotations
+
 import math
 import os
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +114,7 @@ def _seed_ranges(reference, member):
     return ranges
 
 
-def compare(results_dir, reference_dir):
+def compare_cohorts(results_dir: str, reference_dir: str) -> dict[str, Any]:
     """Every member of `reference_dir` compared with the same member of `results_dir`.
 
     Returns:
@@ -143,6 +146,9 @@ def compare(results_dir, reference_dir):
             "skipped": list(skip)}
 
 
+compare = compare_cohorts  # the library's own name for it (robust_saliency.compare_cohorts)
+
+
 def _differs(a, b):
     """Whether two cohort.json values differ; within a dict (the training template) only in
     the keys both have, since fields added later are absent from older files."""
@@ -159,7 +165,7 @@ def _seed(member):
     return int(member.rsplit("_seed", 1)[1]) if "_seed" in member else 0
 
 
-def report(comparison):
+def reproduction_report(comparison: dict[str, Any]) -> list[str]:
     """The comparison as lines of text, ending in a one-line summary."""
     lines = []
     if comparison.get("skipped"):
@@ -206,3 +212,6 @@ def report(comparison):
                         "reference's seed range: the spread across training runs)")
     lines.append(summary)
     return lines
+
+
+report = reproduction_report  # the library's own name for it (robust_saliency.reproduction_report)

@@ -7,6 +7,8 @@ place with os.replace, so a reader (or a rerun after a kill) sees the old file o
 never half of one.
 """
 
+from __future__ import annotations
+
 import contextlib
 import csv
 import hashlib
@@ -18,6 +20,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from typing import Any
 
 import numpy as np
 
@@ -211,7 +214,7 @@ def write_json(path, obj):
     write_text(path, json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path):
+def read_json(path: str | os.PathLike[str]) -> Any:
     """The JSON document at `path` (run.json, summary.json, cohort.json, ...)."""
     with open(path) as f:
         return json.load(f)
@@ -230,7 +233,7 @@ def write_table(path, columns):
     write_text(path, buffer.getvalue())
 
 
-def read_table(path):
+def read_table(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Reads a CSV written by write_table: dict of numpy arrays (int, float or str columns)."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))

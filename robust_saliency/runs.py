@@ -5,12 +5,15 @@ member of a cohort. Rerunning it on the same folder resumes from the last comple
 (keras.callbacks.BackupAndRestore) and returns at once for a finished or diverged run.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import os
 import shutil
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -27,6 +30,9 @@ from robust_saliency import (
     train_config,
     training,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # TrainConfig lives in train_config; its name stays importable from here, where runs are.
 TrainConfig = train_config.TrainConfig
@@ -150,7 +156,9 @@ def saved_config_matches(saved, config):
         return False
 
 
-def train(config, run_dir, *, strategy="default", verbose=1, extra_callbacks=()):
+def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "default",
+          verbose: int | str = 1,
+          extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, Any]:
     """Trains `config` into `run_dir`, resuming whatever an earlier call left there.
 
     Args:
@@ -321,7 +329,7 @@ def saved_config(saved):
     return TrainConfig.from_json(saved)
 
 
-def load_model(run_dir):
+def load_model(run_dir: str) -> training.RobustModel:
     """The trained RobustModel of `run_dir`: its model.keras, else (a committed result folder)
     the architecture rebuilt from run.json with the weights of WEIGHTS_FILE, checked against
     the sha256 run.json recorded.

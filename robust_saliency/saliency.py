@@ -9,12 +9,19 @@ per network and reused, as in `metrics`.
 """
 
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from robust_saliency import image_seeds, input_checks, metrics, passes, stats
 from robust_saliency.compiled import image_spec, per_network
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 def _smoothgrad_batch(model, x, classes, seeds, sigma, samples):
@@ -80,8 +87,9 @@ def target_classes(network, arr, classes, batch_size):
     return input_checks.check_labels(classes, len(arr), network.output_shape[-1], "classes")
 
 
-def smoothgrad(model, images, classes=None, *, samples=50, noise=0.15, bounds=(0, 1),
-               batch_size=100, seed=0, compiled=True):
+def smoothgrad(model: keras.Model, images: ArrayLike, classes: ArrayLike | None = None, *,
+               samples: int = 50, noise: float = 0.15, bounds: tuple[float, float] = (0, 1),
+               batch_size: int = 100, seed: int = 0, compiled: bool = True) -> np.ndarray:
     """SmoothGrad: the mean of grad_x Psi^c(x + eps) over `samples` draws eps ~ N(0, sigma^2 I).
 
     Args:
@@ -115,8 +123,10 @@ def smoothgrad(model, images, classes=None, *, samples=50, noise=0.15, bounds=(0
                 shared=(sigma, tf.constant(samples, tf.int32)))
 
 
-def integrated_gradients(model, images, classes=None, *, baseline=None, steps=50,
-                         bounds=(0, 1), batch_size=100, compiled=True):
+def integrated_gradients(model: keras.Model, images: ArrayLike,
+                         classes: ArrayLike | None = None, *, baseline: ArrayLike | None = None,
+                         steps: int = 50, bounds: tuple[float, float] = (0, 1),
+                         batch_size: int = 100, compiled: bool = True) -> np.ndarray:
     """Integrated Gradients with the midpoint rule: (x - x0) * mean_k grad Psi^c(x0 + a_k (x - x0)),
     a_k = (k + 1/2) / steps.
 
@@ -163,8 +173,11 @@ def _alignments(images, maps):
     return passes.alignment(flat(images), flat(maps)).numpy()
 
 
-def aggregated_alignments(model, images, *, classes=None, bounds=(0, 1), smoothgrad_options=None,
-                          ig_options=None, batch_size=100, return_maps=False):
+def aggregated_alignments(model: keras.Model, images: ArrayLike, *,
+                          classes: ArrayLike | None = None, bounds: tuple[float, float] = (0, 1),
+                          smoothgrad_options: dict[str, Any] | None = None,
+                          ig_options: dict[str, Any] | None = None, batch_size: int = 100,
+                          return_maps: bool = False) -> dict[str, np.ndarray]:
     """Alignment (eq. 3) of the SmoothGrad and Integrated Gradients maps with their images.
 
     Args:
@@ -187,7 +200,7 @@ def aggregated_alignments(model, images, *, classes=None, bounds=(0, 1), smoothg
     network = metrics.logits_network(model)
     arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
-    common = dict(bounds=bounds, batch_size=batch_size)
+    common: dict[str, Any] = dict(bounds=bounds, batch_size=batch_size)
     maps = {"smoothgrad": smoothgrad(network, arr, classes, **common, **(smoothgrad_options or {})),
             "ig": integrated_gradients(network, arr, classes, **common, **(ig_options or {}))}
     out = {f"alignment_{name}": _alignments(arr, m) for name, m in maps.items()}
@@ -246,8 +259,10 @@ def _seeded_clone(seed):
     return clone
 
 
-def randomisation_check(model, images, *, classes=None, seed=0, biases="initializers",
-                        batch_size=100):
+def randomisation_check(model: keras.Model, images: ArrayLike, *,
+                        classes: ArrayLike | None = None, seed: int = 0,
+                        biases: str = "initializers",
+                        batch_size: int = 100) -> list[dict[str, Any]]:
     """Cascading model-parameter randomisation (Adebayo et al., 2018) of the plain gradient.
 
     From the logits layer down, one more layer with trainable weights at a time gets all its

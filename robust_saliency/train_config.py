@@ -170,7 +170,7 @@ class PenaltyConfig:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"invalid penalty configuration: penalty {self.name!r}: {e}") from e
 
-    def build(self):
+    def build(self) -> penalties.GradientNormPenalty:
         """The penalties.PENALTIES object this configures."""
         return penalties.get(self.name, lam=self.lam, convention=self.convention,
                              sensitivity_mode=self.sensitivity_mode, batch_size=self.batch_size,
@@ -270,15 +270,16 @@ class TrainConfig:
         _check(problems, "training configuration")
 
     @classmethod
-    def of(cls, **fields):
+    def of(cls, **fields: typing.Any) -> "TrainConfig":
         """A configuration made from `fields` (short or dotted names, see replace), every other
         field at its default. Unlike replace, each part is made afresh, so a None
         sensitivity_mode takes the given penalty's own form."""
-        parts = {part: values[""] if "" in values else _PARTS[part](**values)
-                 for part, values in _group(fields).items()}
+        parts: dict[str, typing.Any] = {
+            part: values[""] if "" in values else _PARTS[part](**values)
+            for part, values in _group(fields).items()}
         return cls(**parts)
 
-    def replace(self, **changes):
+    def replace(self, **changes: typing.Any) -> "TrainConfig":
         """A copy with the given leaves replaced, each by its short name (SHORT_NAMES: lam,
         epochs, dataset, ...) or its dotted name ('optimizer.momentum'); every part is
         validated again. Unknown names raise ConfigError listing the valid ones."""
@@ -287,19 +288,21 @@ class TrainConfig:
                for part, fields in _group(changes).items()}
         return dataclasses.replace(self, **top)
 
-    def to_json(self):
+    def to_json(self) -> dict[str, typing.Any]:
         """The nested dict run.json and cohort.json hold (lists for tuples)."""
         return results.jsonable(dataclasses.asdict(self))
 
     @classmethod
-    def from_json(cls, saved):
+    def from_json(cls, saved: dict[str, typing.Any]) -> "TrainConfig":
         """The TrainConfig of a dict saved in any layout (results.upgrade_train_config)."""
         nested = results.upgrade_train_config(saved)
         unknown = sorted(set(_flatten(nested)) - {leaf.name for leaf in leaves()})
         if unknown:
             raise ConfigError(f"unknown fields {', '.join(unknown)} in a saved training "
                               "configuration; it was written by a newer robust_saliency")
-        return cls(**{k: _PARTS[k](**v) if k in _PARTS else v for k, v in nested.items()})
+        parts: dict[str, typing.Any] = {k: _PARTS[k](**v) if k in _PARTS else v
+                                        for k, v in nested.items()}
+        return cls(**parts)
 
 
 def _group(changes):
@@ -326,8 +329,8 @@ def _flatten(nested, prefix=""):
     return out
 
 
-_PARTS = {f.name: f.type for f in dataclasses.fields(TrainConfig)
-          if dataclasses.is_dataclass(f.type)}
+_PARTS: dict[str, typing.Any] = {f.name: f.type for f in dataclasses.fields(TrainConfig)
+                                  if dataclasses.is_dataclass(f.type)}
 
 
 def _annotation(tp):

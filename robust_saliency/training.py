@@ -4,13 +4,19 @@ The step follows the Keras 'customizing fit' pattern: the penalty's own inner ta
 outer tape, `keras.metrics.Mean` trackers, build and compile inside `strategy.scope()`.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
 
 from robust_saliency import input_checks, logits, results
+
+if TYPE_CHECKING:
+    from robust_saliency.train_config import PenaltyConfig
 
 TRACKERS = ("loss", "nll", "penalty", "weight_norm", "accuracy")
 
@@ -45,7 +51,8 @@ class RobustModel(keras.Model):
       **kwargs: the penalty's short-named fields (above), then keras.Model's own (name, ...).
     """
 
-    def __init__(self, network, *, penalty=None, weight_decay=0.0, **kwargs):
+    def __init__(self, network: keras.Model, *, penalty: PenaltyConfig | str | None = None,
+                 weight_decay: float = 0.0, **kwargs: Any) -> None:
         # Imported here: importing keras registers this class (robust_saliency/__init__.py)
         # while models.py, which train_config needs, may itself be importing keras.
         from robust_saliency import train_config
@@ -77,10 +84,11 @@ class RobustModel(keras.Model):
             _check_logits(self.network, self.network.inputs[0].shape)
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values())
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+    def compile(self, optimizer: str | keras.optimizers.Optimizer = "rmsprop", loss: Any = None,
+                metrics: Any = None, **kwargs: Any) -> None:
         """keras.Model.compile with the optimizer and run options only: the loss is NLL +
         penalty + weight decay and the tracked metrics are TRACKERS, so a `loss` or `metrics`
         would be silently ignored and is refused instead."""
@@ -91,14 +99,15 @@ class RobustModel(keras.Model):
                 "robust.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9)).")
         super().compile(optimizer=optimizer, **kwargs)
 
-    def compile_from_config(self, config):
+    def compile_from_config(self, config: dict[str, Any]) -> None:
         # Keras skips compiling a loaded model whose compile is overridden (losing the
         # optimizer's slots); this compile takes the saved config as Keras's own would.
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def fit(self, *args, callbacks=None, **kwargs):
+    def fit(self, *args: Any, callbacks: list[keras.callbacks.Callback] | None = None,
+            **kwargs: Any) -> keras.callbacks.History:
         """keras.Model.fit, stopping at the first non-finite loss (keras.callbacks.
         TerminateOnNaN is added unless one is given): a diverged step leaves NaN weights, and
         every later number would be NaN."""
@@ -116,17 +125,17 @@ class RobustModel(keras.Model):
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple[int | None, ...] | None = None) -> None:
         if not self.network.built:
             self.network.build(input_shape)
             if input_shape is not None:
                 _check_logits(self.network, input_shape)
         self.built = True
 
-    def call(self, images, training=False):
+    def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.network(images, training=training)
 
-    def weight_norm_squared(self, dtype):
+    def weight_norm_squared(self, dtype: tf.DType | str) -> tf.Tensor:
         return tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, dtype)))
                          for v in self.network.trainable_variables])
 
@@ -159,7 +168,7 @@ class RobustModel(keras.Model):
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
-    def train_step(self, data):
+    def train_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, labels = data[0], data[1]
         with tf.GradientTape() as tape:
             loss, logits, nll, penalty, weights = self._loss_terms(images, labels, training=True)
@@ -167,12 +176,12 @@ class RobustModel(keras.Model):
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         return self._update_trackers(labels, logits, nll, penalty, weights)
 
-    def test_step(self, data):
+    def test_step(self, data: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, labels = data[0], data[1]
         _, logits, nll, penalty, weights = self._loss_terms(images, labels, training=False)
         return self._update_trackers(labels, logits, nll, penalty, weights)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
             "network": keras.saving.serialize_keras_object(self.network),
@@ -182,7 +191,7 @@ class RobustModel(keras.Model):
         return config
 
     @classmethod
-    def from_config(cls, saved):
+    def from_config(cls, saved: dict[str, Any]) -> RobustModel:
         saved = results.upgrade_model_penalty(saved)  # models saved before PenaltyConfig
         from robust_saliency import train_config
 

@@ -15,11 +15,21 @@ no ground truth). This module imports no TensorFlow until an attack runs, so plo
 table without it.
 """
 
+from __future__ import annotations
+
 import ast
 import collections.abc
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from robust_saliency.attacks.base import INF, REGISTRY, Attack  # noqa: F401 - public here
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import keras
+    import numpy as np
+    from numpy.typing import ArrayLike
 
 # Importing a module registers its attacks; this order is the tables' and figures' order: the
 # paper's three, the strong L2 attacks, the L-inf pair.
@@ -81,8 +91,11 @@ def check_methods(methods, options=None):
         get(name, **opts)
 
 
-def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=100,
-                      verbose=None, progress=None, **options):
+def find_adversarials(model: keras.Model, images: ArrayLike, method: str,
+                      bounds: tuple[float, float], labels: ArrayLike | None = None, *,
+                      batch_size: int = 100, verbose: bool | None = None,
+                      progress: Callable[..., object] | None = None,
+                      **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """Like `minimal_distance`, also returning the verified adversarial images.
 
     Returns:
@@ -96,7 +109,9 @@ def find_adversarials(model, images, method, bounds, labels=None, *, batch_size=
                                     batch_size=batch_size, verbose=verbose, progress=progress)
 
 
-def minimal_distance(model, images, method, bounds, labels=None, **options):
+def minimal_distance(model: keras.Model, images: ArrayLike, method: str,
+                     bounds: tuple[float, float], labels: ArrayLike | None = None,
+                     **options: Any) -> np.ndarray:
     """Per image, the norm of the smallest verified adversarial perturbation `method` found, in
     the method's own norm NORMS[method] (2 or math.inf).
 
