@@ -33,6 +33,27 @@ def test_every_public_name_resolves_and_is_documented():
         rs.measur  # noqa: B018
 
 
+def test_every_public_name_is_itself_and_annotated():
+    # help(rs.X) shows X; parameters and returns are typed (mypy checks them in make lint).
+    import inspect
+
+    for name in rs.__all__:
+        value = getattr(rs, name)
+        if not callable(value):
+            continue
+        assert value.__name__ == name, f"rs.{name} is {value.__name__}"
+        functions = [value] if inspect.isfunction(value) else [
+            getattr(f, "__func__", f) for m, f in vars(value).items()
+            if (m == "__init__" or not m.startswith("_"))
+            and (inspect.isfunction(f) or isinstance(f, classmethod))]
+        for f in functions:
+            signature = inspect.signature(f)
+            untyped = [p.name for p in signature.parameters.values()
+                       if p.name not in ("self", "cls") and p.annotation is p.empty]
+            assert not untyped and signature.return_annotation is not signature.empty, (
+                f"rs.{name}: {f.__name__} lacks annotations ({untyped or 'return'})")
+
+
 def test_import_loads_no_tensorflow_until_a_tensorflow_name_is_used():
     code = """
 import sys
