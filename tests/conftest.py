@@ -14,30 +14,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from helpers import tiny_cohort_spec
 
 # Two logical CPU devices, so MirroredStrategy tests run real replicas on this machine; this must
 # happen before TensorFlow initialises its runtime, hence at import.
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-
-
-def randomize_biases(model, rng, scale=0.1):
-    """Give every bias, BN beta/gamma and BN moving statistic a random value.
-
-    Keras initialises biases and BN statistics to 0/1, which would make the bias terms of
-    Theorem 1 vanish trivially; the theory tests need them non-zero.
-    """
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.moving_mean.shape
-            layer.moving_mean.assign(rng.normal(0, scale, n))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n))
-            layer.beta.assign(rng.normal(0, scale, n))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, n))
-        elif getattr(layer, "bias", None) is not None:
-            layer.bias.assign(rng.normal(0, scale, layer.bias.shape))
-    return model
 
 
 # The files that take longest (about 40 s to 2.5 min each on a 2-core machine), longest first:
@@ -125,21 +108,6 @@ def mirrored():
     return tf.distribute.MirroredStrategy(devices)
 
 
-def tiny_cohort_spec(lambdas=(1.0, 1000.0)):
-    """Two synthetic members trained one epoch, measured on 12 images with cheap attacks."""
-    from robust_saliency import cohort, runs
-
-    # No per-epoch probe: the cohort tests measure after training; the train command's test
-    # checks the probe.
-    train = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
-                             val_subset=100, probe_size=0, lr_schedule="constant",
-                             learning_rate=1e-2)
-    return cohort.CohortSpec(name="tiny", train=train, lambdas=lambdas, num_images=12,
-                             attacks=("gradient", "bim", "cw"),
-                             attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
-                                             "bim": {"steps": 3, "search_steps": 3}})
-
-
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory):
     """(folder, stages run, progress lines) of one run of `tiny_cohort_spec()` from an empty
@@ -157,11 +125,3 @@ def tiny_cohort(tmp_path_factory):
     return folder, [tuple(stage) for stage in ran], lines
 
 
-def assert_exact_inside_box(found, adversarials, exact, low=0.0, high=1.0):
-    """An attack's verified distances on an affine classifier against the exact ones: never
-    below (that would be a verification bug), within 1e-4 relative above, every point in the
-    box."""
-    ratio = found / exact
-    assert np.all(ratio >= 1 - 1e-9), "below the exact distance: a verification bug"
-    assert np.all(ratio - 1 <= 1e-4)
-    assert adversarials.min() >= low and adversarials.max() <= high
