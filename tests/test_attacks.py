@@ -150,8 +150,9 @@ def test_unknown_method_and_bad_model_fail():
 
 
 def test_a_candidate_just_short_of_the_boundary_is_pushed_out_not_lost():
-    # A random affine classifier (float64 closed form as in test_theory) and, per image, the
-    # point a fraction 3e-5 short of its nearest boundary along the L2-optimal direction: not
+    # A random affine classifier (float64 closed form as in helpers.exact_linear_distance) and,
+    # per image, the point a fraction 3e-5 short of its nearest boundary along the L2-optimal
+    # direction: not
     # adversarial, as a minimisation attack's last point can be under other kernels' rounding.
     model, x, exact = linear_setup()
     w, b = linear_weights(model)

@@ -12,7 +12,7 @@ passes.UNROLL_MAX_CLASSES, so the measurement takes the same chunked path; and n
 probe: it is the evaluation's many-class measurement (run here, maps included) called from a
 callback whose logic does not depend on the class count, and the callback is test_train_job's
 business. That 1000 chunked classes give the brute-force
-answer is test_resnet's test_1000_classes_chunked_equals_brute_force."""
+answer is test_models_resnet's test_1000_classes_chunked_equals_brute_force."""
 
 import os
 import subprocess
