@@ -28,7 +28,7 @@ tf.config.set_logical_device_configuration(
 # the files with the most tests first, so the single smoke test started last and held up the
 # run), and the short files after them fill the gaps. Any file not named keeps its place after
 # these.
-LONGEST_FIRST = ("test_imagenet_smoke", "test_train_job", "test_methods", "test_cohort",
+LONGEST_FIRST = ("test_imagenet_smoke", "test_experiments_train", "test_methods", "test_cohort",
                  "test_attacks", "test_figures", "test_metrics", "test_distribute",
                  "test_evaluation", "test_models_resnet")
 
