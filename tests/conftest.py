@@ -1,3 +1,16 @@
+"""Fixtures and hooks shared by the test files; shared plain functions are in helpers.py, and no
+test file imports another (nor this one).
+
+The layout mirrors the code: robust_saliency/<module>.py is tested in test_<module>.py,
+robust_saliency/<subpackage>/<module>.py in test_<subpackage>_<module>.py (test_attacks.py and
+test_figures.py test the subpackages' own entry points, attacks.minimal_distance and
+figures.draw), and experiments/<command>.py in test_experiments_<command>.py;
+test_<module>_<aspect>.py holds more of one module's tests where a single file would be long or
+slow (test_metrics_theory, test_models_resnet, test_cohort_seeds, ...). The rest are end to end
+or about the repository: test_methods, test_imagenet_smoke, test_api (the package's public
+names), test_entry_points, test_environment, test_docs, test_tutorial.
+"""
+
 import fcntl
 import json
 import os
