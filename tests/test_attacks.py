@@ -7,25 +7,11 @@ import weakref
 import keras
 import numpy as np
 import pytest
-from conftest import randomize_biases
-from test_theory import _exact_linear_distance, _linear_weights
+from helpers import linear_setup, linear_weights
 
 from experiments import presets
 from robust_saliency import attacks, models
 from robust_saliency.attacks import verify
-
-
-def linear_setup(seed=7, num_classes=10, dual_ord=2):
-    """(model, images, exact distances) of a random affine classifier; dual_ord=1 gives the
-    L-infinity distances (see test_theory._exact_linear_distance)."""
-    rng = np.random.default_rng(seed)
-    keras.utils.set_random_seed(seed)
-    model = randomize_biases(models.linear_classifier(num_classes=num_classes), rng, scale=0.5)
-    # Pixels well inside (0, 1), so the nearest boundary point stays in the box.
-    x = rng.uniform(0.3, 0.7, (24, 28, 28, 1)).astype("float32")
-    w, b = _linear_weights(model)
-    exact = _exact_linear_distance(x.astype(np.float64), w.astype(np.float64), b, dual_ord)
-    return model, x, exact
 
 
 @pytest.fixture(scope="session")
@@ -164,11 +150,12 @@ def test_unknown_method_and_bad_model_fail():
 
 
 def test_a_candidate_just_short_of_the_boundary_is_pushed_out_not_lost():
-    # A random affine classifier (float64 closed form as in test_theory) and, per image, the
-    # point a fraction 3e-5 short of its nearest boundary along the L2-optimal direction: not
+    # A random affine classifier (float64 closed form as in helpers.exact_linear_distance) and,
+    # per image, the point a fraction 3e-5 short of its nearest boundary along the L2-optimal
+    # direction: not
     # adversarial, as a minimisation attack's last point can be under other kernels' rounding.
     model, x, exact = linear_setup()
-    w, b = _linear_weights(model)
+    w, b = linear_weights(model)
     xf = x.reshape(len(x), -1).astype(np.float64)
     scores = xf @ w + b
     pred = scores.argmax(1)

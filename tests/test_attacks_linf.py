@@ -6,7 +6,7 @@ import eagerpy as ep
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_attacks import linear_setup
+from helpers import linear_setup
 
 from robust_saliency import attacks, models, results
 from robust_saliency.attacks import through_foolbox, verify

@@ -4,59 +4,9 @@ import os
 
 import numpy as np
 import pytest
+from helpers import cohort_member, write_hand_cohort
 
 from robust_saliency import claims, cohort, results
-
-
-def _member(rng, n, *, scale, correlated, linear_share=None):
-    """Hand-made per-image results whose median rho_tilde is about `scale`; the share of
-    alignment_bin in (18) falls from 0.82 (scale 1) to 0.53 (scale 4), the shares in (19) and
-    (20) are constant (0.4, 0.25), and M|<x, g_dagger>| / M|Psi_dagger| is `linear_share`
-    (default 1 / scale)."""
-    lin = rng.uniform(0.5, 1.5, n) * scale
-    noise = rng.normal(0, 0.05 * scale, n)
-    share = 1 / scale if linear_share is None else linear_share
-    return {
-        "index": np.arange(n), "label": np.zeros(n, int), "correct": np.ones(n, int),
-        "lin_robustness": lin,
-        "alignment": lin * 2 + noise if correlated else rng.uniform(0, 3 * scale, n),
-        "alignment_bin": lin * 0.9, "bias_term": lin * 0.2 * scale,
-        "alignment_xi": lin,
-        "bound14": lin * 0.9 + lin * 0.2 * scale, "bound15": lin * 5, "bound16": lin * 4,
-        "bound16_printed": lin * 0.5,  # below rho_tilde: the printed form fails here
-        "x_term_bin": lin * share, "b_term_bin": lin * (1 - share), "psi_bin": lin,
-        "grad_bin_norm": np.ones(n),
-        # <x, g_bar> of either sign, centred: M[alpha] is its dispersion (the ImageNet reading).
-        "x_term_pred": np.resize([1.0, -1.0], n) * np.repeat(lin[::2], 2)[:n],
-        "grad_pred_norm": np.full(n, 2.0),
-        "rho_cw": lin * 1.1, "rho_bim": lin * 1.2, "rho_gradient": lin * 1.5,
-    }
-
-
-def _write_cohort(folder, members, dataset="fashion_mnist", alignment=None, accuracy=None,
-                  model="small_net"):
-    """A cohort folder of `members`; `alignment` replaces their median alignments, `accuracy`
-    their accuracies (default 0.9 each)."""
-    rows = {"member": [], "lam": [], "status": [], "run_dir": [], "accuracy": [],
-            "num_images": []}
-    medians = {}
-    for i, m in enumerate(members):
-        run_dir = f"m{i:02d}"
-        results.write_table(os.path.join(folder, run_dir, results.PER_IMAGE_CSV), m)
-        rows["member"].append(i)
-        rows["lam"].append(10.0 ** i)
-        rows["status"].append("evaluated")
-        rows["run_dir"].append(run_dir)
-        rows["accuracy"].append(0.9 if accuracy is None else accuracy[i])
-        rows["num_images"].append(len(m["label"]))
-        for key in ("alignment", "lin_robustness", "rho_cw", "rho_bim", "rho_gradient"):
-            medians.setdefault("median_" + key, []).append(np.median(m[key]))
-    if alignment is not None:
-        medians["median_alignment"] = list(alignment)
-    results.write_table(os.path.join(folder, results.COHORT_CSV), {**rows, **medians})
-    results.write_json(os.path.join(folder, results.COHORT_JSON),
-                       {"name": "hand", "train": {"dataset": dataset, "model": model},
-                        "lambdas": rows["lam"]})
 
 
 def _verdicts(folder):
@@ -66,9 +16,10 @@ def _verdicts(folder):
 def test_known_answers(tmp_path):
     rng = np.random.default_rng(0)
     # The linear share is 1 below M[rho_tilde] = 2.4 and 0.3 beyond it: the MNIST Fig. 9.
-    members = [_member(rng, 50, scale=s, correlated=True, linear_share=1.0 if s < 2.4 else 0.3)
+    members = [cohort_member(rng, 50, scale=s, correlated=True,
+                             linear_share=1.0 if s < 2.4 else 0.3)
                for s in (1.0, 2.0, 3.0, 4.0)]
-    _write_cohort(tmp_path, members)
+    write_hand_cohort(tmp_path, members)
     v = _verdicts(tmp_path)
     assert v["median alignment rises with median robustness (CW)"] == "reproduced"
     assert v["max(CW, BIM) <= gradient attack medians"] == "reproduced"
@@ -89,24 +40,25 @@ def test_known_answers(tmp_path):
 def test_saturation_is_judged_on_the_thirds_of_the_robustness_range(tmp_path):
     rng = np.random.default_rng(4)
     scales = (1.0, 1.5, 2.0, 3.0, 3.5, 4.0)
-    members = [_member(rng, 40, scale=s, correlated=True) for s in scales]
+    members = [cohort_member(rng, 40, scale=s, correlated=True) for s in scales]
     robustness = [np.median(m["rho_cw"]) for m in members]
     # Concave, but the top third's slope is 0.65 of the bottom's: not flat enough to count.
-    _write_cohort(tmp_path, members, alignment=np.sqrt(robustness))
+    write_hand_cohort(tmp_path, members, alignment=np.sqrt(robustness))
     v = _verdicts(tmp_path)
     assert v["median alignment saturates for the most robust models"] == "not reproduced"
-    _write_cohort(tmp_path, members, alignment=np.minimum(robustness, 3.0))  # flat at the top
+    write_hand_cohort(tmp_path, members, alignment=np.minimum(robustness, 3.0))  # flat at the top
     row = {r["claim"]: r for r in claims.check(str(tmp_path))}[
         "median alignment saturates for the most robust models"]
     assert row["verdict"] == "reproduced" and "over the top third (3 models)" in row["measured"]
-    _write_cohort(tmp_path, members[:3], alignment=robustness[:3])  # too few to judge
+    write_hand_cohort(tmp_path, members[:3], alignment=robustness[:3])  # too few to judge
     assert _verdicts(tmp_path)["median alignment saturates for the most robust models"] == "n/a"
 
 
 def test_fig9_knee_is_not_judged_when_no_model_reaches_it(tmp_path):
     rng = np.random.default_rng(5)
-    _write_cohort(tmp_path, [_member(rng, 30, scale=s, correlated=True, linear_share=1.0)
-                             for s in (1.0, 1.5, 2.0)])
+    write_hand_cohort(tmp_path, [cohort_member(rng, 30, scale=s, correlated=True,
+                                               linear_share=1.0)
+                                 for s in (1.0, 1.5, 2.0)])
     row = {r["claim"]: r for r in claims.check(str(tmp_path))}[
         "M|<x, g_dagger>| / M|Psi_dagger| near 1, then falling below 0.5"]
     assert row["verdict"] == "n/a" and "no model reaches M[rho_tilde] 2.4" in row["measured"]
@@ -114,13 +66,13 @@ def test_fig9_knee_is_not_judged_when_no_model_reaches_it(tmp_path):
 
 def test_known_failures(tmp_path):
     rng = np.random.default_rng(1)
-    members = [_member(rng, 50, scale=s, correlated=False) for s in (1.0, 2.0, 3.0)]
+    members = [cohort_member(rng, 50, scale=s, correlated=False) for s in (1.0, 2.0, 3.0)]
     members[1]["rho_cw"] = members[1]["rho_gradient"] * 2  # CW worse than gradient
     members[2]["bound14"] = members[2]["lin_robustness"] * 0.5  # a violated theorem
     members[0]["rho_cw"] = rng.permutation(members[0]["rho_cw"])
     for m in members:
         m["rho_cw"] = rng.permutation(m["rho_cw"])
-    _write_cohort(tmp_path, members)
+    write_hand_cohort(tmp_path, members)
     v = _verdicts(tmp_path)
     assert v["max(CW, BIM) <= gradient attack medians"] == "not reproduced"
     # The most robust model's (18) share is 0.9 / 0.5 = 1.8: it rises instead of falling.
@@ -133,13 +85,13 @@ def test_known_failures(tmp_path):
 def test_imagenet_expectations_flip(tmp_path):
     rng = np.random.default_rng(2)
     # Six models, so that a trend's bootstrap interval is defined (three give 'inconclusive').
-    members = [_member(rng, 50, scale=s, correlated=False) for s in (1.0, 2, 3, 4, 5, 6)]
-    _write_cohort(tmp_path, members, dataset="imagenet")
+    members = [cohort_member(rng, 50, scale=s, correlated=False) for s in (1.0, 2, 3, 4, 5, 6)]
+    write_hand_cohort(tmp_path, members, dataset="imagenet")
     v = _verdicts(tmp_path)
     assert v["pointwise lin_robustness vs alignment correlation"] == "reproduced"
     assert v["M|<x, g_dagger>| / M|Psi_dagger| vs robustness"] == "not reproduced"
     assert "median alignment saturates for the most robust models" not in v
-    _write_cohort(tmp_path, members[:3], dataset="imagenet")
+    write_hand_cohort(tmp_path, members[:3], dataset="imagenet")
     assert _verdicts(tmp_path)["M|<x, g_dagger>| / M|Psi_dagger| vs robustness"] == \
         "inconclusive"
 
@@ -147,11 +99,11 @@ def test_imagenet_expectations_flip(tmp_path):
 def test_a_deep_network_is_judged_by_the_imagenet_statements_on_any_data(tmp_path):
     rng = np.random.default_rng(7)
     scales = (1.0, 1.3, 1.6, 3.4, 3.7, 4.0)  # two thirds of the range, 3 models in each
-    members = [_member(rng, 60, scale=s, correlated=False) for s in scales]
+    members = [cohort_member(rng, 60, scale=s, correlated=False) for s in scales]
     for m, s in zip(members, scales):  # the shares in (19) and (20) rise with robustness
         m["bound15"], m["bound16"] = m["alignment"] * (5 / s), m["alignment_xi"] * (4 / s)
     robustness = np.array([np.median(m["rho_cw"]) for m in members])
-    _write_cohort(tmp_path, members, alignment=robustness ** 2, model="resnet_cifar")
+    write_hand_cohort(tmp_path, members, alignment=robustness ** 2, model="resnet_cifar")
     v = _verdicts(tmp_path)
     assert "median alignment saturates for the most robust models" not in v
     assert v["median alignment grows faster than linearly with median robustness"] == \
@@ -163,13 +115,13 @@ def test_a_deep_network_is_judged_by_the_imagenet_statements_on_any_data(tmp_pat
     assert v["M[<x, g_bar>] near 0, so M[alpha] is a dispersion"] == "reproduced"
     for m in members:  # <x, g_bar> all positive: M[alpha] is its median, not a dispersion
         m["x_term_pred"] = np.abs(m["x_term_pred"])
-    _write_cohort(tmp_path, members, alignment=np.sqrt(robustness), model="resnet_cifar")
+    write_hand_cohort(tmp_path, members, alignment=np.sqrt(robustness), model="resnet_cifar")
     v = _verdicts(tmp_path)
     assert v["median alignment grows faster than linearly with median robustness"] == \
         "not reproduced"
     assert v["M[<x, g_bar>] near 0, so M[alpha] is a dispersion"] == "not reproduced"
     # The same results from the shallow network: the MNIST statements.
-    _write_cohort(tmp_path, members, alignment=np.sqrt(robustness), model="small_net")
+    write_hand_cohort(tmp_path, members, alignment=np.sqrt(robustness), model="small_net")
     v = _verdicts(tmp_path)
     assert "median alignment saturates for the most robust models" in v
     assert "median alignment grows faster than linearly with median robustness" not in v
@@ -186,8 +138,8 @@ def test_trend_verdicts_follow_the_interval():
 
 def test_attack_order_is_decided_only_where_intervals_separate(tmp_path):
     rng = np.random.default_rng(6)
-    members = [_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0)]
-    _write_cohort(tmp_path, members)
+    members = [cohort_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0)]
+    write_hand_cohort(tmp_path, members)
     table = results.read_table(os.path.join(tmp_path, results.COHORT_CSV))
     for m in ("cw", "bim", "gradient"):  # intervals of +-5%: separated (1.1, 1.2 vs 1.5)
         table[f"{cohort.CI_LOW}median_rho_{m}"] = table[f"median_rho_{m}"] * 0.95
@@ -215,7 +167,8 @@ def test_missing_results_are_named(tmp_path):
 
 def test_cohort_markdown_lists_every_member(tmp_path):
     rng = np.random.default_rng(3)
-    _write_cohort(tmp_path, [_member(rng, 10, scale=s, correlated=True) for s in (1.0, 2.0)])
+    write_hand_cohort(tmp_path,
+                      [cohort_member(rng, 10, scale=s, correlated=True) for s in (1.0, 2.0)])
     _, table = cohort.read(str(tmp_path))
     md = claims.cohort_markdown(table)
     assert md.splitlines()[0].startswith("| lambda | status | accuracy | M[alpha]")
@@ -246,10 +199,11 @@ def test_degenerate_rule_against_the_least_regularised_median():
 
 def test_degenerate_members_are_named_and_left_out_of_model_level_claims(tmp_path):
     rng = np.random.default_rng(0)
-    members = [_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    members = [cohort_member(rng, 50, scale=s, correlated=True) for s in (1.0, 2.0, 3.0, 4.0, 5.0)]
     # The collapsed top model has the lowest alignment: counted in, the trend would fail.
     alignment = [1.0, 2.0, 3.0, 4.0, 0.5]
-    _write_cohort(tmp_path, members, alignment=alignment, accuracy=[0.98, 0.97, 0.97, 0.96, 0.5])
+    write_hand_cohort(tmp_path, members, alignment=alignment,
+                      accuracy=[0.98, 0.97, 0.97, 0.96, 0.5])
     rows = {r["claim"]: r for r in claims.check(str(tmp_path))}
     note = rows["degenerate models left out of the model-level claims"]
     assert note["verdict"] == "n/a" and "lambda=10000 (accuracy 0.500)" in note["measured"]
@@ -261,7 +215,7 @@ def test_degenerate_members_are_named_and_left_out_of_model_level_claims(tmp_pat
     np.testing.assert_array_equal(table["degenerate"], [False] * 4 + [True])
     assert "evaluated (degenerate)" in claims.cohort_markdown(table)
     # Without the rule the same cohort fails the trend claim (the test can tell the difference).
-    _write_cohort(tmp_path, members, alignment=alignment, accuracy=[0.98] * 5)
+    write_hand_cohort(tmp_path, members, alignment=alignment, accuracy=[0.98] * 5)
     assert _verdicts(tmp_path)["median alignment rises with median robustness (CW)"] != \
         "reproduced"
 
@@ -270,8 +224,8 @@ def test_least_and_most_robust_picks_skip_degenerate_models(tmp_path, monkeypatc
     from robust_saliency import plotting
 
     rng = np.random.default_rng(1)
-    members = [_member(rng, 20, scale=s, correlated=True) for s in (2.0, 1.0, 3.0, 0.5)]
-    _write_cohort(tmp_path, members, accuracy=[0.98, 0.97, 0.96, 0.3])
+    members = [cohort_member(rng, 20, scale=s, correlated=True) for s in (2.0, 1.0, 3.0, 0.5)]
+    write_hand_cohort(tmp_path, members, accuracy=[0.98, 0.97, 0.96, 0.3])
     _, loaded = plotting.load(str(tmp_path))
     least, most = cohort.extremes(loaded)
     assert loaded["lam"][least] == 10.0 and loaded["lam"][most] == 100.0  # not 1000 (collapsed)
@@ -299,12 +253,12 @@ def test_seed_spread_gives_each_lambdas_median_and_range_over_its_evaluated_seed
 
 def test_explanation_metric_claims_follow_their_direction(tmp_path):
     rng = np.random.default_rng(4)
-    members = [_member(rng, 40, scale=s, correlated=True) for s in (1.0, 1.5, 2.0, 2.5, 3.0)]
+    members = [cohort_member(rng, 40, scale=s, correlated=True) for s in (1.0, 1.5, 2.0, 2.5, 3.0)]
     for m in members:
         # Per image: sparseness tracks alignment; complexity (lower is better) too, inverted.
         m["sparseness"] = 0.1 * m["alignment"] + rng.normal(0, 0.01, 40)
         m["complexity"] = 5.0 - 0.1 * m["alignment"]
-    _write_cohort(tmp_path, members)
+    write_hand_cohort(tmp_path, members)
     path = os.path.join(tmp_path, results.COHORT_CSV)
     table = results.read_table(path)
     align = table["median_alignment"]
@@ -324,5 +278,5 @@ def test_explanation_metric_claims_follow_their_direction(tmp_path):
     assert "least robust (lambda=1) 1.00" in pointwise["measured"]  # signed: better = higher
     assert "pointwise deletion vs alignment correlation (gradient maps)" not in rows  # no column
     # Without explanation columns a cohort's claims are the paper's alone.
-    _write_cohort(tmp_path / "plain", members)
+    write_hand_cohort(tmp_path / "plain", members)
     assert not any("improves with" in c for c in _verdicts(tmp_path / "plain"))

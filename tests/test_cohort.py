@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import tiny_cohort_spec
+from helpers import tiny_cohort_spec
 
 from robust_saliency import cohort, results, runs
 from robust_saliency import train_config as config_module

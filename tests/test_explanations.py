@@ -3,7 +3,7 @@ bad input."""
 
 import numpy as np
 import pytest
-from conftest import randomize_biases
+from helpers import randomize_biases
 
 from robust_saliency import explanations, metrics, models
 

@@ -10,9 +10,9 @@ images). So one member (the preset's first lambda) instead of two, 2 measured im
 4, 16 training images (2 steps) instead of 64, 101 logits instead of 1000: just above
 passes.UNROLL_MAX_CLASSES, so the measurement takes the same chunked path; and no per-epoch
 probe: it is the evaluation's many-class measurement (run here, maps included) called from a
-callback whose logic does not depend on the class count, and the callback is test_train_job's
-business. That 1000 chunked classes give the brute-force
-answer is test_resnet's test_1000_classes_chunked_equals_brute_force."""
+callback whose logic does not depend on the class count, and the callback is
+test_experiments_train's business. That 1000 chunked classes give the brute-force answer is
+test_models_resnet's test_1000_classes_chunked_equals_brute_force."""
 
 import os
 import subprocess

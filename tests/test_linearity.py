@@ -17,7 +17,7 @@ def test_an_affine_classifier_measures_as_linear_and_a_bent_one_does_not():
     bounds = (-3.0, 4.0)  # the minimal adversarial stays inside the box
     affine = models.linear_classifier((6, 6, 1), 3)
     table = metrics.measure(affine, x)
-    # FAB over all classes is exact on affine classifiers (tests/test_fab.py).
+    # FAB over all classes is exact on affine classifiers (tests/test_attacks_fab.py).
     table["rho_best"] = attacks.minimal_distance(affine, x, "fab", bounds)
     assert np.nanmax(linearity.nonlinearity(table)) < 1e-4
     # The same logits squared: rho_tilde (from the gradient at x) now misses the boundary.

@@ -6,10 +6,14 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import randomize_biases
-from test_claims import _member, _write_cohort
-from test_minimal_norm import box_case, exact_box_distance
-from test_theory import _linear_weights
+from helpers import (
+    box_case,
+    cohort_member,
+    exact_box_distance,
+    linear_weights,
+    randomize_biases,
+    write_hand_cohort,
+)
 
 from robust_saliency import claims, evaluation, masking, metrics, results, runs
 
@@ -87,7 +91,7 @@ def _linear_member(folder, inflate, measured=16):
               "trained_weights": runs.save_weights(model, folder)}
     results.write_json(os.path.join(folder, results.RUN_JSON), record)
     x, _ = evaluation.validation_arrays(config, measured)
-    w, b = _linear_weights(network)
+    w, b = linear_weights(network)
     exact = exact_box_distance(x.astype(np.float64), w.astype(np.float64),
                                b.astype(np.float64), *BOX)
     pred = network(x).numpy().argmax(1)
@@ -132,8 +136,8 @@ def _claims_cohort(folder, ratios):
     """A hand-made cohort whose members' masking.json have these smallest ratios (None: that
     member was not checked)."""
     rng = np.random.default_rng(0)
-    _write_cohort(str(folder), [_member(rng, 30, scale=s, correlated=True)
-                                for s in (1, 2, 3, 4)][:len(ratios)], dataset="mnist")
+    write_hand_cohort(str(folder), [cohort_member(rng, 30, scale=s, correlated=True)
+                                    for s in (1, 2, 3, 4)][:len(ratios)], dataset="mnist")
     for i, ratio in enumerate(ratios):
         if ratio is not None:
             member = os.path.join(str(folder), f"m{i:02d}")

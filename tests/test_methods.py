@@ -1,5 +1,7 @@
 """Beyond the paper: the quick presets of every robustification method end to end on synthetic
-data, the cross-method comparison (curves, matched alignment, claims) and its figure command."""
+data, their comparison's claims and its figure command, and the sanity command on them (the
+comparison's rules on hand-made curves: test_compare.py; the figure's legend:
+test_figures_methods.py)."""
 
 import os
 import subprocess
@@ -86,57 +88,6 @@ def test_methods_figure_and_claims(method_cohorts, tmp_path):
         tmp_path / "cmd" / "claims_methods.md").read()
 
 
-def _curve(label, robustness, alignment, shift=0.0):
-    """A method's curve as compare.curves gives it, from two seeds per lambda: seed 1's
-    alignment is seed 0's plus `shift`, so the seed range is `shift` wide."""
-    robustness, alignment = np.array(robustness, float), np.array(alignment, float)
-    lam = np.arange(len(robustness), dtype=float)
-    members = {"lam": np.repeat(lam, 2), "seed": np.tile([0, 1], len(lam)),
-               "median_rho_bim": np.repeat(robustness, 2),
-               "median_alignment": np.ravel(np.c_[alignment, alignment + shift])}
-    return {"label": label, "lam": lam, "median_rho_bim": robustness,
-            "alignment": alignment + shift / 2, "members": members,
-            "band": "seed range (2 seeds per lambda)"}
-
-
-def test_matched_alignment_interpolates_over_the_common_range():
-    a = _curve("a", [1.0, 2.0, 4.0], [1.0, 2.0, 3.0])
-    b = _curve("b", [4.0, 0.5, 2.0], [5.0, 1.0, 4.0])  # unsorted on purpose
-    grid, values = compare.matched_alignment([a, b], points=3)
-    np.testing.assert_allclose(grid, [1.0, 2.0, 4.0])
-    np.testing.assert_allclose(values["a"], [1.0, 2.0, 3.0])
-    # b at 1.0: halfway between (0.5, 1) and (2, 4) in log robustness.
-    np.testing.assert_allclose(values["b"], [2.5, 4.0, 5.0])
-    # Each seed's own curve: a's mean matched alignment is 2.0, b's 3.83.
-    np.testing.assert_allclose(compare.matched_interval(a, grid), (2.0, 2.0))
-    rows = compare.check([a, b])
-    # Seed ranges of zero width do not overlap: b leads decidedly.
-    assert rows[-1]["verdict"] == "b"
-    falling = compare.check([_curve("c", [1, 2, 3, 4], [4, 3, 2, 1])])
-    assert falling[0]["verdict"] == "no"
-    rising = compare.check([_curve("c", [1, 2, 3, 4, 5], [1, 2, 3, 4, 5])])
-    assert rising[0]["verdict"] == "yes"
-
-
-def test_a_lead_inside_the_seed_range_is_inconclusive():
-    a = _curve("a", [1.0, 2.0, 4.0], [1.0, 2.0, 3.0], shift=1.0)  # seed range a..a+1
-    b = _curve("b", [1.0, 2.0, 4.0], [1.3, 2.3, 3.3])
-    rows = compare.check([a, b])
-    assert rows[-1]["verdict"] == "inconclusive"
-    assert rows[-1]["measured"].startswith("a (2.50 [2.00, 3.00]) > b (2.30 [2.30, 2.30])")
-
-
-def test_methods_without_a_common_robustness_range_are_not_ranked():
-    rows = compare.check([_curve("a", [1, 2, 3], [1, 2, 3]), _curve("b", [5, 6, 7], [1, 2, 3])])
-    assert rows[-1]["verdict"] == "n/a"
-    assert "do not overlap" in rows[-1]["measured"]
-
-
-def test_unknown_robustness_column_is_refused():
-    with pytest.raises(ValueError, match="unknown robustness column"):
-        compare.curves([], ("median_rho_bim", "median_rho_pgd"))
-
-
 @pytest.mark.slow
 def test_sanity_command_writes_the_randomisation_table(method_cohorts):
     folder = method_cohorts["mnist_quick"]
@@ -153,12 +104,3 @@ def test_sanity_command_writes_the_randomisation_table(method_cohorts):
     assert rows["median_rank_correlation"][0] == pytest.approx(1.0)
     assert rows["median_rank_correlation"][-1] < 0.9
     assert "| none | 0 |" in done.stdout
-
-
-def test_methods_legend_names_the_members_a_curve_leaves_out():
-    curve = {"label": "PGD", "band": "seed range (3 seeds per lambda)",
-             "degenerate": np.array([2.0, 2.0, 0.5])}
-    assert methods._legend_label(curve) == (
-        "PGD (bars: seed range (3 seeds per lambda); left out as degenerate: 0.5, 2 (2 seeds))")
-    assert methods._legend_label({"label": "L1", "band": "", "degenerate": np.array([])}) \
-        == "L1"

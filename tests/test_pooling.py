@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import randomize_biases
+from helpers import randomize_biases
 
 from robust_saliency import models, pooling
 

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import tiny_cohort_spec
 
 from robust_saliency import reproduce, results
 
@@ -159,7 +160,6 @@ def test_make_demo_runs_into_a_working_folder_and_compares_with_the_reference():
 @pytest.mark.slow
 def test_the_demo_cohort_trains_into_an_empty_folder_and_leaves_the_reference_alone(
         tiny_cohort, tmp_path):
-    from conftest import tiny_cohort_spec
 
     from robust_saliency import cohort
 

@@ -4,7 +4,7 @@ exact on a linear classifier, measured properties on the trained ReLU net, bad i
 import keras
 import numpy as np
 import pytest
-from conftest import randomize_biases
+from helpers import randomize_biases
 
 from robust_saliency import metrics, models, saliency, stats, training
 

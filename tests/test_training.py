@@ -7,37 +7,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import closed_form_gradients
 
 from robust_saliency import models, penalties, training
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _closed_form_gradients(w, b, x, y, lam, convention, mode, weight_decay):
-    """dL/dW, dL/db of mean NLL + lam * penalty + wd ||theta||^2 for Psi = W^T x + b."""
-    batch, n = len(x), w.shape[1]
-    c = lam / batch**2 if convention == "batch_mean" else lam
-    z = x @ w + b
-    p = _softmax(z)
-    r = p - np.eye(n)[y]  # dNLL/dz
-    gw = x.T @ r / batch + 2 * weight_decay * w
-    gb = r.mean(axis=0) + 2 * weight_decay * b
-    if mode == "nll":
-        # P_i = c ||W r_i||^2 with r_i = softmax(z_i) - e_y, z_i = W^T x_i + b.
-        for i in range(batch):
-            wr = w @ r[i]
-            u = 2 * c * (w.T @ wr)                                  # dP/dr
-            v = (np.diag(p[i]) - np.outer(p[i], p[i])) @ u          # dP/dz
-            gw += (2 * c * np.outer(wr, r[i]) + np.outer(x[i], v)) / batch
-            gb += v / batch
-    else:
-        # P_i = c ||W e_y||^2 = c ||w_y||^2, independent of x and b.
-        for i in range(batch):
-            gw[:, y[i]] += 2 * c * w[:, y[i]] / batch
-    return gw, gb
 
 
 @pytest.mark.parametrize("convention", ["batch_mean", "per_example"])
@@ -55,12 +27,12 @@ def test_one_step_matches_closed_form(rng, convention, mode):
                                  sensitivity_mode=mode, weight_decay=wd)
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    gw, gb = _closed_form_gradients(w0, b0, x, y, lam, convention, mode, wd)
+    gw, gb = closed_form_gradients(w0, b0, x, y, lam, convention, mode, wd)
     np.testing.assert_allclose(np.asarray(net.get_layer("logits").kernel), w0 - lr * gw,
                                rtol=1e-5)
     np.testing.assert_allclose(np.asarray(net.get_layer("logits").bias), b0 - lr * gb, rtol=1e-5)
     # The penalty really moved the weights: the update differs from the lam=0 one.
-    gw0, _ = _closed_form_gradients(w0, b0, x, y, 0.0, convention, mode, wd)
+    gw0, _ = closed_form_gradients(w0, b0, x, y, 0.0, convention, mode, wd)
     assert np.abs(gw - gw0).max() > 1e-4
 
 
@@ -155,7 +127,7 @@ def test_alignment_penalty_step_matches_closed_form(rng, convention, sensitivity
                                  weight_decay=wd, **sensitivity)
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    gw, gb = _closed_form_gradients(w0, b0, x, y, 0.0, convention, "logits", wd)
+    gw, gb = closed_form_gradients(w0, b0, x, y, 0.0, convention, "logits", wd)
     for i in range(batch):
         w = w0[:, y[i]]
         gw[:, y[i]] += 2 * c * (x[i] @ x[i] * w - (x[i] @ w) * x[i]) / batch

@@ -1,59 +1,12 @@
 """The compiled minimal-L2 attacks (DDN, FMN): exact distances of affine models with the box
 active, compiled against eager, one trace for any batch size, early exit, rho_best, bad input."""
 
-import keras
 import numpy as np
 import pytest
-from conftest import assert_exact_inside_box, randomize_biases
-from test_attacks import linear_setup
-from test_theory import _exact_linear_distance, _linear_weights
+from helpers import assert_exact_inside_box, box_case, linear_setup, random_float64_net
 
-from robust_saliency import attacks, evaluation, models
+from robust_saliency import attacks, evaluation
 from robust_saliency.attacks import minimal_norm, through_foolbox, verify
-
-
-def exact_box_distance(x, w, b, low, high):
-    """L2 distance to the decision boundary of argmax(W x + b) inside the box [low, high]: per
-    other class j the smallest ||e|| with (w_j - w_y) . e >= margin_j and x + e in the box is
-    e = clip(t a, low - x, high - x) for the t >= 0 that meets the margin (KKT), found by
-    bisection in float64; the distance is the smallest over j."""
-    xf = x.reshape(len(x), -1)
-    scores = xf @ w + b
-    pred = scores.argmax(1)
-    out = np.full(len(x), np.inf)
-    for i in range(len(x)):
-        lo, hi = low - xf[i], high - xf[i]
-        for j in range(w.shape[1]):
-            if j == pred[i]:
-                continue
-            a, margin = w[:, j] - w[:, pred[i]], scores[i, pred[i]] - scores[i, j]
-
-            def reach(t, a=a, lo=lo, hi=hi):
-                return a @ np.clip(t * a, lo, hi)
-
-            if reach(1e12) < margin:
-                continue  # the box does not reach this boundary
-            t0, t1 = 0.0, 1.0
-            while reach(t1) < margin:
-                t1 *= 2
-            for _ in range(200):
-                t = 0.5 * (t0 + t1)
-                t0, t1 = (t, t1) if reach(t) < margin else (t0, t)
-            out[i] = min(out[i], np.linalg.norm(np.clip(t1 * a, lo, hi)))
-    return out
-
-
-def box_case(num_classes, seed=3, n=24):
-    """A float64 affine classifier and MNIST-like images (60% of the pixels at the low bound),
-    so that the nearest boundary point leaves the box for every image."""
-    rng = np.random.default_rng(seed)
-    keras.utils.set_random_seed(seed)
-    model = randomize_biases(models.linear_classifier(num_classes=num_classes, dtype="float64"),
-                             rng, scale=0.5)
-    x = rng.uniform(0, 1, (n, 28, 28, 1))
-    x[rng.uniform(size=x.shape) < 0.6] = 0.0
-    w, b = _linear_weights(model)
-    return model, x, exact_box_distance(x, w, b, 0.0, 1.0), _exact_linear_distance(x, w, b)
 
 
 @pytest.fixture(scope="module", params=[2, 10], ids=["2 classes", "10 classes"])
@@ -118,7 +71,7 @@ def test_fmn_restarted_from_ddn_reaches_the_exact_distance_at_its_defaults(affin
 
 
 def test_fmn_restarted_from_ddn_keeps_what_ddn_found():
-    net, x, labels = _random_float64_net()
+    net, x, labels = random_float64_net()
     ddn = attacks.minimal_l2(net, x, "ddn", (0.0, 1.0), labels, steps=50)
     restarted = attacks.minimal_l2(net, x, "ddn_fmn", (0.0, 1.0), labels, ddn_steps=50,
                                    steps=20)
@@ -151,19 +104,9 @@ def test_compiled_ddn_follows_foolbox_ddn():
     assert np.median(norm(ours)) == pytest.approx(np.median(norm(theirs)), rel=1e-5)
 
 
-def _random_float64_net(n=7):
-    """An untrained float64 small_net with random biases, n uniform images and its own labels:
-    the compiled-against-eager tests compare two code paths on it to float64 precision."""
-    keras.utils.set_random_seed(0)
-    net = models.small_net(dtype="float64")
-    randomize_biases(net, np.random.default_rng(0))
-    x = np.random.default_rng(1).uniform(0, 1, (n, 28, 28, 1))
-    return net, x, np.argmax(net(x), axis=1).astype(np.int32)
-
-
 @pytest.mark.parametrize("algorithm", minimal_norm.ALGORITHMS)
 def test_compiled_loop_equals_eager_and_one_trace_serves_every_batch_size(algorithm):
-    net, x, labels = _random_float64_net()
+    net, x, labels = random_float64_net()
     options = dict(steps=20, alpha0=1.0, alpha1=0.01, gamma0=0.05, gamma1=0.001)
     compiled = minimal_norm.run(net, x[:4], labels[:4], (0.0, 1.0), algorithm, **options)
     eager = minimal_norm.run(net, x[:4], labels[:4], (0.0, 1.0), algorithm, eager=True,
@@ -253,7 +196,7 @@ def test_compiled_cw_is_foolbox_cw_step_for_step_on_a_linear_model():
 def test_compiled_cw_equals_eager_and_one_trace_serves_every_batch_size():
     from robust_saliency.attacks import cw
 
-    net, x, labels = _random_float64_net()
+    net, x, labels = random_float64_net()
     options = dict(binary_search_steps=2, steps=10, stepsize=0.05, initial_const=1.0)
     compiled = cw.run(net, x[:4], labels[:4], (0.0, 1.0), **options)
     eager = cw.run(net, x[:4], labels[:4], (0.0, 1.0), eager=True, **options)
@@ -299,7 +242,7 @@ def test_compiled_bim_follows_foolbox_bim_on_a_trained_net(trained_small_net, sy
 def test_compiled_bim_equals_eager_and_one_trace_serves_every_batch_size():
     from robust_saliency.attacks import bim as bim_attack
 
-    net, x, labels = _random_float64_net()
+    net, x, labels = random_float64_net()
     eps = np.linspace(0.2, 2.0, 7)
     compiled = bim_attack.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5)
     eager = bim_attack.fixed_epsilon(net, x[:4], labels[:4], eps[:4], (0.0, 1.0), steps=5,

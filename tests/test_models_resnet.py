@@ -5,8 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import randomize_biases
-from test_theory import _bias_sum
+from helpers import randomize_biases, sum_of_bias_terms
 
 from robust_saliency import metrics, models
 
@@ -25,7 +24,7 @@ def test_theorem1_holds_for_resnet50_in_inference_mode(small_resnet):
     logits, x_terms = metrics.x_terms(small_resnet, x)
     logits, x_terms = logits.numpy(), x_terms.numpy()
     classes = [int(np.argmax(logits[0])), 0, 999]
-    bias_sum = _bias_sum(small_resnet, x, classes)  # 1000 classes would take too long
+    bias_sum = sum_of_bias_terms(small_resnet, x, classes)  # 1000 classes would take too long
     for k, c in enumerate(classes):
         total = x_terms[:, c] + bias_sum[:, k]
         scale = np.abs(x_terms[:, c]) + np.abs(bias_sum[:, k])

@@ -8,32 +8,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import randomize_biases
+from helpers import exact_linear_distance, linear_weights, randomize_biases, sum_of_bias_terms
 
 from robust_saliency import metrics, models, passes
-
-
-def _linear_weights(model):
-    layer = model.get_layer("logits")
-    w = np.asarray(layer.kernel)  # (D, n)
-    b = np.asarray(layer.bias) if layer.use_bias else np.zeros(w.shape[1])
-    return w, b
-
-
-def _exact_linear_distance(x, w, b, dual_ord=2):
-    """Distance to the decision boundary of argmax(W x + b), in closed form: L2 by default,
-    L-infinity with dual_ord=1 (Hoelder: the margin over the dual norm of the weight gap)."""
-    xf = x.reshape(len(x), -1)
-    scores = xf @ w + b
-    pred = scores.argmax(1)
-    dist = np.full(len(x), np.inf)
-    for j in range(w.shape[1]):
-        dw = w[:, pred] - w[:, [j]]
-        margin = scores[np.arange(len(x)), pred] - scores[:, j]
-        with np.errstate(divide="ignore", invalid="ignore"):  # j == pred, masked below
-            d = margin / np.linalg.norm(dw, ord=dual_ord, axis=0)
-        dist = np.where(pred == j, dist, np.minimum(dist, d))
-    return dist
 
 
 @pytest.mark.parametrize("use_bias", [False, True])
@@ -41,9 +18,9 @@ def test_linear_multiclass_lin_robustness_is_exact_distance(images, rng, use_bia
     model = models.linear_classifier(use_bias=use_bias, dtype="float64")
     randomize_biases(model, rng, scale=0.5)
     r = metrics.measure(model, images)
-    exact = _exact_linear_distance(images, *_linear_weights(model))
+    exact = exact_linear_distance(images, *linear_weights(model))
     np.testing.assert_allclose(r["lin_robustness"], exact, rtol=1e-5)
-    exact_linf = _exact_linear_distance(images, *_linear_weights(model), dual_ord=1)
+    exact_linf = exact_linear_distance(images, *linear_weights(model), dual_ord=1)
     np.testing.assert_allclose(r["lin_robustness_linf"], exact_linf, rtol=1e-10)
     # The L-infinity minimiser is another class than j* for some images: a distinct column.
     assert np.any(np.abs(r["lin_robustness_linf"] * np.sqrt(28 * 28) / r["lin_robustness"] - 1)
@@ -76,43 +53,13 @@ def test_lemma2_bias_free_relu_net(images, rng):
     np.testing.assert_allclose(r["b_terms"], 0.0, atol=1e-12 * scale)
 
 
-def _bias_variables(model):
-    """Every additive parameter: Dense/Conv biases, BN beta and BN moving mean."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            found += [layer.beta, layer.moving_mean]
-        elif getattr(layer, "bias", None) is not None:
-            found.append(layer.bias)
-    return [v.value for v in found]
-
-
-def _bias_sum(model, x, classes=None):
-    """sum_k b_k dPsi^i/db_k per image and class i (all, or `classes`), by differentiating
-    w.r.t. the biases."""
-    biases = _bias_variables(model)
-    assert biases, "model has no bias terms"
-    classes = list(range(model.output_shape[-1])) if classes is None else list(classes)
-    out = np.zeros((len(x), len(classes)))
-    for b in range(len(x)):
-        with tf.GradientTape(persistent=True) as tape:
-            for v in biases:
-                tape.watch(v)
-            scores = tf.unstack(tf.gather(model(x[b:b + 1], training=False)[0], classes))
-        for i, score in enumerate(scores):
-            grads = tape.gradient(score, biases)
-            out[b, i] = sum(float(tf.reduce_sum(v * g)) for v, g in zip(biases, grads))
-        del tape
-    return out
-
-
 @pytest.mark.parametrize("builder", [models.small_net, models.small_bn_net])
 def test_theorem1_homogeneous_decomposition(images, rng, builder):
     keras.utils.set_random_seed(5)
     model = randomize_biases(builder(dtype="float64"), rng)
     x = images[:4]
     r = metrics.measure(model, x)
-    bias_sum = _bias_sum(model, tf.constant(x))
+    bias_sum = sum_of_bias_terms(model, tf.constant(x))
     assert np.abs(bias_sum).max() > 1e-3  # the biases really contribute
     np.testing.assert_allclose(r["x_terms"] + bias_sum, r["logits"], rtol=1e-4, atol=1e-12)
     np.testing.assert_allclose(r["b_terms"], bias_sum, rtol=1e-4, atol=1e-10)
@@ -156,8 +103,8 @@ def test_many_classes_chunked_path_is_exact(rng):
     n = passes.UNROLL_MAX_CLASSES + 20
     model = randomize_biases(models.linear_classifier(num_classes=n, dtype="float64"), rng)
     x = rng.uniform(0.0, 1.0, (5, 28, 28, 1))
-    exact = _exact_linear_distance(x, *_linear_weights(model))
-    exact_linf = _exact_linear_distance(x, *_linear_weights(model), dual_ord=1)
+    exact = exact_linear_distance(x, *linear_weights(model))
+    exact_linf = exact_linear_distance(x, *linear_weights(model), dual_ord=1)
     for chunk in (None, 50):
         r = metrics.measure(model, x, class_chunk=chunk)
         np.testing.assert_allclose(r["lin_robustness"], exact, rtol=1e-5)

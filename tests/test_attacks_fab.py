@@ -4,8 +4,7 @@ bad input."""
 
 import numpy as np
 import pytest
-from conftest import assert_exact_inside_box
-from test_minimal_norm import _random_float64_net, box_case, exact_box_distance
+from helpers import assert_exact_inside_box, box_case, exact_box_distance, random_float64_net
 
 import robust_saliency.attacks.fab  # noqa: F401 - registers "fab"
 from robust_saliency import attacks
@@ -59,7 +58,7 @@ def test_without_the_final_search_fab_stops_past_the_boundary(affine_box):
 
 
 def test_compiled_equals_eager_and_one_trace_serves_every_batch_size():
-    net, x, labels = _random_float64_net()
+    net, x, labels = random_float64_net()
     options = dict(steps=5, candidates=3, final_search=2)
     compiled = fab.run(net, x[:4], labels[:4], (0.0, 1.0), **options)
     eager = fab.run(net, x[:4], labels[:4], (0.0, 1.0), eager=True, **options)
@@ -74,7 +73,7 @@ def test_compiled_equals_eager_and_one_trace_serves_every_batch_size():
 
 def test_each_image_result_is_its_own_whatever_the_batch():
     # Restarts draw their noise from each image's own bytes, not from its place in the batch.
-    net, x, labels = _random_float64_net()
+    net, x, labels = random_float64_net()
     options = dict(steps=3, candidates=2, restarts=2, final_search=1)
     together = fab.run(net, x, labels, (0.0, 1.0), **options)[1]
     alone = [fab.run(net, x[i:i + 1], labels[i:i + 1], (0.0, 1.0), **options)[1][0]

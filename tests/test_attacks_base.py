@@ -3,7 +3,7 @@ elsewhere; a candidate that is not adversarial, from any attack, never reaches a
 
 import numpy as np
 import pytest
-from test_minimal_norm import box_case
+from helpers import box_case
 
 from robust_saliency import attacks, evaluation, results
 from robust_saliency.attacks.base import REGISTRY, Attack, tf

@@ -7,8 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import randomize_biases
-from test_theory import _bias_sum
+from helpers import randomize_biases, sum_of_bias_terms
 
 from robust_saliency import bounds, metrics, models
 
@@ -60,7 +59,7 @@ def test_theorem1_bias_term_is_the_sum_over_every_bias(resnet20, measured):
     """beta^i = Psi^i - <x, grad Psi^i> equals sum_k <b_k, dPsi^i/db_k> over every additive
     parameter, each computed on its own, to 1e-10 relative, for every logit and image."""
     x, r = measured
-    bias_sum = _bias_sum(resnet20, tf.constant(x))
+    bias_sum = sum_of_bias_terms(resnet20, tf.constant(x))
     psi_minus_x = r["logits"] - r["x_terms"]
     scale = np.maximum.reduce([np.abs(r["logits"]), np.abs(r["x_terms"]), np.abs(bias_sum)])
     assert np.all(np.abs(bias_sum - psi_minus_x) <= 1e-10 * scale), np.max(

@@ -8,9 +8,14 @@ import weakref
 import keras
 import numpy as np
 import pytest
-from conftest import assert_exact_inside_box
-from test_minimal_norm import _random_float64_net, box_case, exact_box_distance
-from test_theory import _exact_linear_distance, _linear_weights
+from helpers import (
+    assert_exact_inside_box,
+    box_case,
+    exact_box_distance,
+    exact_linear_distance,
+    linear_weights,
+    random_float64_net,
+)
 
 import robust_saliency.attacks.alma  # noqa: F401 - registers "alma"
 from robust_saliency import attacks, models
@@ -54,7 +59,7 @@ def test_published_settings_stop_short_of_the_boundary_by_their_resolution(affin
 def _in_box(model, low, high):
     """The affine `model` on images scaled from [0, 1] to [low, high]: Psi'(low + w x) =
     Psi(x), so every distance is w = high - low times the original one."""
-    w, b = _linear_weights(model)
+    w, b = linear_weights(model)
     width = high - low
     scaled = models.linear_classifier(num_classes=w.shape[1], dtype="float64")
     scaled.get_layer("logits").set_weights([w / width, b - low / width * w.sum(axis=0)])
@@ -67,7 +72,7 @@ def test_alma_steps_are_in_units_of_the_box_width():
     model, x, exact, _ = box_case(10)
     low, high = -130.0, 155.0  # the ImageNet box
     scaled = _in_box(model, low, high)
-    w, b = _linear_weights(scaled)
+    w, b = linear_weights(scaled)
     x_scaled = low + (high - low) * x
     exact_scaled = exact_box_distance(x_scaled, w, b, low, high)
     np.testing.assert_allclose(exact_scaled, (high - low) * exact, rtol=1e-9)
@@ -81,7 +86,7 @@ def test_alma_steps_are_in_units_of_the_box_width():
 @pytest.mark.parametrize("classes", [2, 10])
 def test_compiled_loop_equals_eager_and_one_trace_serves_every_batch_size(classes):
     if classes == 10:
-        net, x, labels = _random_float64_net()
+        net, x, labels = random_float64_net()
     else:  # the two-class constraint is another branch of the trace
         net, x, _, _ = box_case(2, n=7)
         labels = np.argmax(net(x), axis=1).astype(np.int32)
@@ -100,7 +105,7 @@ def test_compiled_loop_equals_eager_and_one_trace_serves_every_batch_size(classe
 def test_each_image_result_is_its_own_whatever_the_batch():
     # Every quantity of the loop is per image (the first direction for a zero gradient is one
     # fixed seeded vector, not drawn per batch), so batch size and company change nothing.
-    net, x, labels = _random_float64_net()
+    net, x, labels = random_float64_net()
     options = {"steps": 20, "check_steps": 5}
     together = alma.run(net, x, labels, (0.0, 1.0), **options)[1]
     assert np.all(np.isfinite(together[[0, 3, 6]])), "nothing found: the comparison is empty"
@@ -144,7 +149,7 @@ def test_alma_runs_on_a_thousand_classes():
     x = np.random.default_rng(0).uniform(0, 1, (5, 8, 8, 3))
     found = attacks.minimal_l2(model, x, "alma", (0.0, 1.0), steps=50)
     # The distance without the box is a lower bound of the one inside it.
-    free = _exact_linear_distance(x, *_linear_weights(model))
+    free = exact_linear_distance(x, *linear_weights(model))
     assert np.all(np.isfinite(found)) and np.all(found >= free * (1 - 1e-9))
 
 

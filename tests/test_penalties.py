@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_training import _closed_form_gradients, _softmax
+from helpers import closed_form_gradients, numpy_softmax
 
 from robust_saliency import models, penalties, runs, training
 
@@ -44,7 +44,7 @@ def test_dual_norm_penalty_step_matches_closed_form(rng, convention):
                                  weight_decay=wd)
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    gw, gb = _closed_form_gradients(w0, b0, x, y, 0.0, convention, "logits", wd)
+    gw, gb = closed_form_gradients(w0, b0, x, y, 0.0, convention, "logits", wd)
     for i in range(batch):
         w = w0[:, y[i]]
         gw[:, y[i]] += 2 * c * np.abs(w).sum() * np.sign(w) / batch
@@ -58,7 +58,7 @@ def test_dual_norm_penalty_is_the_squared_l1_norm_of_the_nll_gradient(rng):
     x, y = rng.normal(size=(3, 5)), np.array([0, 3, 1])
     penalty = penalties.get("gradient_l1", lam=2.0, convention="per_example")
     _, _, p = penalty(net, tf.constant(x), tf.constant(y), training=False)
-    r = _softmax(x @ w0 + b0) - np.eye(4)[y]  # dNLL/dz, so grad_x NLL = W r
+    r = numpy_softmax(x @ w0 + b0) - np.eye(4)[y]  # dNLL/dz, so grad_x NLL = W r
     np.testing.assert_allclose(p.numpy(), 2.0 * np.abs(r @ w0.T).sum(axis=1) ** 2, rtol=1e-12)
 
 
@@ -66,7 +66,7 @@ def _numpy_pgd(x, y, w, b, eps, steps, rel_stepsize, bounds):
     """L2 PGD on the NLL of a linear classifier, written out independently."""
     delta = np.zeros_like(x)
     for _ in range(steps):
-        r = _softmax((x + delta) @ w + b) - np.eye(w.shape[1])[y]
+        r = numpy_softmax((x + delta) @ w + b) - np.eye(w.shape[1])[y]
         grad = r @ w.T
         delta = delta + eps * rel_stepsize * grad / np.linalg.norm(grad, axis=1, keepdims=True)
         norm = np.linalg.norm(delta, axis=1, keepdims=True)
@@ -90,11 +90,11 @@ def test_pgd_training_step_matches_an_independent_computation(rng):
     assert np.any(np.isclose(adversarial, 0.0) | np.isclose(adversarial, 1.0))
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    gw, gb = _closed_form_gradients(w0, b0, adversarial, y, 0.0, "batch_mean", "nll", wd)
+    gw, gb = closed_form_gradients(w0, b0, adversarial, y, 0.0, "batch_mean", "nll", wd)
     w1, b1 = _weights(net)
     np.testing.assert_allclose(w1, w0 - lr * gw, rtol=1e-10)
     np.testing.assert_allclose(b1, b0 - lr * gb, rtol=1e-10)
-    clean_gw, _ = _closed_form_gradients(w0, b0, x, y, 0.0, "batch_mean", "nll", wd)
+    clean_gw, _ = closed_form_gradients(w0, b0, x, y, 0.0, "batch_mean", "nll", wd)
     assert np.abs(gw - clean_gw).max() > 1e-3  # the attack changed the update
 
 
