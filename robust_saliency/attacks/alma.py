@@ -70,7 +70,7 @@ class ALMA(Attack):
       check_every, tol: per-image early exit, as for DDN and FMN (off by default).
 
     The tests reach the exact distances of affine models inside the box with alpha=0.5,
-    lr_reduction=1e-5 and logit_tolerance=0 (tests/test_alma.py).
+    lr_reduction=1e-5 and logit_tolerance=0 (tests/test_attacks_alma.py).
     """
 
     name, label = "alma", "ALMA"
