@@ -135,9 +135,8 @@ def robust_accuracy(table, norm=2):
     eps = np.unique(np.concatenate([[0.0], finite]))
     out = {"epsilon": eps}
     for c in columns:
-        dist = table[c]
-        out["robust_accuracy_" + c[len("rho_"):]] = np.array(
-            [np.mean(correct & (dist > e)) for e in eps])
+        robust = stats.robust_at(correct, table[c], eps)
+        out["robust_accuracy_" + c[len("rho_"):]] = robust.mean(axis=0)
     return out
 
 

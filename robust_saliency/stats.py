@@ -153,3 +153,10 @@ def mean_band(hits):
     means = counts @ hits / n
     tail = 50 * (1 - CONFIDENCE)
     return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
+
+
+def robust_at(correct, distance, eps):
+    """Per image and budget, whether the image counts as robust: classified correctly and its
+    minimal perturbation larger than the budget ((N, E) booleans for budgets `eps` (E,); the
+    robust accuracy is their mean over images)."""
+    return np.asarray(correct, bool)[:, None] & (np.asarray(distance)[:, None] > eps[None])

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import attacks, model_checks, reports, results
+from robust_saliency import attacks, model_checks, reports, results, stats
 from robust_saliency.figures import report as report_figures
 
 # Few steps: the files and their consistency are under test here, not the attacks' strength.
@@ -58,7 +58,7 @@ def test_robust_accuracy_is_the_tables(finished):
         want = np.mean((table["correct"] == 1) & (table["rho_best"] > eps))
         assert value == pytest.approx(want, abs=1e-12)
     eps = report_figures.budgets([table["rho_best"]])
-    drawn = report_figures.accuracy_at(table["correct"], table["rho_best"], eps).mean(axis=0)
+    drawn = stats.robust_at(table["correct"], table["rho_best"], eps).mean(axis=0)
     for e, value in zip(eps, drawn):
         assert value == np.mean((table["correct"] == 1) & (table["rho_best"] > e))
 

@@ -32,12 +32,6 @@ def budgets(distances, count=200):
     return np.linspace(0.0, top, count)
 
 
-def accuracy_at(correct, distance, eps):
-    """Per image and budget, whether the image counts as robust: correct and its distance > eps
-    ((N, E) booleans; the curve is their mean over images)."""
-    return np.asarray(correct, bool)[:, None] & (np.asarray(distance)[:, None] > eps[None])
-
-
 @plotting.styled
 def robust_accuracy(table, out_dir, stem="robust_accuracy", *, title=""):
     paper, strong = plotting.attack_columns(table)
@@ -46,12 +40,12 @@ def robust_accuracy(table, out_dir, stem="robust_accuracy", *, title=""):
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for i, column in enumerate(columns):
         label, colour, _ = plotting.estimate_look(column, i)
-        curve = accuracy_at(table["correct"], table[column], eps).mean(axis=0)
+        hits = stats.robust_at(table["correct"], table[column], eps)
         best = column == "rho_best"
-        ax.plot(eps, curve, color=colour, lw=2.0 if best else 1.0, label=label,
+        ax.plot(eps, hits.mean(axis=0), color=colour, lw=2.0 if best else 1.0, label=label,
                 zorder=3 if best else 2)
         if best:
-            low, high = stats.mean_band(accuracy_at(table["correct"], table[column], eps))
+            low, high = stats.mean_band(hits)
             ax.fill_between(eps, low, high, color=colour, alpha=0.2, lw=0,
                             label=f"{stats.CONFIDENCE:.0%} bootstrap band (images)")
     ax.set_xlabel(r"L2 budget $\varepsilon$")
@@ -164,7 +158,7 @@ def pair_curves(tables, names, out_dir, stem="pair_robust_accuracy"):
     eps = budgets([t["rho_best"] for t in tables])
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for i, (table, name) in enumerate(zip(tables, names)):
-        hits = accuracy_at(table["correct"], table["rho_best"], eps)
+        hits = stats.robust_at(table["correct"], table["rho_best"], eps)
         colour = plotting.PALETTE[(5, 4)[i % 2]]
         ax.plot(eps, hits.mean(axis=0), color=colour, lw=1.8, label=f"{name}: rho_best")
         ax.fill_between(eps, *stats.mean_band(hits), color=colour, alpha=0.2, lw=0)
