@@ -42,7 +42,7 @@ lock: $(STAMP)
 # draw every figure and the claims table there, and compare it with the committed reference.
 demo: $(STAMP)
 	$(PY) -m experiments.get_data --dataset=$(DATASET)
-	$(PY) -m experiments.cohort --preset=$(PRESET) --dataset=$(DATASET) --results_dir=$(RESULTS) \
+	$(PY) -m experiments.cohort --preset=$(PRESET) --train.data.dataset=$(DATASET) --results_dir=$(RESULTS) \
 		$(SEEDS_FLAG)
 	$(PY) -m experiments.figures --results_dir=$(RESULTS) --out_dir=$(RESULTS)/figures
 	$(PY) -m experiments.claims --results_dir=$(RESULTS) > /dev/null
@@ -52,7 +52,7 @@ demo: $(STAMP)
 # The paper's MNIST cohort trained to convergence (16 models; about 4 hours on 2 CPU cores here).
 converged: $(STAMP)
 	$(PY) -m experiments.get_data --dataset=$(DATASET)
-	$(PY) -m experiments.cohort --preset=mnist_converged --dataset=$(DATASET)
+	$(PY) -m experiments.cohort --preset=mnist_converged --train.data.dataset=$(DATASET)
 	$(PY) -m experiments.figures --results_dir=results/mnist_converged_$(DATASET) \
 		--out_dir=figures/mnist_converged_$(DATASET)
 	$(PY) -m experiments.claims --results_dir=results/mnist_converged_$(DATASET)
@@ -79,7 +79,7 @@ METHOD_PRESETS := mnist_quick_alignment mnist_quick_pgd mnist_quick_linf
 methods: $(STAMP)
 	$(PY) -m experiments.get_data --dataset=$(DATASET)
 	for p in $(METHOD_PRESETS); do \
-		$(PY) -m experiments.cohort --preset=$$p --dataset=$(DATASET) $(SEEDS_FLAG) || exit 1; done
+		$(PY) -m experiments.cohort --preset=$$p --train.data.dataset=$(DATASET) $(SEEDS_FLAG) || exit 1; done
 	$(PY) -m experiments.fig_methods --dataset=$(DATASET)
 
 figures: $(STAMP)

@@ -27,8 +27,8 @@ def main():
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--methods", default=",".join(attacks.ATTACKS))
     args = parser.parse_args()
-    config = presets.get("mnist_quick").train.replace(dataset=args.dataset, lam=100.0,
-                                                       epochs=1)
+    config = presets.get("mnist_quick").train.replace(
+        data={"dataset": args.dataset}, penalty={"lam": 100.0}, schedule={"epochs": 1})
     with tempfile.TemporaryDirectory() as run_dir:
         runs.train(config, run_dir, verbose=0)
         model = runs.load_model(run_dir)

@@ -90,7 +90,7 @@ def main():
 
     rows = [[stage, f"{seconds:.1f}", f"{100 * seconds / whole:.0f}%", *rate(stage, seconds)]
             for stage, seconds in sorted(totals.items(), key=lambda kv: -kv[1])]
-    dataset = results.train_setting(spec["train"], "data.dataset")
+    dataset = spec["train"]["data"]["dataset"]
     record(f"cohort stages, {spec['name']} on {dataset} "
            f"({len(table['run_dir'])} models, {spec['num_images']} images each)",
            ["stage", "seconds (all models)", "share", "TFLOP", "GFLOP/s (of matmul)"], rows,

@@ -180,7 +180,8 @@ def pool_variant_rows(x, y, steps, repeats=3):
             tape.watch(xt)
             total = tf.reduce_sum(network(xt)[:, 0])
         penalties[name] = float(tf.reduce_sum(tape.gradient(total, xt) ** 2))
-        model = training.RobustModel(network, lam=LAM, weight_decay=WEIGHT_DECAY)
+        model = training.RobustModel(network, lam=LAM, convention="batch_mean",
+                                     batch_size=BATCH, weight_decay=WEIGHT_DECAY)
         model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
         compiled[name] = compiled_step(model)
     times = {name: [] for name in compiled}
@@ -199,7 +200,8 @@ def main():
     x, y = mnist_like(BATCH)
     pool_rows = pool_variant_rows(x, y, args.steps)
     keras.utils.set_random_seed(0)
-    model = training.RobustModel(models.small_net(), lam=LAM, weight_decay=WEIGHT_DECAY)
+    model = training.RobustModel(models.small_net(), lam=LAM, convention="batch_mean",
+                                 batch_size=BATCH, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
     with tempfile.TemporaryDirectory() as log_dir:
         ops, busy, wall = profile_ops(compiled_step(model), x, y, args.steps, log_dir)

@@ -90,8 +90,8 @@ def tf_step(form):
     from experiments import presets
     from robust_saliency import runs
 
-    config = presets.fashion_resnet().train.replace(init_weights=None,
-                                                    lam=0.0 if form == "plain" else LAM)
+    config = presets.fashion_resnet().train.replace(
+        model={"init_weights": None}, penalty={"lam": 0.0 if form == "plain" else LAM})
     assert (config.batch_size, config.penalty.batch_size, config.optimizer.learning_rate,
             config.optimizer.momentum, config.optimizer.weight_decay) == (
         BATCH, PENALTY_BATCH, LR, MOMENTUM, WEIGHT_DECAY), "fashion_resnet's settings changed"

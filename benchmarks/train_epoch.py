@@ -26,7 +26,7 @@ def main():
     preset = presets.get("mnist_quick")
     rows, base = [], None
     for lam in (0.0, args.lam):
-        config = preset.train.replace(dataset=args.dataset, lam=lam)
+        config = preset.train.replace(data={"dataset": args.dataset}, penalty={"lam": lam})
         x, y = data.load_arrays(config.data.dataset, "train",
                                 num_examples=config.data.train_subset)
         dataset = data.make_dataset(x, y, config.batch_size, shuffle=True, drop_remainder=True)

@@ -61,7 +61,8 @@ def step_seconds(step, x, y, *, steps, repeats, warmup=5):
 
 def keras_step_seconds(x, y, *, lam, jit, steps, repeats):
     keras.utils.set_random_seed(0)
-    model = training.RobustModel(models.small_net(), lam=lam, weight_decay=WEIGHT_DECAY)
+    model = training.RobustModel(models.small_net(), lam=lam, convention="batch_mean",
+                                 batch_size=BATCH, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
     return step_seconds(compiled_step(model, jit), x, y, steps=steps, repeats=repeats)
 
@@ -72,7 +73,8 @@ def keras_fit_epoch(x, y, *, lam, arrays=False):
     data.make_dataset's pipeline, as the jobs feed it, or with `arrays` on the numpy arrays
     themselves (Keras' own pipeline, as a user's script may)."""
     keras.utils.set_random_seed(0)
-    model = training.RobustModel(models.small_net(), lam=lam, weight_decay=WEIGHT_DECAY)
+    model = training.RobustModel(models.small_net(), lam=lam, convention="batch_mean",
+                                 batch_size=BATCH, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
     dataset = None if arrays else data.make_dataset(x, y, BATCH)
 

@@ -25,7 +25,7 @@ def main(argv):
         spec, table = cohort.read(FLAGS.results_dir)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
-    dataset = results.train_setting(spec["train"], "data.dataset")
+    dataset = spec["train"]["data"]["dataset"]
     title = (f"Claims on {dataset}, preset {spec['name']} "
              f"({int((table['status'] == 'evaluated').sum())} models)")
     spread = claims.seed_spread_markdown(table)

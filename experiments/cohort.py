@@ -1,6 +1,6 @@
 """Train and evaluate a whole lambda sweep, resumably; then write cohort.csv.
 
-    python -m experiments.cohort --preset=mnist_quick --dataset=fashion_mnist
+    python -m experiments.cohort --preset=mnist_quick --train.data.dataset=fashion_mnist
     python -m experiments.cohort --preset=mnist_paper --shard=0/4   # one of 4 parallel jobs
     python -m experiments.cohort --preset=mnist_quick --seeds=0,1,2  # three seeds per lambda
     python -m experiments.cohort --preset=fashion_resnet --strategy=mirrored --cpu_replicas=2

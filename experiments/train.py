@@ -20,7 +20,7 @@ from experiments import presets, train_flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "mnist_quick", "Preset name: " + ", ".join(presets.PRESETS))
 flags.DEFINE_bool("print_preset", False, "Print the resolved preset and exit.")
-train_flags.define()  # every training setting: --lam (default: the preset's first), ...
+train_flags.define()  # --train.<dotted name> per setting; the lambda defaults to the preset's first
 flags.DEFINE_string("run_dir", None, "Output folder (default runs/<preset>_<dataset>_lam<lam>).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy; --batch_size is the global batch over replicas.")

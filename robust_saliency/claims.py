@@ -45,8 +45,8 @@ def deep_side(spec):
     """Whether a cohort (its cohort.json content) is judged by the paper's ImageNet statements:
     ImageNet itself, or a network of DEEP_MODELS."""
     train = spec["train"]
-    return (results.train_setting(train, "data.dataset") == "imagenet"
-            or results.train_setting(train, "model.name", "small_net") in DEEP_MODELS)
+    return (train["data"]["dataset"] == "imagenet"
+            or train["model"]["name"] in DEEP_MODELS)
 
 
 # One claim, its verdict in the paper's words (verdicts.PAPER).

@@ -77,18 +77,17 @@ class CohortSpec:
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> CohortSpec:
-        """The CohortSpec of a cohort.json's content, in any layout (results.upgrade: fields
-        it predates at what their absence meant; the training configuration nested)."""
+        """The CohortSpec of a cohort.json's content (to_json's layout)."""
         from robust_saliency import runs
 
         names = {f.name for f in dataclasses.fields(cls)}
         fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in results.upgrade(results.COHORT_JSON, saved).items()
-                                  if k in names}
+                                  for k, v in saved.items() if k in names}
         return cls(**{**fields, "train": runs.TrainConfig.from_json(saved["train"])})
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "train": self.train.to_json(),
+        return {results.SCHEMA_KEY: results.SCHEMA_VERSION,
+                "name": self.name, "train": self.train.to_json(),
                 "lambdas": list(self.lambdas), "num_images": self.num_images,
                 "attacks": list(self.attacks), "attack_options": self.attack_options,
                 "aggregated_saliency": self.aggregated_saliency,
@@ -134,14 +133,9 @@ def _claim_folder(results_dir, spec):
     source = runs.data_record(spec.train)
     if os.path.exists(path):
         found = results.read_json(path)
-        runs.check_same_data(found.get("data"), source, results_dir)
-        if "data" not in found:  # a folder from before sources were recorded
-            results.write_json(path, {**found, "data": source})
-        # Fields added since the folder was written count at what their absence meant; the
-        # file keeps its own layout (it is rewritten below only where the protocol grows).
-        seen = results.upgrade(path, found)
-        changed = sorted(k for k in wanted if k != "train" and seen.get(k) != wanted[k])
-        if not runs.saved_config_matches(found.get("train", {}), spec.train):
+        runs.check_same_data(found["data"], source, results_dir)
+        changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
+        if not runs.saved_config_matches(found["train"], spec.train):
             changed.append("train")
         if "attacks" in changed and _more_attacks(found, wanted):
             # Attacks added to a cohort's protocol (e.g. the strong ones to a cohort evaluated
@@ -155,10 +149,10 @@ def _claim_folder(results_dir, spec):
             found = {**found, "explanation_metrics": True}
             results.write_json(path, found)
             changed.remove("explanation_metrics")
-        if changed == ["seeds"] and set(seen["seeds"]) <= set(wanted["seeds"]):
+        if changed == ["seeds"] and set(found["seeds"]) <= set(wanted["seeds"]):
             # More seeds for the same sweep: the members already there stay valid.
             results.write_json(path, {**found, "seeds": wanted["seeds"]})
-        elif changed == ["seeds"] and set(wanted["seeds"]) <= set(seen["seeds"]):
+        elif changed == ["seeds"] and set(wanted["seeds"]) <= set(found["seeds"]):
             # Some of the folder's seeds (a one-seed `make demo` on the committed three-seed
             # cohort): those members are run or skipped, and the folder keeps all its seeds.
             pass
@@ -226,7 +220,7 @@ def run_cohort(results_dir: str, spec: CohortSpec, *, members: Sequence[int] | N
         if _evaluated(run_dir, spec):
             say(f"{head}: done")
             continue
-        config = spec.train.replace(lam=lam, seed=seed)
+        config = spec.train.replace(penalty={"lam": lam}, seed=seed)
         record_path = os.path.join(run_dir, results.RUN_JSON)
         before = results.read_json(record_path) if os.path.exists(record_path) else {}
         if before.get("status") != "completed":
@@ -269,12 +263,6 @@ def _member_row(results_dir, m, index, lam, seed):
         row["status"] = {"completed": "trained", "diverged": "diverged"}.get(status, "pending")
     if row["status"] == "trained" and os.path.exists(summary_json):
         summary = results.read_json(summary_json)
-        if "median_intervals" not in summary:  # evaluated before intervals were recorded
-            from robust_saliency import evaluation
-
-            table = results.read_table(os.path.join(run_dir, results.PER_IMAGE_CSV))
-            summary = {**summary, **evaluation.summarize(table, meta=summary)}
-            results.write_json(summary_json, summary)
         row.update(status="evaluated", accuracy=summary["accuracy"],
                    num_images=summary["num_images"])
         row.update({f"median_{k}": float(v) for k, v in summary["medians"].items()})
@@ -328,7 +316,7 @@ def degenerate_note(table):
 
 def gather(results_dir):
     """Writes cohort.csv from whatever members exist; returns it as a dict of columns."""
-    spec = results.read_upgraded(os.path.join(results_dir, results.COHORT_JSON))
+    spec = results.read_json(os.path.join(results_dir, results.COHORT_JSON))
     rows = [_member_row(results_dir, m, *member)
             for m, member in enumerate(member_list(spec["lambdas"], spec["seeds"]))]
     flags = degenerate({k: [row[k] for row in rows] for k in ("status", "lam", "accuracy")})
@@ -351,11 +339,11 @@ def read_cohort(results_dir: str) -> tuple[dict[str, Any], dict[str, np.ndarray]
             raise FileNotFoundError(
                 f"{path} not found: {results_dir} is not a cohort results folder; run "
                 "python -m experiments.cohort --results_dir=... first.")
-    spec, table = results.read_upgraded(spec_path), results.read_table(table_path)
-    table.setdefault("seed", np.zeros(len(table["member"]), np.int64))  # a one-seed folder
-    # Folders gathered before the rule existed get it applied on reading.
+    table = results.read_table(table_path)
+    # The rule is applied on reading too, so that a table edited or written by hand is judged
+    # by the same rule as a gathered one.
     table["degenerate"] = degenerate(table)
-    return spec, table
+    return results.read_json(spec_path), table
 
 
 read = read_cohort  # the library's own name for it (robust_saliency.read_cohort)

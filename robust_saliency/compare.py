@@ -9,7 +9,7 @@ settings in every preset), so the curves share one axis.
 
 import numpy as np
 
-from robust_saliency import plotting, results, stats, verdicts
+from robust_saliency import plotting, stats, verdicts
 
 METHOD_LABELS = {
     "gradient_norm": "double backprop (L2 gradient norm)",
@@ -31,9 +31,9 @@ MIN_MODELS = 3
 
 def label(spec):
     """A cohort's method label, from its penalty and sensitivity mode."""
-    penalty = results.train_setting(spec["train"], "penalty.name", "gradient_norm")
+    penalty = spec["train"]["penalty"]["name"]
     name = METHOD_LABELS.get(penalty, penalty)
-    mode = results.train_setting(spec["train"], "penalty.sensitivity_mode", "nll")
+    mode = spec["train"]["penalty"]["sensitivity_mode"]
     return name if mode == "nll" else f"{name}, logit"
 
 
@@ -56,7 +56,7 @@ def curves(results_dirs, axes=("median_rho_bim",)):
         spec, members = plotting.load(results_dir, columns=(*axes, "median_alignment"))
         bad = members["degenerate"]
         curve = {"label": label(spec), "results_dir": results_dir,
-                 "dataset": results.train_setting(spec["train"], "data.dataset"),
+                 "dataset": spec["train"]["data"]["dataset"],
                  "degenerate": members["lam"][bad]}
         if bad.any() and not bad.all():
             members = {k: v[~bad] for k, v in members.items()}

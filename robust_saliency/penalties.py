@@ -30,22 +30,21 @@ class GradientNormPenalty:
 
     Conventions for the scale (eq. (17) of Etmann et al. (2019), and the penalty as the authors'
     released TensorFlow code computes it):
+      'per_example' (the default): eq. (17) read per image, lam * ||grad s_i||^2. (The authors'
+        'logits' mode differentiated the plain *sum* of true-class logits, which is this
+        convention.)
       'batch_mean': the authors' code differentiated the batch *mean* of s, so each image's
-        gradient is its own divided by the batch size B; the penalty is lam * mean_i of
-        ||grad s_i / B||^2 = (lam / B^2) * mean_i ||grad s_i||^2. The paper's lambdas (MNIST
-        10..180,000 at B = 100; ImageNet 1e4..1e7 at B = 16 per GPU) are on this scale.
-      'per_example': eq. (17) read per image: lam * mean_i ||grad s_i||^2, a factor B^2 larger
-        at the same lam. (The authors' 'logits' mode differentiated the plain *sum* of true-class
-        logits, which is this convention.)
-    B is `batch_size` when given, else the number of images in the call: under a distribution
-    strategy that is the replica's own batch, as in the authors' multi-GPU code, so the paper's
-    ImageNet lambdas refer to B = 16 images per GPU.
+        gradient was its own divided by the batch size B: lam * ||grad s_i / B||^2 =
+        (lam / B^2) * ||grad s_i||^2. The paper's lambdas (MNIST 10..180,000 at B = 100;
+        ImageNet 1e4..1e7 at B = 16 per GPU) are on this scale. B is the fixed `batch_size`,
+        required with this convention, so that a lam means the same whatever batch a model is
+        trained or evaluated with.
     """
 
     name = "gradient_norm"
     default_sensitivity = "nll"
 
-    def __init__(self, *, lam, convention="batch_mean", sensitivity_mode=None, batch_size=None):
+    def __init__(self, *, lam, convention="per_example", sensitivity_mode=None, batch_size=None):
         if not lam >= 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         if convention not in CONVENTIONS:
@@ -56,6 +55,11 @@ class GradientNormPenalty:
                 f"unknown sensitivity mode {sensitivity_mode!r}; valid: {SENSITIVITY_MODES}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"penalty batch_size must be >= 1, got {batch_size}")
+        if convention == "batch_mean" and batch_size is None:
+            raise ValueError(
+                "convention 'batch_mean' needs the batch size B its lam refers to: give "
+                "batch_size (the paper's 100 on MNIST, 16 per GPU on ImageNet), or use "
+                "convention 'per_example' with lam / B^2")
         self.lam = float(lam)
         self.convention = convention
         self.sensitivity_mode = sensitivity_mode
@@ -66,14 +70,12 @@ class GradientNormPenalty:
             return losses
         return tf.gather(logits, tf.cast(labels, tf.int32)[:, None], batch_dims=1)[:, 0]
 
-    def scale(self, batch, dtype=tf.float32):
-        """Factor on ||grad s_i||^2: lam / B^2 ('batch_mean') or lam ('per_example'), in `dtype`
+    def scale(self, dtype=tf.float32):
+        """Factor on ||grad s_i||^2: lam ('per_example') or lam / B^2 ('batch_mean'), in `dtype`
         (a float32 factor alone would cost a float64 model 7 digits)."""
         if self.convention == "per_example":
             return tf.constant(self.lam, dtype)
-        size = (tf.constant(float(self.batch_size), dtype) if self.batch_size
-                else tf.cast(batch, dtype))
-        return tf.constant(self.lam, dtype) / tf.square(size)
+        return tf.constant(self.lam, dtype) / tf.square(tf.constant(float(self.batch_size), dtype))
 
     def __call__(self, network, images, labels, *, training):
         """Per-example (logits, nll, penalty) for one batch.
@@ -97,7 +99,7 @@ class GradientNormPenalty:
         batch = tf.shape(images)[0]
         term = self.per_example_term(tf.reshape(images, [batch, -1]),
                                      tf.reshape(grad, [batch, -1]))
-        return logits, losses, self.scale(batch, term.dtype) * term
+        return logits, losses, self.scale(term.dtype) * term
 
     def per_example_term(self, x, grad):
         """||grad s||^2 per image (x and grad flattened to (B, D))."""
@@ -166,7 +168,7 @@ class PGDTraining(GradientNormPenalty):
 
     name = "pgd_l2"
 
-    def __init__(self, *, lam, convention="batch_mean", sensitivity_mode=None, batch_size=None,
+    def __init__(self, *, lam, convention="per_example", sensitivity_mode=None, batch_size=None,
                  steps=7, rel_stepsize=None, random_start=True, bounds=(0.0, 1.0)):
         super().__init__(lam=lam, convention=convention, sensitivity_mode=sensitivity_mode,
                          batch_size=batch_size)

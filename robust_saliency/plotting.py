@@ -122,7 +122,7 @@ def load(results_dir, *, columns=("median_lin_robustness",)):
 
 def title(spec, what, members=None):
     """`what`, then the dataset and preset, and how many models are in when some are not."""
-    line = f"{results.train_setting(spec['train'], 'data.dataset')}, preset {spec['name']}"
+    line = f"{spec['train']['data']['dataset']}, preset {spec['name']}"
     total = len(spec["lambdas"]) * len(spec.get("seeds", [0]))
     if members is not None and len(members["lam"]) < total:
         line += f" ({len(members['lam'])} of {total} models evaluated)"
@@ -293,7 +293,7 @@ def _unit(image):
 def default_display(spec):
     """How to show a cohort's input images: undo ImageNet's caffe preprocessing, else None
     (min-max scaling, right for MNIST-format images)."""
-    if results.train_setting(spec["train"], "data.dataset") == "imagenet":
+    if spec["train"]["data"]["dataset"] == "imagenet":
         from robust_saliency import imagenet
 
         return imagenet.to_display

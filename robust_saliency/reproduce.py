@@ -129,7 +129,7 @@ def compare_cohorts(results_dir: str, reference_dir: str) -> dict[str, Any]:
         path = os.path.join(folder, results.COHORT_JSON)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: {folder} is not a cohort folder")
-        specs.append(results.read_upgraded(path))
+        specs.append(results.read_json(path))
     ignore = {"data", "seeds", "attacks", "attack_options"}
     fields = sorted((set(specs[0]) | set(specs[1])) - ignore)
     differences = [f for f in fields if _differs(specs[0].get(f), specs[1].get(f))]
@@ -150,10 +150,7 @@ compare = compare_cohorts  # the library's own name for it (robust_saliency.comp
 
 
 def _differs(a, b):
-    """Whether two cohort.json values differ; within a dict (the training template) only in
-    the keys both have, since fields added later are absent from older files."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return any(_differs(a[k], b[k]) for k in set(a) & set(b))
+    """Whether two cohort.json values differ (both files are in the one current layout)."""
     return a != b
 
 

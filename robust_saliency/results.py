@@ -44,109 +44,34 @@ TENSORBOARD_DIR = "tb"
 BACKUP_DIR = "backup"
 
 
-# --- Older layouts, read through one upgrade per file kind ---------------------------------
-# The flat training configuration run.json ("config") and cohort.json ("train") held before the
-# nested one (train_config.TrainConfig): each flat name and the dotted name of its field now. The
-# flat names stay the short names of the command line (--lam, --epochs, ...).
-FLAT_TRAIN_CONFIG = {
-    "dataset": "data.dataset", "data_dir": "data.data_dir", "data_source": "data.source",
-    "image_size": "data.image_size", "train_subset": "data.train_subset",
-    "val_subset": "data.val_subset", "model": "model.name", "weights": "model.weights",
-    "num_classes": "model.num_classes", "depth": "model.depth",
-    "init_weights": "model.init_weights", "bn_momentum": "model.bn_momentum",
-    "penalty": "penalty.name", "lam": "penalty.lam",
-    "penalty_options": "penalty.options", "penalty_convention": "penalty.convention",
-    "penalty_batch_size": "penalty.batch_size", "sensitivity_mode": "penalty.sensitivity_mode",
-    "learning_rate": "optimizer.learning_rate", "momentum": "optimizer.momentum",
-    "weight_decay": "optimizer.weight_decay", "lr_schedule": "schedule.kind",
-    "epochs": "schedule.epochs", "lr_decay_epochs": "schedule.decay_epochs",
-    "lr_decay_factor": "schedule.decay_factor", "plateau_patience": "schedule.patience",
-    "plateau_max_decays": "schedule.max_decays", "lr_milestones": "schedule.milestones",
-    "batch_size": "batch_size",
-    "probe_size": "probe_size", "seed": "seed",
-}
-# Flat fields whose default changed: a flat config saved without them was made at the old one
-# (sensitivity_mode defaulted to 'nll' for every penalty before it took the penalty's own form).
-FLAT_LEGACY_DEFAULTS = {"sensitivity_mode": "nll"}
-# The same for the penalty part of a saved RobustModel (training.RobustModel.get_config), whose
-# penalty was flat keyword arguments before it was a train_config.PenaltyConfig.
-FLAT_MODEL_PENALTY = {"penalty": "name", "lam": "lam", "penalty_options": "options",
-                      "penalty_convention": "convention", "penalty_batch_size": "batch_size",
-                      "sensitivity_mode": "sensitivity_mode"}
+# --- The layout version ------------------------------------------------------------------
+# run.json and cohort.json carry the layout they were written in. The library reads exactly this
+# one; `python -m experiments.upgrade_results <folder>` (robust_saliency.upgrade) rewrites older
+# folders once.
+SCHEMA_VERSION = 2
+SCHEMA_KEY = "schema_version"
+UPGRADE_COMMAND = "python -m experiments.upgrade_results"
+VERSIONED_FILES = (RUN_JSON, COHORT_JSON)
 
 
-_TRAIN_CONFIG_PARTS = {dotted.split(".")[0] for dotted in FLAT_TRAIN_CONFIG.values()
-                       if "." in dotted}
+class OldLayoutError(ValueError):
+    """A results file written in a layout this version no longer reads; the message names the
+    upgrade command."""
 
 
-def is_flat_train_config(saved):
-    """Whether a saved training configuration has the flat layout (no nested parts)."""
-    return not any(isinstance(saved.get(part), dict) for part in _TRAIN_CONFIG_PARTS)
-
-
-def upgrade_train_config(saved):
-    """A saved training configuration in the nested layout of train_config.TrainConfig.to_json:
-    a flat one is nested by FLAT_TRAIN_CONFIG (with FLAT_LEGACY_DEFAULTS for fields it
-    lacks); a nested one is returned as it is. Fields saved by neither stay absent, so the
-    dataclass defaults fill them."""
-    if not is_flat_train_config(saved):
-        return {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
-    nested = {}
-    for name, value in {**FLAT_LEGACY_DEFAULTS, **saved}.items():
-        dotted = FLAT_TRAIN_CONFIG.get(name, name)
-        part, _, leaf = dotted.rpartition(".")
-        (nested.setdefault(part, {}) if part else nested)[leaf] = value
-    return nested
-
-
-def train_setting(saved, dotted, default=None):
-    """One setting of a saved training configuration (any layout) by its dotted name, e.g.
-    'data.dataset'; `default` where the file predates the setting. TensorFlow-free, for the
-    readers of results (train_config.TrainConfig.from_json gives the whole configuration)."""
-    value = upgrade_train_config(saved)
-    for key in dotted.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return default
-        value = value[key]
-    return value
-
-
-def upgrade_model_penalty(saved):
-    """RobustModel.get_config's dict with its penalty as one nested dict (the fields of
-    train_config.PenaltyConfig): models saved with flat penalty arguments still load."""
-    saved = dict(saved)
-    if isinstance(saved.get("penalty"), dict):
-        return saved
-    penalty = {new: saved.pop(old) for old, new in FLAT_MODEL_PENALTY.items() if old in saved}
-    return {**saved, "penalty": penalty}
-
-
-# Fields cohort.json gained after folders had been written without them, with what their absence
-# meant: one seed, no SmoothGrad/IG alignments, no explanation metrics.
-COHORT_FIELDS_ADDED = {"seeds": [0], "aggregated_saliency": False, "explanation_metrics": False}
-
-
-def upgrade(name, content):
-    """A results file's content in the current layout, by file name: RUN_JSON's "config" and
-    COHORT_JSON's "train" nested (upgrade_train_config), a COHORT_JSON's fields added since it
-    was written at what their absence meant (COHORT_FIELDS_ADDED). Other files as they are:
-    an older per_image.csv lacks columns, which readers treat as not measured; a summary.json
-    from before bootstrap intervals gets them computed from its per_image.csv when its cohort
-    is gathered (cohort.gather: a computation, not a change of layout)."""
-    content = dict(content)
-    name = os.path.basename(name)
-    key = {RUN_JSON: "config", COHORT_JSON: "train"}.get(name)
-    if key and isinstance(content.get(key), dict):
-        content[key] = upgrade_train_config(content[key])
-    if name == COHORT_JSON:
-        for field, meant in COHORT_FIELDS_ADDED.items():
-            content.setdefault(field, meant)
-    return content
-
-
-def read_upgraded(path):
-    """read_json of a results file, upgraded to the current layout (upgrade)."""
-    return upgrade(path, read_json(path))
+def check_layout(path, content):
+    """Raises OldLayoutError unless `content` (of run.json or cohort.json at `path`) is in the
+    current layout (SCHEMA_VERSION); returns it."""
+    version = content.get(SCHEMA_KEY) if isinstance(content, dict) else None
+    if version == SCHEMA_VERSION:
+        return content
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise OldLayoutError(f"{path} has layout version {version}, newer than this "
+                             f"robust_saliency's {SCHEMA_VERSION}; update robust_saliency.")
+    folder = os.path.dirname(os.path.abspath(path))
+    raise OldLayoutError(f"{path} is in an older layout (version {version or 1}, this "
+                         f"robust_saliency reads {SCHEMA_VERSION}); rewrite the folder once "
+                         f"with: {UPGRADE_COMMAND} {folder}")
 
 
 def markdown_table(header, rows):
@@ -214,10 +139,15 @@ def write_json(path, obj):
     write_text(path, json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """The JSON document at `path` (run.json, summary.json, cohort.json, ...)."""
+def read_json(path: str | os.PathLike[str], *, check: bool = True) -> Any:
+    """The JSON document at `path` (run.json, summary.json, cohort.json, ...). A run.json or
+    cohort.json is checked to be in the current layout (check_layout) unless `check` is False
+    (the upgrade reads older ones)."""
     with open(path) as f:
-        return json.load(f)
+        content = json.load(f)
+    if check and os.path.basename(path) in VERSIONED_FILES:
+        check_layout(path, content)
+    return content
 
 
 def write_table(path, columns):

@@ -147,9 +147,8 @@ def _write_hparams(log_dir, config):
 
 
 def saved_config_matches(saved, config):
-    """Whether a config saved in run.json/cohort.json (any layout: results.upgrade) is
-    `config`; fields added to TrainConfig since it was saved count at their defaults, so older
-    result folders stay usable."""
+    """Whether a config saved in run.json/cohort.json is `config` (False for one this version
+    cannot read)."""
     try:
         return TrainConfig.from_json(saved) == config
     except (TypeError, ValueError):  # not a configuration this version can make
@@ -207,8 +206,8 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
             for name in results.EVALUATION_FILES:
                 if os.path.exists(os.path.join(run_dir, name)):
                     os.remove(os.path.join(run_dir, name))
-    record = record or {"config": config.to_json(), "history": [],
-                        "epochs_completed": 0}
+    record = record or {results.SCHEMA_KEY: results.SCHEMA_VERSION, "config": config.to_json(),
+                        "history": [], "epochs_completed": 0}
     record.update(status="running", versions=results.versions(), command=sys.argv, data=source,
                   started=record.get("started", time.time()), strategy=strategy,
                   replicas=scope.num_replicas_in_sync)
@@ -325,7 +324,7 @@ def save_weights(model, run_dir):
 
 
 def saved_config(saved):
-    """The TrainConfig of a config dict saved in run.json or cohort.json, in any layout."""
+    """The TrainConfig of a config dict saved in run.json or cohort.json."""
     return TrainConfig.from_json(saved)
 
 
@@ -354,7 +353,7 @@ def load_model(run_dir: str) -> training.RobustModel:
                          f"{record['trained_weights']['sha256']} "
                          f"recorded in {record_path}: the file was changed or is truncated; "
                          "restore it (git checkout) or retrain the run.")
-    config = saved_config(record["config"]).replace(weights=None)
+    config = saved_config(record["config"]).replace(model={"weights": None})
     model = build_model(config, steps_per_epoch=1)
     metrics.logits_network(model).load_weights(weights)
     return model

@@ -1,19 +1,20 @@
 """What determines one trained model, as nested data: TrainConfig and its parts.
 
-    config = TrainConfig()                                  # the paper's MNIST setup
-    config = config.replace(lam=100.0, epochs=6)            # the short names (SHORT_NAMES)
-    config = config.replace(**{"optimizer.momentum": 0.95})  # or any leaf by its dotted name
-    TrainConfig.from_json(results.read_json(run_json)["config"])  # any saved layout
+    config = TrainConfig()                                     # the paper's MNIST setup
+    config = config.replace(penalty={"lam": 100.0}, schedule={"epochs": 6})  # parts as dicts
+    config = config.replace(**{"optimizer.momentum": 0.95})     # or a leaf by its dotted name
+    TrainConfig.from_json(results.read_json(run_json)["config"])
 
 Each part validates its own fields when it is made, reporting all of its problems in one
 error, and TrainConfig the rule that joins two parts (num_classes needs imagenet). `leaves()`
 lists every field by dotted name with its type, default and help: the command-line flags
 (experiments.train_flags), `--print_preset` and run.json follow from it, so a new setting is one
-field in one part. Saved configurations of every older layout (the flat one of run.json and
-cohort.json before this module) are read through results.upgrade_train_config.
+field in one part. Saved configurations are read in the current layout only; older result
+folders are rewritten once by robust_saliency.upgrade (python -m experiments.upgrade_results).
 """
 
 import dataclasses
+import difflib
 import functools
 import types
 import typing
@@ -21,7 +22,6 @@ import typing
 from robust_saliency import data, models, penalties, results
 
 LR_SCHEDULES = ("step", "milestones", "plateau", "constant")
-SHORT_NAMES = results.FLAT_TRAIN_CONFIG  # short name -> dotted name (the flat layout's names)
 
 
 class ConfigError(ValueError):
@@ -39,10 +39,8 @@ def _check(problems, owner):
 
 
 def _label(part, name):
-    """How a message names a field: its short name (the flag users know) and dotted name."""
-    dotted = f"{part}.{name}" if part else name
-    short = [k for k, v in SHORT_NAMES.items() if v == dotted]
-    return f"{short[0]} ({dotted})" if short and short[0] != dotted else dotted
+    """How a message names a field: its dotted name, as the flags and configs spell it."""
+    return f"{part}.{name}" if part else name
 
 
 def _at_least(problems, obj, part, names, low, *, optional=False):
@@ -142,8 +140,10 @@ class PenaltyConfig:
 
     name: a registered penalty; lam: its strength (the weight, or the radius epsilon of
     'pgd_l2'); options: the penalty's own settings, e.g. {'steps': 7}; convention:
-    'batch_mean' (the authors' scale) or 'per_example' (eq. 17); batch_size: B of
-    'batch_mean' (None: each replica's own batch); sensitivity_mode: 'nll' or 'logits', None
+    'per_example' (eq. 17 per image, the default) or 'batch_mean' (the authors' scale, lam / B^2
+    of it); batch_size: the fixed B of 'batch_mean', required with it (the paper's 100 on MNIST,
+    16 per GPU on ImageNet), so that lam means the same at any batch a model is trained or
+    evaluated with; sensitivity_mode: 'nll' or 'logits', None
     for the penalty's own form (penalties.default_sensitivity), resolved when made, so a saved
     config records the form; `replace(name=...)` therefore keeps the old penalty's form.
     """
@@ -154,9 +154,11 @@ class PenaltyConfig:
                         "of pgd_l2; 0 is ordinary training.")
     options: dict | None = _field(None, "The penalty's own settings as JSON, e.g. "
                                   "'{\"steps\": 7}' for pgd_l2.")
-    convention: str = _field("batch_mean", "batch_mean (the authors' scale) or per_example "
-                             "(eq. 17 per image).")
-    batch_size: int | None = _field(None, "B of batch_mean (None: each replica's own batch).")
+    convention: str = _field("per_example", "per_example (eq. 17 per image) or batch_mean (the "
+                             "authors' scale: lam / batch_size^2 times per_example's).")
+    batch_size: int | None = _field(None, "The fixed B of batch_mean, required with it (the "
+                                    "paper's: 100 on MNIST, 16 per GPU on ImageNet); None with "
+                                    "per_example.")
     sensitivity_mode: str | None = _field(None, "nll or logits (None: the penalty's own form, "
                                           "logits for alignment, nll for the others).")
 
@@ -271,18 +273,19 @@ class TrainConfig:
 
     @classmethod
     def of(cls, **fields: typing.Any) -> "TrainConfig":
-        """A configuration made from `fields` (short or dotted names, see replace), every other
-        field at its default. Unlike replace, each part is made afresh, so a None
-        sensitivity_mode takes the given penalty's own form."""
+        """A configuration made from `fields` (as for replace), every other field at its
+        default. Unlike replace, each part is made afresh, so a None sensitivity_mode takes the
+        given penalty's own form."""
         parts: dict[str, typing.Any] = {
             part: values[""] if "" in values else _PARTS[part](**values)
             for part, values in _group(fields).items()}
         return cls(**parts)
 
     def replace(self, **changes: typing.Any) -> "TrainConfig":
-        """A copy with the given leaves replaced, each by its short name (SHORT_NAMES: lam,
-        epochs, dataset, ...) or its dotted name ('optimizer.momentum'); every part is
-        validated again. Unknown names raise ConfigError listing the valid ones."""
+        """A copy with the given fields replaced: a part by a dict of its fields
+        (penalty={"lam": 100.0}) or a whole part object, a leaf by its dotted name
+        (**{"optimizer.momentum": 0.95}), or a top-level field (batch_size=32); every changed
+        part is validated again. Unknown names raise ConfigError naming the valid ones."""
         top = {part: fields[""] if "" in fields
                else dataclasses.replace(getattr(self, part), **fields)
                for part, fields in _group(changes).items()}
@@ -294,22 +297,36 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, saved: dict[str, typing.Any]) -> "TrainConfig":
-        """The TrainConfig of a dict saved in any layout (results.upgrade_train_config)."""
-        nested = results.upgrade_train_config(saved)
-        unknown = sorted(set(_flatten(nested)) - {leaf.name for leaf in leaves()})
-        if unknown:
-            raise ConfigError(f"unknown fields {', '.join(unknown)} in a saved training "
-                              "configuration; it was written by a newer robust_saliency")
+        """The TrainConfig of a dict written by to_json (run.json's "config", cohort.json's
+        "train"): every part nested, every leaf present. ConfigError otherwise, naming the
+        upgrade command for an older layout."""
+        have = set(_flatten(saved)) if isinstance(saved, dict) else set()
+        valid = {leaf.name for leaf in leaves()}
+        problems = []
+        if have - valid:
+            problems.append(f"unknown fields {', '.join(sorted(have - valid))}")
+        if valid - have:
+            problems.append(f"missing fields {', '.join(sorted(valid - have))}")
+        if problems:
+            raise ConfigError(f"not a saved training configuration of this layout: "
+                              f"{'; '.join(problems)}; a results folder of an older layout is "
+                              f"rewritten once by {results.UPGRADE_COMMAND} <folder>")
         parts: dict[str, typing.Any] = {k: _PARTS[k](**v) if k in _PARTS else v
-                                        for k, v in nested.items()}
+                                        for k, v in saved.items()}
         return cls(**parts)
 
 
 def _group(changes):
-    """{part: {field: value}} of short or dotted names; a top-level field under ''."""
-    grouped = {}
+    """{part: {field: value}} of dotted names, part dicts and part objects; a whole part or a
+    top-level field under ''."""
+    grouped: dict[str, dict[str, typing.Any]] = {}
     for name, value in changes.items():
-        path = resolve(name).split(".")
+        if name in _PARTS and isinstance(value, dict):
+            for leaf, leaf_value in value.items():
+                grouped.setdefault(name, {})[resolve(f"{name}.{leaf}").split(".", 1)[1]] = (
+                    leaf_value)
+            continue
+        path = resolve(name).split(".") if name not in _PARTS else [name]
         grouped.setdefault(path[0], {})[".".join(path[1:])] = value
     return grouped
 
@@ -365,17 +382,24 @@ def leaves():
 
 
 def resolve(name):
-    """The dotted leaf name of a short or dotted name; ConfigError naming the valid ones."""
-    dotted = SHORT_NAMES.get(name, name)
+    """`name` when it is a leaf's dotted name; ConfigError naming the likely one and all valid
+    ones otherwise ('lam' -> 'penalty.lam')."""
     valid = [leaf.name for leaf in leaves()]
-    if dotted not in valid:
-        raise ConfigError(f"unknown training setting {name!r}; valid: {', '.join(valid)} "
-                          f"(or the short names {', '.join(SHORT_NAMES)})")
-    return dotted
+    if name in valid:
+        return name
+    last = {v.rsplit(".", 1)[-1]: v for v in valid}
+    likely = [v for v in valid if v.rsplit(".", 1)[-1] == name]
+    likely += [last[close] for close in difflib.get_close_matches(name, list(last), n=2,
+                                                                  cutoff=0.8)
+               if last[close] not in likely]
+    likely += [v for v in difflib.get_close_matches(name.replace("_", "."), valid, n=2)
+               if v not in likely]
+    hint = f"did you mean {' or '.join(likely)}? " if likely else ""
+    raise ConfigError(f"unknown training setting {name!r}; {hint}valid: {', '.join(valid)}")
 
 
 def get(config, name):
-    """The value of leaf `name` (short or dotted) of `config`."""
+    """The value of leaf `name` (dotted) of `config`."""
     value = config
     for part in resolve(name).split("."):
         value = getattr(value, part)

@@ -32,23 +32,25 @@ class RobustModel(keras.Model):
     Distribution: each replica sums its own per-example terms and divides by the *global* batch
     size, and adds weight_decay / num_replicas of the weight term; Keras sums the replicas'
     gradients, so one step equals the single-device step on the global batch (for batch-norm-free
-    networks; with batch norm each replica normalises by its own batch statistics). The penalty's
-    batch size B is the replica's own batch unless `penalty_batch_size` fixes it.
+    networks; with batch norm each replica normalises by its own batch statistics). The penalty
+    of an image depends on that image alone (and on its batch only through batch norm in
+    training mode): 'batch_mean' divides by a fixed B, never by the batch at hand.
 
     Args:
       network: Keras model from images to logits. A functional or Sequential network ending in
         a softmax/sigmoid is trained on the logits before it (logits.logits_model: the same
         layers and weights); one whose outputs are still probabilities raises ValueError.
-      penalty: a train_config.PenaltyConfig (the penalty's name, lam, options, convention, batch
-        size and sensitivity mode), or the name of a registered penalty (penalties.PENALTIES)
-        with its fields given by their short names: lam, penalty_options,
-        penalty_convention, penalty_batch_size, sensitivity_mode (e.g.
-        RobustModel(network, lam=100.0) or RobustModel(network, penalty="alignment",
-        lam=10.0)). lam = 0 is exactly ordinary training. A None sensitivity_mode takes the
-        penalty's own form (penalties.default_sensitivity): 'nll' for gradient_norm,
-        gradient_l1 and pgd_l2 (the paper's double backpropagation), 'logits' for alignment.
+      penalty: a train_config.PenaltyConfig, or the name of a registered penalty
+        (penalties.PENALTIES; default 'gradient_norm') with the other PenaltyConfig fields as
+        keyword arguments of their own names: lam, options, convention, batch_size,
+        sensitivity_mode. E.g. RobustModel(network, lam=1.0) (per image, eq. 17),
+        RobustModel(network, lam=100.0, convention="batch_mean", batch_size=100) (the paper's
+        MNIST scale) or RobustModel(network, penalty="alignment", lam=10.0). lam = 0 is exactly
+        ordinary training. A None sensitivity_mode takes the penalty's own form
+        (penalties.default_sensitivity): 'nll' for gradient_norm, gradient_l1 and pgd_l2 (the
+        paper's double backpropagation), 'logits' for alignment.
       weight_decay: coefficient on the sum of squared trainable weights (the authors' form).
-      **kwargs: the penalty's short-named fields (above), then keras.Model's own (name, ...).
+      **kwargs: the PenaltyConfig fields (above), then keras.Model's own (name, ...).
     """
 
     def __init__(self, network: keras.Model, *, penalty: PenaltyConfig | str | None = None,
@@ -57,15 +59,16 @@ class RobustModel(keras.Model):
         # while models.py, which train_config needs, may itself be importing keras.
         from robust_saliency import train_config
 
-        short = {k: kwargs.pop(k) for k in list(kwargs) if k in results.FLAT_MODEL_PENALTY}
+        fields = {f.name for f in dataclasses.fields(train_config.PenaltyConfig)} - {"name"}
+        given = {k: kwargs.pop(k) for k in list(kwargs) if k in fields}
         if isinstance(penalty, train_config.PenaltyConfig):
-            if short:
-                raise TypeError(f"RobustModel: give {', '.join(short)} in the PenaltyConfig, "
+            if given:
+                raise TypeError(f"RobustModel: give {', '.join(given)} in the PenaltyConfig, "
                                 "not beside it")
         else:
             if penalty is not None:
-                short["penalty"] = penalty
-            penalty = train_config.PenaltyConfig(**results.upgrade_model_penalty(short)["penalty"])
+                given["name"] = penalty
+            penalty = train_config.PenaltyConfig(**given)
         super().__init__(**kwargs)
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
@@ -192,12 +195,18 @@ class RobustModel(keras.Model):
 
     @classmethod
     def from_config(cls, saved: dict[str, Any]) -> RobustModel:
-        saved = results.upgrade_model_penalty(saved)  # models saved before PenaltyConfig
         from robust_saliency import train_config
 
+        saved = dict(saved)
+        penalty = saved.pop("penalty", None)
+        fields = {f.name for f in dataclasses.fields(train_config.PenaltyConfig)}
+        if not isinstance(penalty, dict) or set(penalty) != fields:
+            raise results.OldLayoutError(
+                "this RobustModel was saved by an older robust_saliency (its penalty is not a "
+                "complete PenaltyConfig); rewrite its results folder once with: "
+                f"{results.UPGRADE_COMMAND} <folder>")
         network = keras.saving.deserialize_keras_object(saved.pop("network"))
-        penalty = train_config.PenaltyConfig(**saved.pop("penalty"))
-        return cls(network, penalty=penalty, **saved)
+        return cls(network, penalty=train_config.PenaltyConfig(**penalty), **saved)
 
 
 def _check_logits(network, input_shape):

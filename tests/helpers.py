@@ -38,9 +38,10 @@ def tiny_cohort_spec(lambdas=(1.0, 1000.0)):
 
     # No per-epoch probe: the cohort tests measure after training; the train command's test
     # checks the probe.
-    train = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=300,
-                             val_subset=100, probe_size=0, lr_schedule="constant",
-                             learning_rate=1e-2)
+    train = runs.TrainConfig.of(
+        data={"dataset": "synthetic", "train_subset": 300, "val_subset": 100},
+        schedule={"epochs": 1, "kind": "constant"},
+        optimizer={"learning_rate": 1e-2}, batch_size=50, probe_size=0)
     return cohort.CohortSpec(name="tiny", train=train, lambdas=lambdas, num_images=12,
                              attacks=("gradient", "bim", "cw"),
                              attack_options={"cw": {"steps": 20, "binary_search_steps": 2},
@@ -206,7 +207,7 @@ def write_hand_cohort(folder, members, dataset="fashion_mnist", alignment=None, 
                       model="small_net"):
     """A cohort folder of `members`; `alignment` replaces their median alignments, `accuracy`
     their accuracies (default 0.9 each)."""
-    rows = {"member": [], "lam": [], "status": [], "run_dir": [], "accuracy": [],
+    rows = {"member": [], "lam": [], "seed": [], "status": [], "run_dir": [], "accuracy": [],
             "num_images": []}
     medians = {}
     for i, m in enumerate(members):
@@ -214,6 +215,7 @@ def write_hand_cohort(folder, members, dataset="fashion_mnist", alignment=None, 
         results.write_table(os.path.join(folder, run_dir, results.PER_IMAGE_CSV), m)
         rows["member"].append(i)
         rows["lam"].append(10.0 ** i)
+        rows["seed"].append(0)
         rows["status"].append("evaluated")
         rows["run_dir"].append(run_dir)
         rows["accuracy"].append(0.9 if accuracy is None else accuracy[i])
@@ -223,9 +225,18 @@ def write_hand_cohort(folder, members, dataset="fashion_mnist", alignment=None, 
     if alignment is not None:
         medians["median_alignment"] = list(alignment)
     results.write_table(os.path.join(folder, results.COHORT_CSV), {**rows, **medians})
+    write_cohort_json(folder, "hand", rows["lam"], dataset=dataset, model=model)
+
+
+def write_cohort_json(folder, name, lambdas, *, dataset="mnist", model="small_net"):
+    """A cohort.json of the current layout for a cohort a test writes by hand: its name,
+    lambdas, and a training template of that dataset and network."""
+    from robust_saliency import runs
+
+    train = runs.TrainConfig.of(data={"dataset": dataset}, model={"name": model})
     results.write_json(os.path.join(folder, results.COHORT_JSON),
-                       {"name": "hand", "train": {"dataset": dataset, "model": model},
-                        "lambdas": rows["lam"]})
+                       {results.SCHEMA_KEY: results.SCHEMA_VERSION, "name": name,
+                        "train": train.to_json(), "lambdas": list(lambdas)})
 
 
 def numpy_softmax(z):

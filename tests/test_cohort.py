@@ -16,7 +16,6 @@ import pytest
 from helpers import tiny_cohort_spec
 
 from robust_saliency import cohort, results, runs
-from robust_saliency import train_config as config_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = tiny_cohort_spec().train
@@ -83,17 +82,18 @@ def test_member_selection():
 def test_folder_of_another_cohort_is_refused(tmp_path):
     folder = str(tmp_path / "c")
     os.makedirs(folder)
-    results.write_json(os.path.join(folder, "cohort.json"), _spec().to_json())
+    results.write_json(os.path.join(folder, "cohort.json"), {**_spec().to_json(), "data": None})
     with pytest.raises(ValueError, match="different lambdas"):
         cohort.run(folder, _spec(lambdas=(5.0,)))
 
 
 def _cohort_command(folder):
-    return [sys.executable, "-m", "experiments.cohort", "--dataset=synthetic",
-            f"--results_dir={folder}", "--lambdas=1,1000", "--epochs=1", "--train_subset=300",
-            "--num_images=12", "--probe_size=0", "--attacks=gradient,bim",
-            "--attack_options=bim.steps=3,bim.search_steps=3", "--learning_rate=0.005",
-            "--lr_schedule=step", "--lr_decay_epochs=3", "--lr_decay_factor=0.2"]
+    return [sys.executable, "-m", "experiments.cohort", "--train.data.dataset=synthetic",
+            f"--results_dir={folder}", "--lambdas=1,1000", "--train.schedule.epochs=1",
+            "--train.data.train_subset=300", "--num_images=12", "--train.probe_size=0",
+            "--attacks=gradient,bim", "--attack_options=bim.steps=3,bim.search_steps=3",
+            "--train.optimizer.learning_rate=0.005", "--train.schedule.kind=step",
+            "--train.schedule.decay_epochs=3", "--train.schedule.decay_factor=0.2"]
 
 
 @pytest.mark.slow
@@ -129,32 +129,18 @@ def test_killed_cohort_rerun_completes_with_the_same_rows(tmp_path):
     saved = json.load(open(os.path.join(folder, "cohort.json")))
     assert saved["lambdas"] == [1.0, 1000.0]
     # The schedule flags override the preset's, in cohort.json and in each member's run.json.
-    schedule = {"learning_rate": 0.005, "lr_schedule": "step", "lr_decay_epochs": 3,
-                "lr_decay_factor": 0.2}
-    for train in (saved["train"], results.read_json(os.path.join(folder, "m00_lam1",
-                                                                 "run.json"))["config"]):
-        assert not results.is_flat_train_config(train)  # new folders are written nested
-        assert {k: results.train_setting(train, results.FLAT_TRAIN_CONFIG[k])
-                for k in schedule} == schedule
-
-
-def test_folder_written_before_a_field_existed_counts_it_at_its_default(tmp_path):
-    folder = str(tmp_path / "c")
-    os.makedirs(folder)
-    older = _spec().to_json()
-    del older["aggregated_saliency"]  # cohort.json as written before that field existed
-    results.write_json(os.path.join(folder, "cohort.json"), older)
-    cohort._claim_folder(folder, _spec())  # the default, False: the same protocol
-    with pytest.raises(ValueError, match="different aggregated_saliency"):
-        cohort._claim_folder(folder, dataclasses.replace(_spec(), aggregated_saliency=True))
+    schedule = {"optimizer.learning_rate": 0.005, "schedule.kind": "step",
+                "schedule.decay_epochs": 3, "schedule.decay_factor": 0.2}
+    record = results.read_json(os.path.join(folder, "m00_lam1", "run.json"))
+    assert saved[results.SCHEMA_KEY] == record[results.SCHEMA_KEY] == results.SCHEMA_VERSION
+    for train in (saved["train"], record["config"]):
+        assert {k: train[k.split(".")[0]][k.split(".")[1]] for k in schedule} == schedule
 
 
 def test_explanation_metrics_can_be_added_to_a_measured_cohort_not_taken_away(tmp_path):
     folder = str(tmp_path / "c")
     os.makedirs(folder)
-    older = _spec().to_json()
-    del older["explanation_metrics"]  # a folder from before the field existed
-    results.write_json(os.path.join(folder, "cohort.json"), older)
+    results.write_json(os.path.join(folder, "cohort.json"), {**_spec().to_json(), "data": None})
     cohort._claim_folder(folder, dataclasses.replace(_spec(), explanation_metrics=True))
     assert results.read_json(os.path.join(folder, "cohort.json"))["explanation_metrics"] is True
     with pytest.raises(ValueError, match="different explanation_metrics"):
@@ -167,31 +153,16 @@ COMMITTED = sorted(glob.glob(os.path.join(ROOT, "results", "**", results.COHORT_
 
 @pytest.mark.skipif(not COMMITTED, reason="no committed cohorts")
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: os.path.basename(os.path.dirname(p)))
-def test_committed_cohorts_load_nested_and_still_resume(tmp_path, path, monkeypatch):
-    """Every committed cohort.json and run.json (flat or nested) loads through the upgrader into
-    the nested TrainConfig and back unchanged; a flat one names its sensitivity_mode ('logits'
-    for the alignment penalty, 'nll' for the others) and must still match the config that leaves
-    the sensitivity to its penalty's default, so a rerun resumes instead of refusing the
-    folder."""
+def test_committed_cohorts_load_and_still_resume(tmp_path, path, monkeypatch):
+    """Every committed cohort.json and run.json is in the current layout: it loads into the
+    TrainConfig and writes back unchanged, and the folder is claimed by its own spec and every
+    member's config matches the spec's at its lambda and seed, so a rerun resumes instead of
+    refusing the folder."""
     found = results.read_json(path)
     # The data source is checked elsewhere (test_data); here the dataset need not be on disk.
-    monkeypatch.setattr(runs, "data_record", lambda config: found.get("data", {}))
-    saved = found["train"]
-    if results.is_flat_train_config(saved):
-        train = runs.TrainConfig.of(**{k: v for k, v in saved.items()
-                                       if k != "sensitivity_mode"})
-        assert train.penalty.sensitivity_mode == saved["sensitivity_mode"]
-    else:  # written nested: every field it names reads back as saved (later fields default)
-        train = runs.TrainConfig.from_json(saved)
-        now = train.to_json()
-        for key, value in saved.items():
-            assert (now[key] if not isinstance(value, dict)
-                    else {k: now[key][k] for k in value}) == value, key
+    monkeypatch.setattr(runs, "data_record", lambda config: found["data"])
     spec = cohort.CohortSpec.from_json(found)
-    assert spec.train == train and runs.TrainConfig.from_json(train.to_json()) == train
-    for key, value in spec.to_json().items():
-        if key != "train" and key in found:
-            assert results.jsonable(value) == found[key], key
+    assert results.jsonable(spec.to_json()) == {k: v for k, v in found.items() if k != "data"}
     folder = str(tmp_path / "c")
     os.makedirs(folder)
     shutil.copy(path, folder)
@@ -199,15 +170,13 @@ def test_committed_cohorts_load_nested_and_still_resume(tmp_path, path, monkeypa
     run_jsons = glob.glob(os.path.join(os.path.dirname(path), "*", results.RUN_JSON))
     assert run_jsons
     for run_json in run_jsons:
-        # Flat, or nested where a member was retrained after the nested layout came in.
         config = results.read_json(run_json)["config"]
-        lam, seed = results.train_setting(config, "penalty.lam"), results.train_setting(
-            config, "seed", 0)
-        assert runs.saved_config_matches(config, train.replace(lam=lam, seed=seed))
-        assert not runs.saved_config_matches(config, train.replace(lam=lam + 1.0, seed=seed))
-        loaded = runs.TrainConfig.from_json(config)
-        assert runs.TrainConfig.from_json(loaded.to_json()) == loaded
-        assert config_module.flatten(loaded)["penalty.lam"] == lam
+        lam, seed = config["penalty"]["lam"], config["seed"]
+        assert runs.saved_config_matches(config, spec.train.replace(penalty={"lam": lam},
+                                                                    seed=seed))
+        assert not runs.saved_config_matches(
+            config, spec.train.replace(penalty={"lam": lam + 1.0}, seed=seed))
+        assert runs.TrainConfig.from_json(config).to_json() == config
 
 
 def test_a_committed_cohort_reruns_with_every_member_done(tmp_path, monkeypatch):
@@ -224,20 +193,6 @@ def test_a_committed_cohort_reruns_with_every_member_done(tmp_path, monkeypatch)
     preset = presets.override(presets.get("mnist_quick"), seeds=found["seeds"])
     assert cohort.run(folder, preset) == []
     assert results.read_json(os.path.join(folder, results.COHORT_JSON)) == found
-
-
-def test_config_saved_without_a_sensitivity_was_trained_on_the_nll():
-    """Before the per-penalty default, every penalty defaulted to 'nll': a flat config saved
-    without the field is an NLL run, for the alignment penalty too."""
-    older = config_module.flatten(TINY_TRAIN.replace(penalty="alignment", sensitivity_mode="nll"))
-    older = {short: older[dotted] for short, dotted in results.FLAT_TRAIN_CONFIG.items()}
-    del older["sensitivity_mode"]
-    alignment = TINY_TRAIN.replace(penalty="alignment", sensitivity_mode=None)
-    assert alignment.penalty.sensitivity_mode == "logits"
-    assert not runs.saved_config_matches(older, alignment)
-    assert runs.saved_config_matches(older, alignment.replace(sensitivity_mode="nll"))
-    nested = alignment.to_json()  # the nested layout always names it
-    assert runs.saved_config_matches(nested, alignment)
 
 
 def _committed_copy(tiny_cohort, tmp_path):

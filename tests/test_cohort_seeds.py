@@ -1,18 +1,17 @@
 """Replicate seeds in a cohort: members are (lambda, seed) pairs, resumable, and one-seed folders
 written before seeds existed still read."""
 
-import dataclasses
 import json
 import os
 
-import numpy as np
 import pytest
 
 from robust_saliency import cohort, results, runs
 
-TINY_TRAIN = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=200,
-                              val_subset=50, probe_size=0, lr_schedule="constant",
-                              learning_rate=1e-2)
+TINY_TRAIN = runs.TrainConfig.of(
+    data={"dataset": "synthetic", "train_subset": 200, "val_subset": 50},
+    schedule={"epochs": 1, "kind": "constant"},
+    optimizer={"learning_rate": 1e-2}, batch_size=50, probe_size=0)
 
 
 def _spec(seeds=(0, 1), lambdas=(1.0,)):
@@ -86,32 +85,17 @@ def test_member_list_is_lambda_major_and_seed_zero_keeps_old_folder_names(tmp_pa
     assert cohort.member_dir("r", 3, 2000.0, 2) == os.path.join("r", "m03_lam2000_seed2")
 
 
-def test_a_folder_written_before_seeds_reads_as_seed_zero(tmp_path):
-    folder = str(tmp_path / "old")
-    os.makedirs(folder)
-    spec = dataclasses.replace(_spec(seeds=(0,))).to_json()
-    del spec["seeds"]
-    results.write_json(os.path.join(folder, "cohort.json"), spec)
-    results.write_table(os.path.join(folder, "cohort.csv"),
-                        {"member": [0], "lam": [1.0], "status": ["pending"],
-                         "accuracy": [np.nan], "num_images": [0], "run_dir": ["m00_lam1"]})
-    spec, table = cohort.read(folder)
-    assert spec["seeds"] == [0] and list(table["seed"]) == [0]
-    cohort._claim_folder(folder, _spec(seeds=(0,)))  # the same cohort: it resumes
-    assert list(cohort.gather(folder)["seed"]) == [0]
-
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHIVED = os.path.join(ROOT, "results", "archive_3epoch", "mnist_quick_fashion_mnist")
 
 
 def test_a_committed_one_seed_folder_still_gives_figures_and_claims(tmp_path):
-    """The archived quick cohort was written before seeds and intervals existed (no seeds in
-    cohort.json, no seed or ci_ columns in cohort.csv): it still reads, draws and is judged."""
+    """The archived quick cohort was written before seeds and intervals existed and rewritten
+    once by the upgrade (seeds [0], seed and ci_ columns): it reads, draws and is judged."""
     from robust_saliency import claims, figures
 
     spec, table = cohort.read(ARCHIVED)
-    assert "seeds" not in results.read_json(os.path.join(ARCHIVED, "cohort.json"))
+    assert any(k.startswith(cohort.CI_LOW) for k in table)
     assert spec["seeds"] == [0] and list(table["seed"]) == [0] * 5
     rows = {r["claim"]: r for r in claims.check(ARCHIVED)}
     assert rows["median alignment rises with median robustness (CW)"]["measured"].startswith(

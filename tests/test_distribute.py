@@ -46,7 +46,9 @@ def test_mirrored_batch_norm_step_is_the_mean_of_the_replicas_steps(rng, mirrore
     variables aggregate ONLY_FIRST_REPLICA), i.e. the single-device update on the first half."""
     x = rng.uniform(0, 1, (8, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, 8)
-    options = dict(lam=3.0, penalty_convention=convention, weight_decay=1e-3)
+    # B of the batch-mean scale: each replica's own 4 images, as in the authors' per-GPU code.
+    options = dict(lam=3.0, convention=convention, weight_decay=1e-3,
+                   batch_size=4 if convention == "batch_mean" else None)
     stepped = _step(mirrored, x, y, build, **options)
     first, second = (_step(tf.distribute.get_strategy(), x[s], y[s], build, **options)
                      for s in (slice(0, 4), slice(4, 8)))
@@ -94,8 +96,9 @@ def test_two_workers_on_localhost_agree(tmp_path):
             {"cluster": cluster, "task": {"type": "worker", "index": index}}))
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "experiments.train", "--preset=mnist_quick",
-             "--dataset=synthetic", "--lam=10", "--epochs=1", "--train_subset=40",
-             "--batch_size=20", "--strategy=multi_worker", f"--run_dir={run_dir}"],
+             "--train.data.dataset=synthetic", "--train.penalty.lam=10",
+             "--train.schedule.epochs=1", "--train.data.train_subset=40",
+             "--train.batch_size=20", "--strategy=multi_worker", f"--run_dir={run_dir}"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (_, err) in zip(procs, outputs):

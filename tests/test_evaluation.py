@@ -105,9 +105,10 @@ def test_summary_excludes_zero_and_inf_distances():
 
 @pytest.mark.slow
 def test_evaluate_command_end_to_end(tmp_path):
-    config = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=500,
-                                 val_subset=100, probe_size=0, lr_schedule="constant",
-                                 learning_rate=1e-2)
+    config = runs.TrainConfig.of(
+        data={"dataset": "synthetic", "train_subset": 500, "val_subset": 100},
+        schedule={"epochs": 1, "kind": "constant"},
+        optimizer={"learning_rate": 1e-2}, batch_size=50, probe_size=0)
     run_dir = str(tmp_path / "run")
     runs.train(config, run_dir, verbose=0)
     done = subprocess.run(

@@ -20,7 +20,8 @@ def test_each_preset_is_a_fresh_cohort_spec_named_after_it_with_a_command(name):
 
 def test_override_replaces_only_what_is_given_and_validates():
     spec = presets.get("mnist_quick")
-    changed = presets.override(spec, lambdas=[1.0, 2.0], epochs=2, seeds=[0, 1])
+    changed = presets.override(spec, lambdas=[1.0, 2.0], schedule={"epochs": 2},
+                               seeds=[0, 1])
     assert changed.lambdas == (1.0, 2.0) and changed.seeds == (0, 1)
     assert changed.train.schedule.epochs == 2
     assert changed.train.optimizer == spec.train.optimizer
@@ -30,8 +31,8 @@ def test_override_replaces_only_what_is_given_and_validates():
         presets.override(spec, num_images=0)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         presets.override(spec, batch_size=0)
-    with pytest.raises(ValueError, match="unknown training setting 'momentun'; valid: .*"
-                                         "optimizer.momentum"):
+    with pytest.raises(ValueError, match="unknown training setting 'momentun'; did you mean "
+                                         "optimizer.momentum\\? valid: .*optimizer.momentum"):
         presets.override(spec, momentun=0.5)
 
 

@@ -15,7 +15,8 @@ import pytest
 from robust_saliency import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--preset=mnist_quick", "--dataset=synthetic", "--train_subset=400", "--batch_size=20"]
+TINY = ["--preset=mnist_quick", "--train.data.dataset=synthetic", "--train.data.train_subset=400",
+        "--train.batch_size=20"]
 
 
 def _command(*args):
@@ -57,12 +58,14 @@ def _tags(event_dir):
 
 # The schedule flags override the preset's; 500 / 10 = 50 steps per epoch: a second or more,
 # ample for the 50 ms poll to catch the run between epochs.
-SCHEDULE = ("--learning_rate=0.004", "--lr_schedule=step", "--lr_decay_epochs=1",
-            "--lr_decay_factor=0.5")
+SCHEDULE = ("--train.optimizer.learning_rate=0.004", "--train.schedule.kind=step",
+            "--train.schedule.decay_epochs=1",
+            "--train.schedule.decay_factor=0.5")
 
 
 def _args(run_dir, strategy):
-    return ("--lam=10", "--epochs=3", "--train_subset=500", "--batch_size=10", *SCHEDULE,
+    return ("--train.penalty.lam=10", "--train.schedule.epochs=3", "--train.data.train_subset=500",
+            "--train.batch_size=10", *SCHEDULE,
             f"--strategy={strategy}", f"--run_dir={run_dir}")
 
 
@@ -157,7 +160,7 @@ def test_train_command_end_to_end(resumed_run, capsys):
 @pytest.mark.slow
 def test_divergence_is_recorded_and_fails(tmp_path):
     run_dir = str(tmp_path / "run")
-    done = _run("--lam=1e30", "--epochs=2", f"--run_dir={run_dir}")
+    done = _run("--train.penalty.lam=1e30", "--train.schedule.epochs=2", f"--run_dir={run_dir}")
     assert done.returncode != 0
     assert "diverged" in done.stderr
     record = json.load(open(os.path.join(run_dir, "run.json")))
@@ -167,18 +170,19 @@ def test_divergence_is_recorded_and_fails(tmp_path):
     # Rerunning reports the divergence again instead of training a NaN model on (the command's
     # main in this process: the run above was the real command).
     with pytest.raises(SystemExit) as exit_info:
-        _main_in_process("--lam=1e30", "--epochs=2", f"--run_dir={run_dir}")
+        _main_in_process("--train.penalty.lam=1e30", "--train.schedule.epochs=2",
+                         f"--run_dir={run_dir}")
     assert "diverged" in str(exit_info.value.code)
 
 
 @pytest.mark.parametrize("flag, message", [
-    ("--lam=-1", "lam must be >= 0"),
-    ("--batch_size=0", "batch_size must be >= 1"),
-    ("--penalty_convention=sum", "unknown penalty convention 'sum'"),
-    ("--sensitivity_mode=probs", "unknown sensitivity mode 'probs'"),
+    ("--train.penalty.lam=-1", "lam must be >= 0"),
+    ("--train.batch_size=0", "batch_size must be >= 1"),
+    ("--train.penalty.convention=sum", "unknown penalty convention 'sum'"),
+    ("--train.penalty.sensitivity_mode=probs", "unknown sensitivity mode 'probs'"),
     ("--preset=nope", "unknown preset"),
-    ("--dataset=cifar", "unknown dataset"),
-    ("--num_classes=5", "num_classes=5 needs dataset 'imagenet'"),
+    ("--train.data.dataset=cifar", "unknown dataset"),
+    ("--train.model.num_classes=5", "num_classes=5 needs dataset 'imagenet'"),
 ])
 def test_invalid_flags_fail_before_work(tmp_path, flag, message):
     # The command's own main in this process (a subprocess per flag spent seconds importing
@@ -202,6 +206,6 @@ def test_print_preset_shows_the_protocol(capsys):
     _main_in_process("--print_preset")
     out = capsys.readouterr().out
     assert "lambdas: 10, 150, 2000, 20000, 180000" in out
-    # Resolved: TINY's --batch_size=20 and --dataset=synthetic, the preset's first lambda.
+    # Resolved: TINY's batch size and dataset, the preset's first lambda.
     assert "  batch_size = 20\n" in out and "  data.dataset = 'synthetic'" in out
     assert "  penalty.lam = 10.0" in out and "  optimizer.momentum = 0.9" in out

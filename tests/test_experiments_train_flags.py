@@ -1,6 +1,6 @@
-"""The training flags are generated from the configuration's fields: one per leaf, short
-aliases, values parsed as the field's type and validated as in Python, unknown names refused
-with the valid ones."""
+"""The training flags are generated from the configuration's fields: one per leaf by its dotted
+name, values parsed as the field's type and validated as in Python, unknown names refused with
+the likely or the valid ones."""
 
 import pytest
 from absl import flags as absl_flags
@@ -23,18 +23,19 @@ def parse():
     FLAGS.unparse_flags()
 
 
-def test_every_leaf_has_a_dotted_flag_and_every_short_name_an_alias():
+def test_every_leaf_has_one_dotted_flag_and_no_other_name():
     names = [leaf.name for leaf in train_config.leaves()]
     assert len(names) == len(set(names)) == 31
     for name in names:
         assert "train." + name in FLAGS, name
         assert FLAGS["train." + name].help  # the field's own help text
-    for short, dotted in train_config.SHORT_NAMES.items():
-        assert short in FLAGS and dotted in names, short
+    for old in ("lam", "epochs", "dataset", "penalty_convention", "learning_rate"):
+        assert old not in FLAGS, old
 
 
-def test_dotted_and_short_flags_set_the_field(parse):
-    _, config = parse("--train.optimizer.momentum=0.95", "--lam=100", "--epochs=3",
+def test_dotted_flags_set_the_field(parse):
+    _, config = parse("--train.optimizer.momentum=0.95", "--train.penalty.lam=100",
+                      "--train.schedule.epochs=3",
                       "--train.data.train_subset=none", "--train.penalty.name=pgd_l2",
                       '--train.penalty.options={"steps": 3}', "--train.schedule.kind=plateau")
     assert config.optimizer.momentum == 0.95 and config.penalty.lam == 100.0
@@ -46,32 +47,30 @@ def test_dotted_and_short_flags_set_the_field(parse):
 
 
 @pytest.mark.parametrize("flag, change", [
-    ("--train.optimizer.momentum=1.5", {"momentum": 1.5}),
-    ("--lam=-1", {"lam": -1.0}),
-    ("--train.schedule.patience=0", {"plateau_patience": 0}),
-    ("--dataset=cifar", {"dataset": "cifar"}),
+    ("--train.optimizer.momentum=1.5", {"optimizer.momentum": 1.5}),
+    ("--train.penalty.lam=-1", {"penalty.lam": -1.0}),
+    ("--train.schedule.patience=0", {"schedule.patience": 0}),
+    ("--train.data.dataset=cifar", {"data.dataset": "cifar"}),
     ('--train.penalty.options={"stepz": 3}',
-     {"penalty": "pgd_l2", "penalty_options": {"stepz": 3}}),
+     {"penalty.name": "pgd_l2", "penalty.options": {"stepz": 3}}),
 ])
 def test_an_invalid_value_gives_the_error_python_gives(parse, flag, change):
     with pytest.raises(ValueError) as in_python:
-        train.presets.get("mnist_quick").train.replace(**{"lam": 10.0, **change})
-    args = [flag] + (["--penalty=pgd_l2"] if "penalty" in change else [])
+        train.presets.get("mnist_quick").train.replace(**{"penalty.lam": 10.0, **change})
+    args = [flag] + (["--train.penalty.name=pgd_l2"] if "penalty.name" in change else [])
     with pytest.raises(ValueError) as through_flags:
         parse(*args)
     assert str(through_flags.value) == str(in_python.value)
 
 
 def test_values_that_do_not_parse_name_the_flag_and_the_type(parse):
-    with pytest.raises(ValueError, match=r"--epochs='abc' is not an integer"):
-        parse("--epochs=abc")
+    with pytest.raises(ValueError, match=r"--train.schedule.epochs='abc' is not an integer"):
+        parse("--train.schedule.epochs=abc")
     with pytest.raises(ValueError, match=r"--train.penalty.options='\[1\]' is not a JSON object"):
         parse("--train.penalty.options=[1]")
     with pytest.raises(ValueError, match="--train.data.dataset='none' is not text|unknown "
                                          "dataset 'none'"):
         parse("--train.data.dataset=none")  # not optional: 'none' is a dataset name here
-    with pytest.raises(ValueError, match="conflicting values for one setting"):
-        parse("--lam=1", "--train.penalty.lam=2")
 
 
 def test_an_unknown_dotted_name_is_refused_with_the_valid_names():
@@ -80,6 +79,18 @@ def test_an_unknown_dotted_name_is_refused_with_the_valid_names():
     message = str(exit_info.value.code)
     assert message.startswith("error: unknown flag --train.optimizer.momentun")
     assert "--train.optimizer.momentum" in message and "--train.penalty.lam" in message
+
+
+@pytest.mark.parametrize("old, new", [("--lam=10", "--train.penalty.lam"),
+                                      ("--penalty_convention=x", "--train.penalty.convention"),
+                                      ("--epochs=3", "--train.schedule.epochs"),
+                                      ("--train.lam=1", "--train.penalty.lam")])
+def test_an_old_or_bare_name_is_answered_by_its_dotted_flag(old, new):
+    with pytest.raises(SystemExit) as exit_info:
+        train_flags.parse_flags(["train", old])
+    message = str(exit_info.value.code)
+    assert message.startswith(f"error: unknown flag {old.split('=')[0]}")
+    assert f"did you mean {new}?" in message
 
 
 def test_every_leaf_resolves_flattens_and_round_trips():

@@ -32,8 +32,9 @@ def test_imagenet_smoke_cohort_and_figures(tmp_path):
     folder = str(tmp_path / "smoke")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([sys.executable, "-m", "experiments.cohort", "--preset=imagenet_smoke",
-                           f"--results_dir={folder}", "--lambdas=0.01", "--train_subset=16",
-                           "--num_images=2", "--probe_size=0", f"--num_classes={CLASSES}"],
+                           f"--results_dir={folder}", "--lambdas=0.01",
+                           "--train.data.train_subset=16", "--num_images=2",
+                           "--train.probe_size=0", f"--train.model.num_classes={CLASSES}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     spec, table = cohort.read(folder)

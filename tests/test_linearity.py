@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import write_cohort_json
 
 from robust_saliency import attacks, linearity, metrics, models, results
 
@@ -54,9 +55,7 @@ def _cohort(folder, scales, *, bend, correlated, rng, accuracy=None):
                            ("num_images", 80), ("median_lin_robustness", np.median(lin))):
             rows[key].append(value)
     results.write_table(os.path.join(folder, results.COHORT_CSV), rows)
-    results.write_json(os.path.join(folder, results.COHORT_JSON),
-                       {"name": os.path.basename(folder), "train": {"dataset": "fashion_mnist"},
-                        "lambdas": rows["lam"]})
+    write_cohort_json(folder, os.path.basename(folder), rows["lam"], dataset="fashion_mnist")
     return str(folder)
 
 

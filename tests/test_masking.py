@@ -81,13 +81,15 @@ def test_nan_pixels_raise(affine):
 def _linear_member(folder, inflate, measured=16):
     """A committed-style member (run.json, weights, per_image.csv) of an affine classifier on
     the synthetic data, whose rho_best is the exact distance times `inflate`."""
-    config = runs.TrainConfig.of(dataset="synthetic", model="linear", probe_size=0)
+    config = runs.TrainConfig.of(data={"dataset": "synthetic"}, model={"name": "linear"},
+                                 probe_size=0)
     keras.utils.set_random_seed(0)
     model = runs.build_model(config, steps_per_epoch=1)
     network = metrics.logits_network(model)
     randomize_biases(network, np.random.default_rng(0), scale=0.5)
     os.makedirs(folder, exist_ok=True)
-    record = {"config": config.to_json(), "status": "completed",
+    record = {results.SCHEMA_KEY: results.SCHEMA_VERSION, "config": config.to_json(),
+              "status": "completed",
               "trained_weights": runs.save_weights(model, folder)}
     results.write_json(os.path.join(folder, results.RUN_JSON), record)
     x, _ = evaluation.validation_arrays(config, measured)

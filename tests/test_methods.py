@@ -22,8 +22,9 @@ CHEAP = {"cw": {"steps": 20, "binary_search_steps": 2}, "bim": {"steps": 3, "sea
 # The presets' own optimisation is tuned for minutes of MNIST; one epoch on 300 synthetic images
 # needs the gentler constant rate under which every method's models stay usable. No per-epoch
 # probe: it does not depend on the method, and the train command's test checks it.
-TINY = dict(dataset="synthetic", epochs=1, batch_size=50, train_subset=300, val_subset=100,
-            probe_size=0, learning_rate=1e-2, lr_schedule="constant")
+TINY = {"data.dataset": "synthetic", "schedule.epochs": 1, "batch_size": 50,
+        "data.train_subset": 300, "data.val_subset": 100, "probe_size": 0,
+        "optimizer.learning_rate": 1e-2, "schedule.kind": "constant"}
 
 
 @pytest.fixture(scope="session")

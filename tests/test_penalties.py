@@ -40,7 +40,8 @@ def test_dual_norm_penalty_step_matches_closed_form(rng, convention):
     net, w0, b0 = _linear_net(rng)
     x, y = _float32_exact(rng.normal(size=(batch, 5))), rng.integers(0, 4, batch)
     model = training.RobustModel(net, lam=lam, penalty="gradient_l1",
-                                 penalty_convention=convention, sensitivity_mode="logits",
+                                 convention=convention, sensitivity_mode="logits",
+                                 batch_size=batch if convention == "batch_mean" else None,
                                  weight_decay=wd)
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
@@ -81,7 +82,7 @@ def test_pgd_training_step_matches_an_independent_computation(rng):
     net, w0, b0 = _linear_net(rng)
     x, y = _float32_exact(rng.uniform(0, 1, size=(batch, 5))), rng.integers(0, 4, batch)
     options = dict(steps=steps, rel_stepsize=0.3, random_start=False, bounds=(0.0, 1.0))
-    model = training.RobustModel(net, lam=eps, penalty="pgd_l2", penalty_options=options,
+    model = training.RobustModel(net, lam=eps, penalty="pgd_l2", options=options,
                                  weight_decay=wd)
     adversarial = _numpy_pgd(x, y, w0, b0, eps, steps, 0.3, (0.0, 1.0))
     found = model.penalty.attack(net, tf.constant(x), tf.constant(y)).numpy()
@@ -130,28 +131,28 @@ def test_pgd_with_zero_radius_is_ordinary_training(rng):
 
 
 def test_penalty_configs_name_their_problems():
-    config = runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
-                              penalty_options={"steps": 3})
+    config = runs.TrainConfig.of(data={"dataset": "synthetic"},
+                                 penalty={"lam": 0.5, "name": "pgd_l2", "options": {"steps": 3}})
     assert runs.penalty_config(config).options["bounds"] == (0.0, 1.0)  # the dataset's box
     assert runs.penalty_config(config).build().steps == 3
     with pytest.raises(ValueError, match="unexpected keyword argument 'step'"):
-        runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
-                         penalty_options={"step": 3})
+        runs.TrainConfig.of(data={"dataset": "synthetic"},
+                            penalty={"lam": 0.5, "name": "pgd_l2", "options": {"step": 3}})
     with pytest.raises(ValueError, match="steps must be >= 1"):
-        runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
-                         penalty_options={"steps": 0})
+        runs.TrainConfig.of(data={"dataset": "synthetic"},
+                            penalty={"lam": 0.5, "name": "pgd_l2", "options": {"steps": 0}})
     with pytest.raises(ValueError, match="attacks the NLL"):
-        runs.TrainConfig.of(dataset="synthetic", lam=0.5, penalty="pgd_l2",
-                         sensitivity_mode="logits")
+        runs.TrainConfig.of(data={"dataset": "synthetic"},
+                            penalty={"lam": 0.5, "name": "pgd_l2", "sensitivity_mode": "logits"})
     with pytest.raises(ValueError, match="unknown penalty 'pgd'"):
-        runs.TrainConfig.of(dataset="synthetic", penalty="pgd")
+        runs.TrainConfig.of(data={"dataset": "synthetic"}, penalty={"name": "pgd"})
 
 
 def test_pgd_model_saves_and_loads_with_its_options(tmp_path, rng):
     x = rng.uniform(0, 1, (10, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, 10)
     model = training.RobustModel(models.small_net(), lam=0.3, penalty="pgd_l2",
-                                 penalty_options={"steps": 2, "bounds": (0.0, 1.0)})
+                                 options={"steps": 2, "bounds": (0.0, 1.0)})
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
     model.fit(x, y, batch_size=5, epochs=1, verbose=0)
     model.save(str(tmp_path / "m.keras"))

@@ -27,14 +27,15 @@ def write_member(folder, member, *, shift=0.0, versions=None):
                        {"num_images": 50, "accuracy": 0.98, "medians": medians,
                         "median_intervals": intervals})
     results.write_json(os.path.join(run_dir, results.RUN_JSON),
-                       {"status": "completed", "versions": versions or {"tensorflow": "2.21.0",
-                                                                        "onednn": True}})
+                       {results.SCHEMA_KEY: results.SCHEMA_VERSION, "status": "completed",
+                        "versions": versions or {"tensorflow": "2.21.0", "onednn": True}})
 
 
 def write_cohort(folder, name="mnist_quick", members=MEMBERS, attacks=("cw",), **kwargs):
     results.write_json(os.path.join(folder, results.COHORT_JSON),
-                       {"name": name, "lambdas": [10.0, 150.0], "seeds": [0],
-                        "attacks": list(attacks), "train": {"lam": 0.0, "epochs": 6}})
+                       {results.SCHEMA_KEY: results.SCHEMA_VERSION, "name": name,
+                        "lambdas": [10.0, 150.0], "seeds": [0], "attacks": list(attacks),
+                        "train": tiny_cohort_spec().train.to_json()})
     for member in members:
         write_member(folder, member, **kwargs)
 
@@ -63,13 +64,9 @@ def test_a_median_moved_inside_its_interval_is_within(tmp_path, reference):
     assert "onednn (False vs True)" in lines[0]  # why it is not bit-identical
 
 
-def test_rho_best_of_other_attacks_is_not_compared_and_new_fields_are_no_difference(
-        tmp_path, reference):
+def test_rho_best_of_other_attacks_is_not_compared(tmp_path, reference):
     rerun = str(tmp_path / "rerun")
     write_cohort(rerun, attacks=("cw", "fmn"), shift=0.05)
-    spec = results.read_json(os.path.join(rerun, results.COHORT_JSON))
-    spec["train"]["num_classes"] = None  # a field the reference's older file lacks
-    results.write_json(os.path.join(rerun, results.COHORT_JSON), spec)
     for member in MEMBERS:  # rho_best far off: another estimate, not a difference
         path = os.path.join(rerun, member, results.SUMMARY_JSON)
         summary = results.read_json(path)
@@ -105,7 +102,8 @@ def test_missing_members_and_other_presets_are_reported_not_crashed_on(tmp_path,
     rerun = str(tmp_path / "rerun")
     write_cohort(rerun, name="mnist_converged", members=MEMBERS[:1])
     os.makedirs(os.path.join(rerun, MEMBERS[1]))
-    results.write_json(os.path.join(rerun, MEMBERS[1], results.RUN_JSON), {"status": "running"})
+    results.write_json(os.path.join(rerun, MEMBERS[1], results.RUN_JSON),
+                       {results.SCHEMA_KEY: results.SCHEMA_VERSION, "status": "running"})
     comparison = reproduce.compare(rerun, reference)
     assert comparison["spec_differences"] == ["name"]
     assert [m["verdict"] for m in comparison["members"]] == ["bit-identical", "unevaluated"]
@@ -116,19 +114,13 @@ def test_missing_members_and_other_presets_are_reported_not_crashed_on(tmp_path,
         reproduce.compare(str(tmp_path / "nowhere"), reference)
 
 
-def test_a_flat_reference_and_a_nested_rerun_of_the_same_preset_do_not_differ(tmp_path,
-                                                                               reference):
-    # The committed cohorts' cohort.json predate the nested training layout that reruns write:
-    # the same settings in the two layouts are the same preset.
-    flat = results.read_json(os.path.join(reference, results.COHORT_JSON))
+def test_a_rerun_with_another_training_template_differs_in_train(tmp_path, reference):
+    saved = results.read_json(os.path.join(reference, results.COHORT_JSON))
     rerun = str(tmp_path / "rerun")
     shutil.copytree(reference, rerun)
-    nested = {**flat, "train": results.upgrade_train_config(flat["train"])}
-    assert nested["train"] != flat["train"]
-    results.write_json(os.path.join(rerun, results.COHORT_JSON), nested)
     assert reproduce.compare(rerun, reference)["spec_differences"] == []
-    nested["train"]["schedule"]["epochs"] = 7
-    results.write_json(os.path.join(rerun, results.COHORT_JSON), nested)
+    saved["train"]["schedule"]["epochs"] = 7
+    results.write_json(os.path.join(rerun, results.COHORT_JSON), saved)
     assert reproduce.compare(rerun, reference)["spec_differences"] == ["train"]
 
 
@@ -159,7 +151,7 @@ def test_make_demo_runs_into_a_working_folder_and_compares_with_the_reference():
 
 @pytest.mark.slow
 def test_the_demo_cohort_trains_into_an_empty_folder_and_leaves_the_reference_alone(
-        tiny_cohort, tmp_path):
+    tiny_cohort, tmp_path):
 
     from robust_saliency import cohort
 

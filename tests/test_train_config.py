@@ -1,6 +1,5 @@
-"""The nested training configuration: each part validates its own fields, short and dotted
-names, and every older layout (flat run.json/cohort.json, flat RobustModel configs) read
-through one upgrade."""
+"""The nested training configuration: each part validates its own fields, parts replaced by
+dicts or dotted names, one layout read (older ones refused naming the upgrade command)."""
 
 import copy
 import dataclasses
@@ -11,46 +10,55 @@ import pytest
 
 from robust_saliency import models, results, runs, train_config, training
 
-FLAT = {"dataset": "synthetic", "model": "small_net", "lam": 30.0, "penalty": "alignment",
-        "penalty_convention": "per_example", "epochs": 4, "learning_rate": 0.01,
-        "lr_schedule": "plateau", "plateau_patience": 3, "train_subset": 200, "seed": 2}
+
+def test_parts_are_replaced_by_dicts_objects_or_dotted_names():
+    config = runs.TrainConfig()
+    by_dict = config.replace(penalty={"lam": 30.0, "name": "alignment"},
+                             schedule={"epochs": 4}, seed=2)
+    assert by_dict.penalty.lam == 30.0 and by_dict.penalty.name == "alignment"
+    assert by_dict.schedule.epochs == 4 and by_dict.seed == 2
+    assert by_dict.schedule.decay_epochs == config.schedule.decay_epochs  # the rest kept
+    assert by_dict == config.replace(**{"penalty.lam": 30.0, "penalty.name": "alignment",
+                                        "schedule.epochs": 4, "seed": 2})
+    part = train_config.PenaltyConfig(name="alignment", lam=30.0)
+    assert config.replace(penalty=part).penalty is part
+    assert runs.TrainConfig.of(penalty={"lam": 1.0}).penalty.lam == 1.0
 
 
-def test_a_flat_config_upgrades_to_the_nested_one_field_by_field():
-    nested = results.upgrade_train_config(FLAT)
-    assert nested["penalty"] == {"name": "alignment", "lam": 30.0, "convention": "per_example",
-                                 "sensitivity_mode": "nll"}  # the old default, not 'logits'
-    assert nested["schedule"] == {"epochs": 4, "kind": "plateau", "patience": 3}
-    assert nested["seed"] == 2 and nested["data"] == {"dataset": "synthetic",
-                                                      "train_subset": 200}
-    config = runs.TrainConfig.from_json(FLAT)
-    assert config == runs.TrainConfig.of(**{**FLAT, "sensitivity_mode": "nll"})
-    assert results.upgrade_train_config(config.to_json()) == config.to_json()  # nested: kept
-    assert results.train_setting(FLAT, "optimizer.learning_rate") == 0.01
-    assert results.train_setting(FLAT, "optimizer.momentum", "absent") == "absent"
-    assert results.train_setting(config.to_json(), "penalty.name") == "alignment"
+def test_old_short_names_are_refused_with_the_dotted_name():
+    with pytest.raises(ValueError, match="unknown training setting 'lam'; did you mean "
+                                         "penalty.lam"):
+        runs.TrainConfig().replace(lam=1.0)
+    with pytest.raises(ValueError, match="did you mean schedule.epochs"):
+        runs.TrainConfig.of(epochs=3)
+    with pytest.raises(ValueError, match="unknown training setting 'penalty.lamda'"):
+        runs.TrainConfig().replace(penalty={"lamda": 1.0})
 
 
-def test_every_short_name_is_a_leaf_and_the_flat_layout_round_trips():
-    leaves = [leaf.name for leaf in train_config.leaves()]
-    assert sorted(train_config.SHORT_NAMES.values()) == sorted(leaves)
-    config = runs.TrainConfig.of(**FLAT)
-    flat = {short: train_config.get(config, short) for short in train_config.SHORT_NAMES}
-    assert runs.TrainConfig.from_json(flat) == config
+def test_a_saved_config_of_another_layout_is_refused_naming_the_upgrade():
+    flat = {"dataset": "mnist", "lam": 10.0, "epochs": 3}
+    with pytest.raises(ValueError, match="unknown fields dataset, epochs, lam; missing fields "
+                                         ".*experiments.upgrade_results"):
+        runs.TrainConfig.from_json(flat)
+    partial = runs.TrainConfig().to_json()
+    del partial["penalty"]["convention"]
+    with pytest.raises(ValueError, match="missing fields penalty.convention"):
+        runs.TrainConfig.from_json(partial)
+    assert not runs.saved_config_matches(flat, runs.TrainConfig())
 
 
 def test_each_part_names_its_own_problems():
     with pytest.raises(ValueError, match="invalid data configuration: unknown dataset 'x'"):
-        runs.TrainConfig.of(dataset="x")
+        runs.TrainConfig.of(data={"dataset": "x"})
     with pytest.raises(ValueError, match="invalid model configuration: weights='imagenet' "
                                          "needs model 'resnet50'"):
-        runs.TrainConfig.of(weights="imagenet")
+        runs.TrainConfig.of(model={"weights": "imagenet"})
     with pytest.raises(ValueError, match="invalid schedule configuration: unknown lr_schedule "
-                                         "'cosine'.*; epochs \\(schedule.epochs\\) must be >= 1"):
-        runs.TrainConfig.of(lr_schedule="cosine", epochs=0)
+                                         "'cosine'.*; schedule.epochs must be >= 1"):
+        runs.TrainConfig.of(schedule={"kind": "cosine", "epochs": 0})
     with pytest.raises(ValueError, match="invalid penalty configuration: penalty 'pgd_l2': "
                                          ".*unexpected keyword argument 'stepz'"):
-        runs.TrainConfig.of(penalty="pgd_l2", penalty_options={"stepz": 1})
+        runs.TrainConfig.of(penalty={"name": "pgd_l2", "options": {"stepz": 1}})
     with pytest.raises(ValueError, match="unknown training setting 'lr'; valid: data.dataset"):
         runs.TrainConfig.of(lr=0.1)
     with pytest.raises(ValueError, match="data must be a DataConfig"):
@@ -59,22 +67,22 @@ def test_each_part_names_its_own_problems():
 
 def test_a_saved_config_from_a_newer_version_is_refused_not_half_read():
     saved = {**runs.TrainConfig().to_json(), "optimizer": {"learning_rate": 0.1, "nesterov": 1}}
-    with pytest.raises(ValueError, match="unknown fields optimizer.nesterov .*newer"):
+    with pytest.raises(ValueError, match="unknown fields optimizer.nesterov"):
         runs.TrainConfig.from_json(saved)
     assert not runs.saved_config_matches(saved, runs.TrainConfig())
 
 
-def test_a_model_saved_with_flat_penalty_arguments_still_loads(tmp_path):
+def test_a_model_round_trips_its_penalty_config_and_refuses_a_flat_one(tmp_path):
     penalty = train_config.PenaltyConfig(name="alignment", lam=3.0, convention="per_example")
     model = training.RobustModel(models.linear_classifier(), penalty=penalty, weight_decay=1e-4)
     saved = model.get_config()
     assert saved["penalty"] == results.jsonable(dataclasses.asdict(penalty))
+    again = training.RobustModel.from_config(copy.deepcopy(saved))
+    assert again.penalty_config == penalty and again.weight_decay == 1e-4
     flat = {k: v for k, v in saved.items() if k != "penalty"}
-    flat.update(lam=3.0, penalty="alignment", penalty_convention="per_example",
-                sensitivity_mode="logits", penalty_batch_size=None, penalty_options={})
-    for config in (saved, flat):  # Keras consumes the network's config: a copy each time
-        again = training.RobustModel.from_config(copy.deepcopy(config))
-        assert again.penalty_config == penalty and again.weight_decay == 1e-4
+    flat.update(lam=3.0, penalty="alignment", penalty_convention="per_example")
+    with pytest.raises(results.OldLayoutError, match="experiments.upgrade_results"):
+        training.RobustModel.from_config(copy.deepcopy(flat))
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -83,10 +91,10 @@ def test_a_model_saved_with_flat_penalty_arguments_still_loads(tmp_path):
     np.testing.assert_array_equal(loaded(x), model(x))
 
 
-def test_robust_model_takes_a_penalty_config_or_its_short_names_not_both():
+def test_robust_model_takes_a_penalty_config_or_its_field_names_not_both():
     net = models.linear_classifier()
     short = training.RobustModel(net, lam=2.0, penalty="gradient_l1",
-                                 penalty_convention="per_example")
+                                 convention="per_example")
     assert short.penalty_config == train_config.PenaltyConfig(name="gradient_l1", lam=2.0,
                                                               convention="per_example")
     with pytest.raises(TypeError, match="give lam in the PenaltyConfig"):

@@ -23,8 +23,9 @@ def test_one_step_matches_closed_form(rng, convention, mode):
     net.get_layer("logits").bias.assign(b0)
     x = rng.normal(size=(batch, 5))
     y = rng.integers(0, 4, batch)
-    model = training.RobustModel(net, lam=lam, penalty_convention=convention,
-                                 sensitivity_mode=mode, weight_decay=wd)
+    model = training.RobustModel(net, lam=lam, convention=convention, sensitivity_mode=mode,
+                                 batch_size=batch if convention == "batch_mean" else None,
+                                 weight_decay=wd)
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     gw, gb = closed_form_gradients(w0, b0, x, y, lam, convention, mode, wd)
@@ -58,7 +59,7 @@ def test_save_load_round_trip(tmp_path, rng):
     x = rng.uniform(0, 1, (10, 28, 28, 1)).astype("float32")
     y = rng.integers(0, 10, 10)
     model = training.RobustModel(models.small_net(), lam=100.0, weight_decay=1e-6,
-                                 penalty_convention="per_example", sensitivity_mode="logits")
+                                 convention="per_example", sensitivity_mode="logits")
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
     model.fit(x, y, batch_size=5, epochs=1, verbose=0)
     path = str(tmp_path / "model.keras")
@@ -73,7 +74,7 @@ def test_invalid_arguments_fail_clearly():
     with pytest.raises(ValueError, match="lam must be >= 0"):
         training.RobustModel(models.linear_classifier(), lam=-1.0)
     with pytest.raises(ValueError, match="unknown penalty convention"):
-        training.RobustModel(models.linear_classifier(), lam=1.0, penalty_convention="sum")
+        training.RobustModel(models.linear_classifier(), lam=1.0, convention="sum")
     with pytest.raises(ValueError, match="unknown sensitivity mode"):
         training.RobustModel(models.linear_classifier(), lam=1.0, sensitivity_mode="probs")
 
@@ -92,8 +93,8 @@ def _one_step_weights(strategy, x, y, **options):
 
 
 @pytest.mark.parametrize("options", [
-    dict(lam=5.0, penalty_convention="per_example"),
-    dict(lam=5e3, penalty_convention="batch_mean", penalty_batch_size=8),
+    dict(lam=5.0, convention="per_example"),
+    dict(lam=5e3, convention="batch_mean", batch_size=8),
 ])
 def test_mirrored_step_equals_single_device_step(rng, mirrored, options):
     x = rng.uniform(0, 1, (8, 28, 28, 1)).astype("float32")
@@ -123,7 +124,8 @@ def test_alignment_penalty_step_matches_closed_form(rng, convention, sensitivity
     net.get_layer("logits").kernel.assign(w0)
     net.get_layer("logits").bias.assign(b0)
     x, y = rng.normal(size=(batch, 5)), rng.integers(0, 4, batch)
-    model = training.RobustModel(net, lam=lam, penalty="alignment", penalty_convention=convention,
+    model = training.RobustModel(net, lam=lam, penalty="alignment", convention=convention,
+                                 batch_size=batch if convention == "batch_mean" else None,
                                  weight_decay=wd, **sensitivity)
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=0.0))
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
@@ -218,3 +220,27 @@ def test_fit_stops_at_the_first_non_finite_loss(rng):
     history = model.fit(x, rng.integers(0, 10, 40), batch_size=10, epochs=3, verbose=0,
                         shuffle=False)
     assert len(history.history["loss"]) == 1  # stopped in the first epoch, not after three
+
+
+def test_an_images_penalty_does_not_depend_on_the_batch_it_is_evaluated_in(rng):
+    """The same weights give the same loss and penalty at any evaluation batch size, in both
+    conventions ('batch_mean' divides by its fixed B, never by the batch at hand)."""
+    x = rng.uniform(0, 1, (60, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 60)
+    for options in (dict(lam=1.0), dict(lam=1e4, convention="batch_mean", batch_size=100)):
+        keras.utils.set_random_seed(0)
+        model = training.RobustModel(models.small_net(), weight_decay=1e-6, **options)
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        scores = [model.evaluate(x, y, batch_size=size, verbose=0, return_dict=True)
+                  for size in (7, 32, 60)]
+        assert scores[0]["penalty"] > 1e-6, options
+        for score in scores[1:]:
+            for key in ("loss", "penalty", "nll"):
+                np.testing.assert_allclose(score[key], scores[0][key], rtol=1e-5, err_msg=key)
+
+
+def test_batch_mean_without_its_b_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="'batch_mean' needs the batch size B .*give "
+                                         "batch_size .*or use convention 'per_example'"):
+        training.RobustModel(models.linear_classifier(), lam=1.0, convention="batch_mean")
+    assert penalties.get("gradient_norm", lam=1.0).convention == "per_example"  # the default

@@ -53,10 +53,11 @@ def test_callback_follows_the_recorded_history_and_logs_the_rate_used():
 def test_plateau_run_stops_early_and_a_run_cut_after_its_last_epoch_resumes_done(tmp_path):
     # A learning rate so small that the validation loss cannot improve by min_delta: epoch 1
     # sets the best, epoch 2 is a plateau (patience 1) and decays, epoch 3 ends the run.
-    config = runs.TrainConfig.of(dataset="synthetic", epochs=10, batch_size=50, train_subset=100,
-                              val_subset=50, probe_size=0, learning_rate=1e-9,
-                              lr_schedule="plateau", plateau_patience=1, plateau_max_decays=1,
-                              lam=1.0)
+    config = runs.TrainConfig.of(
+        data={"dataset": "synthetic", "train_subset": 100, "val_subset": 50},
+        schedule={"epochs": 10, "kind": "plateau", "patience": 1, "max_decays": 1},
+        optimizer={"learning_rate": 1e-9}, penalty={"lam": 1.0},
+        batch_size=50, probe_size=0)
     run_dir = str(tmp_path / "run")
     seen = {}
 
@@ -82,11 +83,11 @@ def test_plateau_run_stops_early_and_a_run_cut_after_its_last_epoch_resumes_done
 
 
 def test_plateau_settings_are_validated():
-    with pytest.raises(ValueError, match=r"plateau_patience \(schedule.patience\) must be >= 1"):
-        runs.TrainConfig.of(plateau_patience=0)
+    with pytest.raises(ValueError, match=r"schedule.patience must be >= 1"):
+        runs.TrainConfig.of(schedule={"patience": 0})
     with pytest.raises(ValueError,
-                       match=r"plateau_max_decays \(schedule.max_decays\) must be >= 0"):
-        runs.TrainConfig.of(plateau_max_decays=-1)
+                       match=r"schedule.max_decays must be >= 0"):
+        runs.TrainConfig.of(schedule={"max_decays": -1})
     with pytest.raises(ValueError, match="probe_size must be >= 0"):
         runs.TrainConfig.of(probe_size=-1)
 
@@ -95,8 +96,10 @@ def test_a_completed_run_without_its_model_file_trains_afresh(tmp_path):
     """A run.json kept without its model and weights must not count as trained: its recorded
     epochs describe weights that are gone. With its weights file (a committed result folder)
     it is done and loads."""
-    config = runs.TrainConfig.of(dataset="synthetic", epochs=1, batch_size=50, train_subset=100,
-                              val_subset=50, probe_size=0, lr_schedule="constant", lam=1.0)
+    config = runs.TrainConfig.of(
+        data={"dataset": "synthetic", "train_subset": 100, "val_subset": 50},
+        schedule={"epochs": 1, "kind": "constant"}, penalty={"lam": 1.0},
+        batch_size=50, probe_size=0)
     run_dir = str(tmp_path / "run")
     first = runs.train(config, run_dir, verbose=0)
     os.remove(os.path.join(run_dir, "model.keras"))
