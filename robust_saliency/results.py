@@ -69,6 +69,8 @@ def check_layout(path, content):
         raise OldLayoutError(f"{path} has layout version {version}, newer than this "
                              f"robust_saliency's {SCHEMA_VERSION}; update robust_saliency.")
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(os.path.join(os.path.dirname(folder), COHORT_JSON)):
+        folder = os.path.dirname(folder)  # a cohort's member: the cohort is upgraded as one
     raise OldLayoutError(f"{path} is in an older layout (version {version or 1}, this "
                          f"robust_saliency reads {SCHEMA_VERSION}); rewrite the folder once "
                          f"with: {UPGRADE_COMMAND} {folder}")
