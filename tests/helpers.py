@@ -266,3 +266,88 @@ def closed_form_gradients(w, b, x, y, lam, convention, mode, weight_decay):
         for i in range(batch):
             gw[:, y[i]] += 2 * c * w[:, y[i]] / batch
     return gw, gb
+
+
+# --- Result folders of the oldest layout, for the upgrade's tests ---------------------------
+
+
+def upgradable_spec():
+    """The tiny cohort with the authors' penalty scale, as older folders held it."""
+    import dataclasses
+
+    spec = tiny_cohort_spec()
+    # The authors' scale at B = the whole batch of one replica: what a flat folder meant.
+    train = spec.train.replace(penalty={"convention": "batch_mean", "batch_size": 50})
+    return dataclasses.replace(spec, train=train)
+
+
+def flat_layout(config_json, *, drop=("penalty.convention", "penalty.batch_size",
+                                "penalty.sensitivity_mode")):
+    """The flat layout of a nested config, without the fields flat files predate."""
+    from robust_saliency import upgrade
+
+    flat_of = {dotted: flat for flat, dotted in upgrade.FLAT_TRAIN_CONFIG.items()}
+    flat = {}
+    for part, value in config_json.items():
+        for leaf, leaf_value in (value.items() if isinstance(value, dict) else [(None, value)]):
+            dotted = f"{part}.{leaf}" if leaf else part
+            if dotted not in drop:
+                flat[flat_of[dotted]] = leaf_value
+    return flat
+
+
+def write_current_cohort(folder):
+    """A cohort folder of one member as the current code writes it (cohort.json, run.json,
+    per_image.csv, summary.json)."""
+    from robust_saliency import cohort, evaluation
+
+    spec = upgradable_spec()
+    member = cohort.member_dir(folder, 0, spec.lambdas[0])
+    config = spec.train.replace(penalty={"lam": spec.lambdas[0]})
+    results.write_json(os.path.join(folder, results.COHORT_JSON),
+                       {**spec.to_json(), "data": None})
+    results.write_json(os.path.join(member, results.RUN_JSON),
+                       {results.SCHEMA_KEY: results.SCHEMA_VERSION, "config": config.to_json(),
+                        "status": "completed", "strategy": "default", "replicas": 1})
+    rng = np.random.default_rng(0)
+    table = {"index": np.arange(30), "label": rng.integers(0, 10, 30),
+             "correct": np.ones(30, int),
+             "alignment": rng.uniform(1, 2, 30), "lin_robustness": rng.uniform(0, 1, 30)}
+    results.write_table(os.path.join(member, results.PER_IMAGE_CSV), table)
+    summary = {"num_images": 30, "accuracy": 1.0, "attacks": []}
+    results.write_json(os.path.join(member, results.SUMMARY_JSON),
+                       {**summary, **evaluation.summarize(table, meta=summary)})
+    return spec, member
+
+
+def downgrade_to_oldest_layout(folder, member):
+    """The same folder in the oldest layout: flat configs, no version, no cohort fields added
+    since, no bootstrap intervals, no seed or degenerate column."""
+    from robust_saliency import upgrade
+
+    path = os.path.join(folder, results.COHORT_JSON)
+    saved = results.read_json(path)
+    old = {k: v for k, v in saved.items()
+           if k not in (results.SCHEMA_KEY, *upgrade.COHORT_FIELDS_ADDED)}
+    results.write_json(path, {**old, "train": flat_layout(saved["train"])})
+    path = os.path.join(member, results.RUN_JSON)
+    record = results.read_json(path)
+    del record[results.SCHEMA_KEY], record["replicas"]
+    results.write_json(path, {**record, "config": flat_layout(record["config"])})
+    path = os.path.join(member, results.SUMMARY_JSON)
+    summary = results.read_json(path)
+    del summary["median_intervals"]
+    results.write_json(path, summary)
+    path = os.path.join(folder, results.COHORT_CSV)
+    table = results.read_table(path)
+    results.write_table(path, {k: v for k, v in table.items() if k not in ("seed", "degenerate")})
+
+
+def file_bytes(folder):
+    """{path relative to `folder`: bytes} of every file under it."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+    return found
