@@ -13,12 +13,12 @@ import numpy as np
 
 from robust_saliency import (
     attacks,
-    bounds,
     cohort,
     explanation_claims,
     masking,
     results,
     stats,
+    theorem_bounds,
     verdicts,
 )
 
@@ -124,11 +124,11 @@ def check_claims(results_dir: str) -> list[dict[str, str]]:
                      np.nanmedian(r) < 0.3 if imagenet else np.nanmedian(r) >= 0.5))
     total = sum(len(m["lin_robustness"]) for m in every)
     for bound, label in (("bound14", "(14)"), ("bound15", "(15)"), ("bound16", "(16), valid form")):
-        bad = sum(int(bounds.bound_violated(m, bound).sum()) for m in every)
+        bad = sum(int(theorem_bounds.bound_violated(m, bound).sum()) for m in every)
         rows.append(_row(f"rho_tilde <= right-hand side of {label}", "Theorems 2-3: always",
                          f"{bad} violations in {total} images", "reproduced if 0 violations",
                          bad == 0))
-    bad = sum(int(bounds.bound_violated(m, "bound16_printed").sum()) for m in every)
+    bad = sum(int(theorem_bounds.bound_violated(m, "bound16_printed").sum()) for m in every)
     rows.append(_row("rho_tilde <= (16) as printed (g_bar in place of gamma_bar)",
                      "Theorem 3 as printed", f"{bad} violations in {total} images",
                      "informational: only the valid form is a theorem", None))

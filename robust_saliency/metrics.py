@@ -25,10 +25,13 @@ import numpy as np
 import tensorflow as tf
 
 from robust_saliency import compiled, passes, progress
-from robust_saliency.bounds import bound_violated, roundoff_slack  # noqa: F401 - public here too
 from robust_saliency.input_checks import check_images, input_dtype
 from robust_saliency.logits import logits_network
 from robust_saliency.passes import x_terms  # noqa: F401 - public here too
+from robust_saliency.theorem_bounds import (  # noqa: F401 - public here too
+    bound_violated,
+    roundoff_slack,
+)
 
 if TYPE_CHECKING:
     import keras

@@ -13,12 +13,12 @@ import functools
 import matplotlib.pyplot as plt
 import numpy as np
 
-from robust_saliency import bounds, plotting, stats
+from robust_saliency import plotting, stats, theorem_bounds
 from robust_saliency.figures import labels
 
 
 def _violations(tables, rhs):
-    over = [bounds.bound_violated(t, rhs) for t in tables]
+    over = [theorem_bounds.bound_violated(t, rhs) for t in tables]
     return int(sum(o.sum() for o in over)), int(sum(len(o) for o in over))
 
 
