@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from robust_saliency import results
+from robust_saliency import environment, results
 
 MASKING_CSV = "masking.csv"
 MASKING_JSON = "masking.json"
@@ -295,7 +295,7 @@ def check_member(run_dir, num_images, *, batch_size=100, progress=None, **option
                          "rho_decision": rho_decision, "ratio": ratio})
     summary = {"settings": settings, **summarize(ratio), "lam": config.penalty.lam,
                "seconds": time.time() - start, "batch_size": batch_size,
-               "versions": results.versions()}
+               "versions": environment.versions()}
     results.write_json(json_path, summary)
     return {**summary, "skipped": False}
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robust_saliency import attacks, results
+from robust_saliency import attacks, environment, results
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -132,7 +132,7 @@ def report(model: keras.Model, images: ArrayLike, labels: ArrayLike | None = Non
               "num_images": len(arr), "image_shape": list(arr.shape[1:]),
               "bounds": list(bounds), "labels_given": labels_given, "attacks": list(methods),
               "attack_options": options, "library_version": _version(),
-              "versions": results.versions()}
+              "versions": environment.versions()}
     results.write_json(record_path, record)
     start = time.time()
     summary = evaluation.evaluate(
