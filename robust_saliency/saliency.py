@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import image_seeds, input_checks, metrics, passes, stats
+from robust_saliency import image_seeds, input_checks, logit_gradients, metrics, stats
 from robust_saliency.compiled import image_spec, per_network
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def integrated_gradients(model: keras.Model, images: ArrayLike,
 def _alignments(images, maps):
     """alpha = |<x, m>| / ||m|| per image (eq. 3), float64 (N,)."""
     flat = lambda a: tf.constant(np.reshape(a, (len(a), -1)), tf.float64)  # noqa: E731
-    return passes.alignment(flat(images), flat(maps)).numpy()
+    return logit_gradients.alignment(flat(images), flat(maps)).numpy()
 
 
 def aggregated_alignments(model: keras.Model, images: ArrayLike, *,
@@ -209,8 +209,8 @@ def aggregated_alignments(model: keras.Model, images: ArrayLike, *,
 
 def _cosines(a, b):
     """<a_bar, b_bar> per row, float64; 0 where either row is zero."""
-    return passes.dot(passes.unit(tf.constant(a, tf.float64)),
-                      passes.unit(tf.constant(b, tf.float64))).numpy()
+    return logit_gradients.dot(logit_gradients.unit(tf.constant(a, tf.float64)),
+                               logit_gradients.unit(tf.constant(b, tf.float64))).numpy()
 
 
 def rank_correlations(a, b):

@@ -1,6 +1,7 @@
-"""The gradient passes behind metrics.measure: forward-mode x-terms, per-class input gradients
-(unrolled in one graph, or in class chunks for many classes) and the exact minimiser of eq. (9),
-plus the small vector helpers they share with metrics.
+"""The derivatives of the logits with respect to the image behind metrics.measure: forward-mode
+x-terms <x, grad Psi^i(x)>, per-class input gradients (one backward pass per class, unrolled in
+one graph, or in class chunks for many classes) and the exact minimiser of eq. (9) over them,
+plus the small vector helpers they share with metrics and saliency.
 """
 
 import numpy as np
