@@ -56,6 +56,15 @@ def x_terms(model, x):
     return logits, tangent
 
 
+def grad_at(model, x, classes):
+    """(logits at x, grad_x Psi^{classes}(x)) per image."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        score = tf.gather(logits, classes[:, None], batch_dims=1)
+    return logits, tape.gradient(score, x)
+
+
 # Up to this many classes, one backward pass per class unrolled in one compiled graph is faster
 # on CPU than a pfor-vectorised Jacobian (benchmarks/RESULTS.md, lin_robustness kernel). Beyond
 # it (ImageNet's 1000) the classes go in chunks, each one compiled call of its own from a Python

@@ -192,9 +192,10 @@ def decision_based_distances(model, images, bounds, *, labels=None, starts=None,
     """
     import tensorflow as tf
 
-    from robust_saliency import input_checks, metrics
+    from robust_saliency import input_checks
+    from robust_saliency.logits import logits_network
 
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     x = input_checks.check_images(images, network, bounds=bounds)
     pool = x if starts is None else input_checks.check_images(starts, network, bounds=bounds)
     verifier = _verifier(network, bounds)

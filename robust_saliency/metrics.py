@@ -46,15 +46,6 @@ PER_IMAGE_KEYS = (
 )
 MAP_KEYS = ("grad_pred", "grad_bin", "xi", "gamma")
 
-def grad_at(model, x, classes):
-    """(logits at x, grad_x Psi^{classes}(x)) per image."""
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        score = tf.gather(logits, classes[:, None], batch_dims=1)
-    return logits, tape.gradient(score, x)
-
-
 def measure_batch(model, x, class_chunk=None, return_maps=False):
     """Every per-image quantity for one batch, as tensors (the kernel behind `measure`).
 
@@ -108,7 +99,7 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_ro
     # rho_tilde = <xi, g_dagger_bar>.
     step = tf.math.divide_no_nan(b_bin, grad_bin_norm)
     xi = xf + step[:, None] * g_bin_unit
-    logits_xi, gamma = grad_at(model, tf.reshape(xi, shape), pred)
+    logits_xi, gamma = logit_gradients.grad_at(model, tf.reshape(xi, shape), pred)
     gamma = logit_gradients.flat(gamma)
     xi_norm = logit_gradients.norm(xi)
     grad_dist_xi = logit_gradients.norm(g_bin_unit - logit_gradients.unit(gamma))
