@@ -201,12 +201,12 @@ def test_degenerate_members_are_named_and_left_out_of_model_level_claims(tmp_pat
 
 
 def test_least_and_most_robust_picks_skip_degenerate_models(tmp_path, monkeypatch):
-    from robust_saliency import plotting
+    from robust_saliency import figure_inputs, plotting
 
     rng = np.random.default_rng(1)
     members = [cohort_member(rng, 20, scale=s, correlated=True) for s in (2.0, 1.0, 3.0, 0.5)]
     write_hand_cohort(tmp_path, members, accuracy=[0.98, 0.97, 0.96, 0.3])
-    _, loaded = plotting.load(str(tmp_path))
+    _, loaded = figure_inputs.load(str(tmp_path))
     least, most = cohort.extremes(loaded)
     assert loaded["lam"][least] == 10.0 and loaded["lam"][most] == 100.0  # not 1000 (collapsed)
     figures = []
