@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from robust_saliency import results
+from robust_saliency import environment
 from robust_saliency.results import markdown_table
 
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
@@ -56,8 +56,8 @@ def machine():
     Python and TensorFlow versions."""
     import tensorflow as tf
 
-    cpu, _ = results.cpu_info()
-    kernels = {True: "oneDNN on", False: "oneDNN off"}.get(results.onednn_kernels(),
+    cpu, _ = environment.cpu_info()
+    kernels = {True: "oneDNN on", False: "oneDNN off"}.get(environment.onednn_kernels(),
                                                            "oneDNN unknown")
     if os.environ.get("ONEDNN_MAX_CPU_ISA"):  # oneDNN told to use a smaller vector unit
         kernels += f" limited to {os.environ['ONEDNN_MAX_CPU_ISA']}"
@@ -68,7 +68,7 @@ def machine():
 def cpu_flags():
     """The vector-unit flags that decide TensorFlow's CPU kernels (oneDNN is its default only
     with AVX-512), e.g. 'avx2 fma avx512f'."""
-    _, flags = results.cpu_info()
+    _, flags = environment.cpu_info()
     return " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "no avx2"
 
 

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from benchmarks.common import peak_rss_mb, record  # noqa: E402
-from robust_saliency import metrics, models, passes  # noqa: E402
+from robust_saliency import logit_gradients, metrics, models  # noqa: E402
 
 
 def main():
@@ -34,7 +34,7 @@ def main():
     start = time.perf_counter()
     r = metrics.measure(model, x, batch_size=args.batch, bounds=(-100, 100))
     seconds = time.perf_counter() - start
-    chunk = passes.auto_chunk(args.classes, args.batch, int(np.prod(shape)))
+    chunk = logit_gradients.auto_chunk(args.classes, args.batch, int(np.prod(shape)))
     rows = [["TensorFlow + ResNet50 + one forward pass (baseline)", f"{baseline:.0f}", "-"],
             [f"metrics.measure, {args.classes} classes in chunks of {chunk}",
              f"{peak_rss_mb():.0f}", f"{seconds:.1f}"]]

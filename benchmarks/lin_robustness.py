@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks.common import mnist_like, record, tensor_batches, time_call, timing_cells  # noqa: E402
-from robust_saliency import metrics, models, passes  # noqa: E402
+from robust_saliency import logit_gradients, metrics, models  # noqa: E402
 
 
 def naive_eager(model, x):
@@ -63,7 +63,7 @@ def main():
     model = models.small_net()
     x, _ = mnist_like(args.images)
     batches = tensor_batches(x, args.batch_size)
-    kernel = tf.function(lambda b: passes.runner_up(model, b)[4])
+    kernel = tf.function(lambda b: logit_gradients.runner_up(model, b)[4])
     loop = pfor_jacobian(model)
 
     def over_batches(fn):

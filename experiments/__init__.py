@@ -60,10 +60,10 @@ def banner(dataset=None, data_dir=None):
     """'device: CPU, 0 GPUs | kernels: oneDNN on | data: ...' for the job's first line."""
     import tensorflow as tf
 
-    from robust_saliency import data, results
+    from robust_saliency import data, environment
 
     gpus = len(tf.config.list_physical_devices("GPU"))
-    onednn = results.onednn_kernels()
+    onednn = environment.onednn_kernels()
     parts = [f"device: {'GPU' if gpus else 'CPU'} ({os.cpu_count()} cores), {gpus} GPU(s)",
              "kernels: oneDNN " + {True: "on", False: "off", None: "unknown"}[onednn]]
     if dataset is not None:

@@ -18,7 +18,7 @@ flags.mark_flag_as_required("results_dir")
 
 def main(argv):
     del argv
-    from robust_saliency import claims, cohort, results
+    from robust_saliency import claims, cohort, cohort_tables, results
 
     try:
         rows = claims.check(FLAGS.results_dir)
@@ -28,8 +28,8 @@ def main(argv):
     dataset = spec["train"]["data"]["dataset"]
     title = (f"Claims on {dataset}, preset {spec['name']} "
              f"({int((table['status'] == 'evaluated').sum())} models)")
-    spread = claims.seed_spread_markdown(table)
-    markdown = (claims.cohort_markdown(table) + "\n" + (spread + "\n" if spread else "")
+    spread = cohort_tables.seed_spread_markdown(table)
+    markdown = (cohort_tables.cohort_markdown(table) + "\n" + (spread + "\n" if spread else "")
                 + claims.to_markdown(rows, title))
     results.write_text(FLAGS.out or os.path.join(FLAGS.results_dir, "claims.md"), markdown)
     print(markdown)

@@ -31,11 +31,11 @@ def main(argv):
     del argv
     import numpy as np
 
-    from robust_saliency import evaluation, plotting, results, runs, saliency
+    from robust_saliency import evaluation, figure_inputs, results, runs, saliency
 
     try:
-        spec, members = plotting.load(FLAGS.results_dir)
-        at = plotting.pick(members, FLAGS.member)
+        spec, members = figure_inputs.load(FLAGS.results_dir)
+        at = figure_inputs.pick(members, FLAGS.member)
         run_dir = os.path.join(FLAGS.results_dir, str(members["run_dir"][at]))
         model = runs.load_model(run_dir)
         x, _ = evaluation.validation_arrays(spec["train"], FLAGS.num_images)

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from robust_saliency import metrics, results
+from robust_saliency.logits import logits_network
 
 
 class DivergenceGuard(keras.callbacks.Callback):
@@ -56,7 +57,7 @@ class ProbeMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not math.isfinite(float(logs.get("loss", 0.0))):
             return
-        network = metrics.logits_network(self.model)
+        network = logits_network(self.model)
         # The probe images are training images, already checked against the dataset's box.
         r = metrics.measure(network, self.images, bounds=None, verbose=False,
                             return_maps=self.writer is not None)

@@ -30,6 +30,7 @@ from robust_saliency import (
     saliency,
     stats,
 )
+from robust_saliency.logits import logits_network
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -250,7 +251,7 @@ def evaluate(model: keras.Model, images: ArrayLike, labels: ArrayLike, out_dir: 
     """
     attack_options = attack_options or {}
     attacks.check_methods(attack_methods, attack_options)
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     images = input_checks.check_images(images, network, bounds=bounds)
     labels = input_checks.check_labels(labels, len(images), network.output_shape[-1])
     say = progress or (lambda stage, done=None, total=None: None)

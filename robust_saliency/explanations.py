@@ -62,16 +62,17 @@ class _Inputs:
     def __init__(self, model, images, maps, classes, bounds, batch_size, compiled):
         import tensorflow as tf
 
-        from robust_saliency import input_checks, metrics
+        from robust_saliency import input_checks, logit_gradients
+        from robust_saliency.logits import logits_network
 
         self._constant = tf.constant
-        self.network = metrics.logits_network(model) if model is not None else None
+        self.network = logits_network(model) if model is not None else None
         self.images = input_checks.check_images(images, self.network, bounds)
         self.bounds, self.batch_size = bounds, batch_size
         if self.network is not None:
             from robust_saliency import saliency
 
-            self.grad_of = lambda net, x, c: metrics.grad_at(net, x, c)[1]  # noqa: E731
+            self.grad_of = lambda net, x, c: logit_gradients.grad_at(net, x, c)[1]  # noqa: E731
             call = lambda x: self.network(x, training=False)  # noqa: E731
             grad = lambda x, c: self.grad_of(self.network, x, c)  # noqa: E731
             self._logits = tf.function(call, autograph=False) if compiled else call

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from robust_saliency import results
+from robust_saliency import environment, results
 
 MASKING_CSV = "masking.csv"
 MASKING_JSON = "masking.json"
@@ -192,9 +192,10 @@ def decision_based_distances(model, images, bounds, *, labels=None, starts=None,
     """
     import tensorflow as tf
 
-    from robust_saliency import input_checks, metrics
+    from robust_saliency import input_checks
+    from robust_saliency.logits import logits_network
 
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     x = input_checks.check_images(images, network, bounds=bounds)
     pool = x if starts is None else input_checks.check_images(starts, network, bounds=bounds)
     verifier = _verifier(network, bounds)
@@ -295,7 +296,7 @@ def check_member(run_dir, num_images, *, batch_size=100, progress=None, **option
                          "rho_decision": rho_decision, "ratio": ratio})
     summary = {"settings": settings, **summarize(ratio), "lam": config.penalty.lam,
                "seconds": time.time() - start, "batch_size": batch_size,
-               "versions": results.versions()}
+               "versions": environment.versions()}
     results.write_json(json_path, summary)
     return {**summary, "skipped": False}
 

@@ -24,11 +24,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import compiled, passes, progress
-from robust_saliency.bounds import bound_violated, roundoff_slack  # noqa: F401 - public here too
+from robust_saliency import compiled, logit_gradients, progress
 from robust_saliency.input_checks import check_images, input_dtype
+from robust_saliency.logit_gradients import x_terms  # noqa: F401 - public here too
 from robust_saliency.logits import logits_network
-from robust_saliency.passes import x_terms  # noqa: F401 - public here too
+from robust_saliency.theorem_bounds import (  # noqa: F401 - public here too
+    bound_violated,
+    roundoff_slack,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -43,15 +46,6 @@ PER_IMAGE_KEYS = (
 )
 MAP_KEYS = ("grad_pred", "grad_bin", "xi", "gamma")
 
-def grad_at(model, x, classes):
-    """(logits at x, grad_x Psi^{classes}(x)) per image."""
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        logits = model(x, training=False)
-        score = tf.gather(logits, classes[:, None], batch_dims=1)
-    return logits, tape.gradient(score, x)
-
-
 def measure_batch(model, x, class_chunk=None, return_maps=False):
     """Every per-image quantity for one batch, as tensors (the kernel behind `measure`).
 
@@ -65,22 +59,23 @@ def measure_batch(model, x, class_chunk=None, return_maps=False):
       dict of tensors, keys as in `measure`.
     """
     num_classes = model.output_shape[-1]
-    if num_classes > passes.UNROLL_MAX_CLASSES:
-        found = passes.runner_up_chunked(lambda v: passes.head(model, v),
-                                         lambda *args: passes.chunk(model, *args), x,
-                                         num_classes, class_chunk or num_classes)
+    if num_classes > logit_gradients.UNROLL_MAX_CLASSES:
+        found = logit_gradients.runner_up_chunked(
+            lambda v: logit_gradients.head(model, v),
+            lambda *args: logit_gradients.chunk(model, *args), x, num_classes,
+            class_chunk or num_classes)
         return _derived(model, x, *found, return_maps)
     _, xt = x_terms(model, x)
     with tf.control_dependencies([xt]):  # never both passes' activations at once
         x_after = tf.identity(x)
-    return _derived(model, x, xt, *passes.runner_up(model, x_after), return_maps)
+    return _derived(model, x, xt, *logit_gradients.runner_up(model, x_after), return_maps)
 
 
 def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_rob_linf,
              return_maps):
     """Every quantity from the passes' results, plus the xi pass (see measure_batch)."""
     shape = tf.shape(x)
-    xf = passes.flat(x)
+    xf = logit_gradients.flat(x)
     g_bin = g - g_runner
     bt = logits - xt
     pick = lambda t, idx: tf.gather(t, idx[:, None], batch_dims=1)[:, 0]  # noqa: E731
@@ -90,25 +85,25 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_ro
     # do in exact arithmetic. Mixing in the JVP's x-terms (equal in exact arithmetic) lets a
     # small margin between large logits "violate" (14) by round-off alone.
     psi_bin = pick(logits, pred) - pick(logits, runner_up)
-    x_term_pred = passes.dot(xf, g)
-    x_term_bin = passes.dot(xf, g_bin)
+    x_term_pred = logit_gradients.dot(xf, g)
+    x_term_bin = logit_gradients.dot(xf, g_bin)
     b_bin = psi_bin - x_term_bin
-    grad_bin_norm = passes.norm(g_bin)
-    g_unit, g_bin_unit = passes.unit(g), passes.unit(g_bin)
-    grad_dist = passes.norm(g_bin_unit - g_unit)
-    bias_term = passes.ratio(tf.abs(b_bin), grad_bin_norm)
-    x_norm = passes.norm(xf)
-    alignment = passes.alignment(xf, g)
-    alignment_bin = passes.alignment(xf, g_bin)
+    grad_bin_norm = logit_gradients.norm(g_bin)
+    g_unit, g_bin_unit = logit_gradients.unit(g), logit_gradients.unit(g_bin)
+    grad_dist = logit_gradients.norm(g_bin_unit - g_unit)
+    bias_term = logit_gradients.ratio(tf.abs(b_bin), grad_bin_norm)
+    x_norm = logit_gradients.norm(xf)
+    alignment = logit_gradients.alignment(xf, g)
+    alignment_bin = logit_gradients.alignment(xf, g_bin)
     # Theorem 3: xi = x + beta_dagger / ||g_dagger|| * g_dagger_bar, so that
     # rho_tilde = <xi, g_dagger_bar>.
     step = tf.math.divide_no_nan(b_bin, grad_bin_norm)
     xi = xf + step[:, None] * g_bin_unit
-    logits_xi, gamma = grad_at(model, tf.reshape(xi, shape), pred)
-    gamma = passes.flat(gamma)
-    xi_norm = passes.norm(xi)
-    grad_dist_xi = passes.norm(g_bin_unit - passes.unit(gamma))
-    alignment_xi = passes.alignment(xi, gamma)
+    logits_xi, gamma = logit_gradients.grad_at(model, tf.reshape(xi, shape), pred)
+    gamma = logit_gradients.flat(gamma)
+    xi_norm = logit_gradients.norm(xi)
+    grad_dist_xi = logit_gradients.norm(g_bin_unit - logit_gradients.unit(gamma))
+    alignment_xi = logit_gradients.alignment(xi, gamma)
     angle_term = x_norm * grad_dist
     angle_term_xi = xi_norm * grad_dist_xi
     angle_term_xi_printed = xi_norm * grad_dist
@@ -128,7 +123,7 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_ro
         "b_term_bin": b_bin,
         "psi_bin": psi_bin,
         "x_norm": x_norm,
-        "grad_pred_norm": passes.norm(g),
+        "grad_pred_norm": logit_gradients.norm(g),
         "grad_bin_norm": grad_bin_norm,
         "grad_dist": grad_dist,
         "bias_term": bias_term,
@@ -153,7 +148,7 @@ def _derived(model, x, xt, logits, pred, g, runner_up, lin_rob, g_runner, lin_ro
 def _compiled_kernel(model, class_chunk, return_maps):
     """Compiled kernel per (model, options), traced once for any batch size and reused: one
     tf.function up to 100 classes, else compiled head, chunk and derived steps (see
-    passes.runner_up_chunked)."""
+    logit_gradients.runner_up_chunked)."""
     return compiled.per_network(model, ("measure", class_chunk, return_maps),
                                 lambda ref: _build_kernel(ref, class_chunk, return_maps))
 
@@ -164,18 +159,20 @@ def _build_kernel(ref, class_chunk, return_maps):
     # autograph off throughout: the kernels branch and loop only on Python values, so the
     # conversion would change nothing but costs seconds per process (and it cannot parse
     # lambdas).
-    if num_classes <= passes.UNROLL_MAX_CLASSES:
+    if num_classes <= logit_gradients.UNROLL_MAX_CLASSES:
         return tf.function(lambda x: measure_batch(ref(), x, None, return_maps),
                            input_signature=[spec], autograph=False)
-    head = tf.function(lambda x: passes.head(ref(), x), input_signature=[spec], autograph=False)
-    chunk = tf.function(lambda x, classes, pred, g: passes.chunk(ref(), x, classes, pred, g),
-                        reduce_retracing=True, autograph=False)
+    head = tf.function(lambda x: logit_gradients.head(ref(), x), input_signature=[spec],
+                       autograph=False)
+    chunk = tf.function(
+        lambda x, classes, pred, g: logit_gradients.chunk(ref(), x, classes, pred, g),
+        reduce_retracing=True, autograph=False)
     derived = tf.function(lambda *found: _derived(ref(), *found, return_maps),
                           reduce_retracing=True, autograph=False)
 
     def kernel(x):
-        return derived(x, *passes.runner_up_chunked(head, chunk, x, num_classes,
-                                                    class_chunk or num_classes))
+        return derived(x, *logit_gradients.runner_up_chunked(head, chunk, x, num_classes,
+                                                             class_chunk or num_classes))
 
     return kernel
 
@@ -251,8 +248,9 @@ def measure(model: keras.Model, images: ArrayLike, batch_size: int = 100, *,
     model = logits_network(model)
     arr = check_images(images, model, bounds)
     if class_chunk is None:
-        class_chunk = passes.auto_chunk(model.output_shape[-1], min(batch_size, len(arr)),
-                                        int(np.prod(arr.shape[1:])))
+        class_chunk = logit_gradients.auto_chunk(model.output_shape[-1],
+                                                 min(batch_size, len(arr)),
+                                                 int(np.prod(arr.shape[1:])))
     kernel = (_compiled_kernel(model, class_chunk, return_maps) if compiled
               else lambda x: measure_batch(model, x, class_chunk, return_maps))
     parts = []

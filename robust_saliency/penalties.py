@@ -162,8 +162,13 @@ class PGDTraining(GradientNormPenalty):
 
     Per-example terms: `nll` is the clean NLL (reported, not differentiated) and the penalty is
     the NLL increase the attack achieved, so nll + penalty is the adversarial NLL that is
-    minimised, and the `penalty` metric shows how much the attack still gains. The conventions
-    do not apply (the loss is not quadratic in a gradient) and are accepted and ignored.
+    minimised, and the `penalty` metric shows how much the attack still gains.
+
+    `convention` and `batch_size` do not apply: they scale a penalty quadratic in an input
+    gradient, and this loss is not one (lam is a radius, not a weight). They are accepted,
+    checked as for every penalty and recorded in the configuration only, so that configurations
+    written with the training defaults (convention 'batch_mean', batch_size 100, as every
+    pgd_l2 preset and saved cohort has) still load; the loss is the same whatever they are.
     """
 
     name = "pgd_l2"

@@ -128,9 +128,9 @@ def _attack_rows(table, record):
 
 
 def _bounds_rows(table):
-    from robust_saliency import bounds
+    from robust_saliency import theorem_bounds
 
-    return [[name, str(int(np.sum(bounds.bound_violated(table, column))))]
+    return [[name, str(int(np.sum(theorem_bounds.bound_violated(table, column))))]
             for name, column in (("(14)/(18)", "bound14"), ("(15)/(19)", "bound15"),
                                  ("(16)/(20), the form that always holds", "bound16"),
                                  ("(16)/(20) as printed", "bound16_printed"))]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from robust_saliency import attacks, results
+from robust_saliency import attacks, environment, results
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -99,10 +99,11 @@ def report(model: keras.Model, images: ArrayLike, labels: ArrayLike | None = Non
         verdicts are in <out_dir>/preflight.json.
       ValueError: `out_dir` holds a report of other images.
     """
-    from robust_saliency import evaluation, input_checks, metrics, model_checks
+    from robust_saliency import evaluation, input_checks, model_checks
+    from robust_saliency.logits import logits_network
 
     say = _printer(verbose)
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     os.makedirs(out_dir, exist_ok=True)
     record_path = os.path.join(out_dir, REPORT_JSON)
     arr = np.asarray(images)
@@ -132,7 +133,7 @@ def report(model: keras.Model, images: ArrayLike, labels: ArrayLike | None = Non
               "num_images": len(arr), "image_shape": list(arr.shape[1:]),
               "bounds": list(bounds), "labels_given": labels_given, "attacks": list(methods),
               "attack_options": options, "library_version": _version(),
-              "versions": results.versions()}
+              "versions": environment.versions()}
     results.write_json(record_path, record)
     start = time.time()
     summary = evaluation.evaluate(
@@ -175,7 +176,8 @@ def gallery_rows(table, count):
 
 def _gallery(model, images, table, out_dir, count, methods, options, bounds, batch_size, say):
     """Writes gallery.npz unless it holds these rows already; whether it computed anything."""
-    from robust_saliency import metrics, saliency
+    from robust_saliency import saliency
+    from robust_saliency.logits import logits_network
 
     path = os.path.join(out_dir, GALLERY_NPZ)
     rows = gallery_rows(table, count)
@@ -198,7 +200,7 @@ def _gallery(model, images, table, out_dir, count, methods, options, bounds, bat
         adversarial[mine], distance[mine] = points, dist
     pred = table["pred"][rows].astype(np.int32)
     grad = _gradients(model, x, pred)
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     adversarial_class = np.argmax(network.predict(adversarial, verbose=0), axis=1)
     arrays = {"index": rows, "x": x, "grad_pred": grad,
               "smoothgrad": saliency.smoothgrad(model, x, pred, bounds=bounds),
@@ -214,10 +216,11 @@ def _gallery(model, images, table, out_dir, count, methods, options, bounds, bat
 
 
 def _gradients(model, x, classes):
-    from robust_saliency import metrics
+    from robust_saliency import logit_gradients
+    from robust_saliency.logits import logits_network
 
-    network = metrics.logits_network(model)
-    return metrics.grad_at(network, _tensor(x), _tensor(classes))[1].numpy()
+    network = logits_network(model)
+    return logit_gradients.grad_at(network, _tensor(x), _tensor(classes))[1].numpy()
 
 
 def _tensor(value):

@@ -22,6 +22,7 @@ from robust_saliency import (
     callbacks,
     data,
     distribute,
+    environment,
     init_weights,
     metrics,
     models,
@@ -208,7 +209,7 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
                     os.remove(os.path.join(run_dir, name))
     record = record or {results.SCHEMA_KEY: results.SCHEMA_VERSION, "config": config.to_json(),
                         "history": [], "epochs_completed": 0}
-    record.update(status="running", versions=results.versions(), command=sys.argv, data=source,
+    record.update(status="running", versions=environment.versions(), command=sys.argv, data=source,
                   started=record.get("started", time.time()), strategy=strategy,
                   replicas=scope.num_replicas_in_sync)
     # A fresh start only: a resumed run's weights come from its backup.

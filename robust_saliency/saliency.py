@@ -17,8 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import image_seeds, input_checks, metrics, passes, stats
+from robust_saliency import image_seeds, input_checks, logit_gradients, stats
 from robust_saliency.compiled import image_spec, per_network
+from robust_saliency.logits import logits_network
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -35,16 +36,18 @@ def _smoothgrad_batch(model, x, classes, seeds, sigma, samples):
     # No clipping to the bounds: SmoothGrad as published adds unclipped noise, and clipping would
     # bias the average near the bounds (a pixel at 0 could only be moved up).
     noisy = x[:, None] + sigma * noise
-    _, grads = metrics.grad_at(model, tf.reshape(noisy, tf.concat([[-1], shape[1:]], 0)),
-                                tf.repeat(classes, samples))
+    _, grads = logit_gradients.grad_at(model,
+                                       tf.reshape(noisy, tf.concat([[-1], shape[1:]], 0)),
+                                       tf.repeat(classes, samples))
     return tf.reduce_mean(tf.reshape(grads, tf.shape(noisy)), axis=1)
 
 
 def _ig_batch(model, x, x0, classes, steps):
     alphas = (tf.cast(tf.range(steps), x.dtype) + 0.5) / tf.cast(steps, x.dtype)
     path = x0[None] + tf.reshape(alphas, [-1] + [1] * x.shape.rank) * (x - x0)[None]
-    _, grads = metrics.grad_at(model, tf.reshape(path, tf.concat([[-1], tf.shape(x)[1:]], 0)),
-                                tf.tile(classes, [steps]))
+    _, grads = logit_gradients.grad_at(model,
+                                       tf.reshape(path, tf.concat([[-1], tf.shape(x)[1:]], 0)),
+                                       tf.tile(classes, [steps]))
     return (x - x0) * tf.reduce_mean(tf.reshape(grads, tf.shape(path)), axis=0)
 
 
@@ -114,7 +117,7 @@ def smoothgrad(model: keras.Model, images: ArrayLike, classes: ArrayLike | None 
     """
     if samples < 1 or noise < 0:
         raise ValueError(f"need samples >= 1 and noise >= 0; got {samples} and {noise}.")
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
     seeds = image_seeds.stateless(seed, arr)
@@ -152,7 +155,7 @@ def integrated_gradients(model: keras.Model, images: ArrayLike,
     """
     if steps < 1:
         raise ValueError(f"need steps >= 1; got {steps}.")
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
     x0 = np.asarray(bounds[0] if baseline is None else baseline, dtype=arr.dtype)
@@ -170,7 +173,7 @@ def integrated_gradients(model: keras.Model, images: ArrayLike,
 def _alignments(images, maps):
     """alpha = |<x, m>| / ||m|| per image (eq. 3), float64 (N,)."""
     flat = lambda a: tf.constant(np.reshape(a, (len(a), -1)), tf.float64)  # noqa: E731
-    return passes.alignment(flat(images), flat(maps)).numpy()
+    return logit_gradients.alignment(flat(images), flat(maps)).numpy()
 
 
 def aggregated_alignments(model: keras.Model, images: ArrayLike, *,
@@ -197,7 +200,7 @@ def aggregated_alignments(model: keras.Model, images: ArrayLike, *,
     Raises:
       ValueError: NaN/Inf or out-of-bounds pixels, a shape the model does not take, bad classes.
     """
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     arr = input_checks.check_images(images, network, bounds)
     classes = target_classes(network, arr, classes, batch_size)
     common: dict[str, Any] = dict(bounds=bounds, batch_size=batch_size)
@@ -209,8 +212,8 @@ def aggregated_alignments(model: keras.Model, images: ArrayLike, *,
 
 def _cosines(a, b):
     """<a_bar, b_bar> per row, float64; 0 where either row is zero."""
-    return passes.dot(passes.unit(tf.constant(a, tf.float64)),
-                      passes.unit(tf.constant(b, tf.float64))).numpy()
+    return logit_gradients.dot(logit_gradients.unit(tf.constant(a, tf.float64)),
+                               logit_gradients.unit(tf.constant(b, tf.float64))).numpy()
 
 
 def rank_correlations(a, b):
@@ -286,7 +289,7 @@ def randomisation_check(model: keras.Model, images: ArrayLike, *,
         median_rank_correlation (median Spearman correlation of |g| with the trained |g|),
         median_cosine_similarity (median cosine of the signed g with the trained g).
     """
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     arr = input_checks.check_images(images, network)
     classes = target_classes(network, arr, classes, batch_size)
     working = keras.models.clone_model(network)
@@ -297,7 +300,7 @@ def randomisation_check(model: keras.Model, images: ArrayLike, *,
     spec = [tf.TensorSpec([None, *network.input_shape[1:]], arr.dtype),
             tf.TensorSpec([None], tf.int32)]
     # Traced once: set_weights assigns the same variables, which every later call reads.
-    grad = tf.function(lambda x, c: metrics.grad_at(working, x, c)[1], input_signature=spec,
+    grad = tf.function(lambda x, c: logit_gradients.grad_at(working, x, c)[1], input_signature=spec,
                        autograph=False)
     names = [layer.name for layer in reversed(working.layers) if layer.trainable_weights]
     rows, trained = [], None

@@ -8,7 +8,8 @@ figures.draw), and experiments/<command>.py in test_experiments_<command>.py;
 test_<module>_<aspect>.py holds more of one module's tests where a single file would be long or
 slow (test_metrics_theory, test_models_resnet, test_cohort_seeds, ...). The rest are end to end
 or about the repository: test_methods, test_imagenet_smoke, test_api (the package's public
-names), test_entry_points, test_environment, test_docs, test_tutorial.
+names), test_entry_points, test_docs, test_tutorial (test_environment tests environment.py and
+the lock file its versions are pinned in).
 """
 
 import fcntl

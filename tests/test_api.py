@@ -286,8 +286,8 @@ def test_import_chooses_onednn_kernels_unless_told_otherwise(given, expected):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if given is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = given
-    code = ("import robust_saliency, robust_saliency.results as r, tensorflow\n"
-            "print(r.onednn_kernels())")
+    code = ("import robust_saliency, robust_saliency.environment as e, tensorflow\n"
+            "print(e.onednn_kernels())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

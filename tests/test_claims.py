@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import cohort_member, write_hand_cohort
 
-from robust_saliency import claims, cohort, results
+from robust_saliency import claims, cohort, cohort_tables, results
 
 
 def _verdicts(folder):
@@ -165,26 +165,6 @@ def test_missing_results_are_named(tmp_path):
         claims.check(str(tmp_path))
 
 
-def test_cohort_markdown_lists_every_member(tmp_path):
-    rng = np.random.default_rng(3)
-    write_hand_cohort(tmp_path,
-                      [cohort_member(rng, 10, scale=s, correlated=True) for s in (1.0, 2.0)])
-    _, table = cohort.read(str(tmp_path))
-    md = claims.cohort_markdown(table)
-    assert md.splitlines()[0].startswith("| lambda | status | accuracy | M[alpha]")
-    assert "| 1 | evaluated | 0.900 |" in md and "| 10 | evaluated |" in md
-
-
-def test_cohort_markdown_names_the_seed_where_there_are_several():
-    table = {"lam": np.array([10.0, 10.0]), "seed": np.array([0, 1]),
-             "status": np.array(["evaluated", "evaluated"]), "accuracy": np.array([0.9, 0.8])}
-    md = claims.cohort_markdown(table).splitlines()
-    assert md[0] == "| lambda | seed | status | accuracy |"
-    assert md[2:] == ["| 10 | 0 | evaluated | 0.900 |", "| 10 | 1 | evaluated | 0.800 |"]
-    table["seed"] = np.array([0, 0])
-    assert claims.cohort_markdown(table).splitlines()[0] == "| lambda | status | accuracy |"
-
-
 def test_degenerate_rule_against_the_least_regularised_median():
     # Reference: the median accuracy of lambda 10's two seeds, 0.97; the line is 0.9 x 0.97.
     table = {"status": np.array(["evaluated"] * 5 + ["trained"]),
@@ -213,7 +193,7 @@ def test_degenerate_members_are_named_and_left_out_of_model_level_claims(tmp_pat
     assert rows["rho_tilde <= right-hand side of (14)"]["measured"].endswith("in 250 images")
     _, table = cohort.read(str(tmp_path))
     np.testing.assert_array_equal(table["degenerate"], [False] * 4 + [True])
-    assert "evaluated (degenerate)" in claims.cohort_markdown(table)
+    assert "evaluated (degenerate)" in cohort_tables.cohort_markdown(table)
     # Without the rule the same cohort fails the trend claim (the test can tell the difference).
     write_hand_cohort(tmp_path, members, alignment=alignment, accuracy=[0.98] * 5)
     assert _verdicts(tmp_path)["median alignment rises with median robustness (CW)"] != \
@@ -221,12 +201,12 @@ def test_degenerate_members_are_named_and_left_out_of_model_level_claims(tmp_pat
 
 
 def test_least_and_most_robust_picks_skip_degenerate_models(tmp_path, monkeypatch):
-    from robust_saliency import plotting
+    from robust_saliency import figure_inputs, plotting
 
     rng = np.random.default_rng(1)
     members = [cohort_member(rng, 20, scale=s, correlated=True) for s in (2.0, 1.0, 3.0, 0.5)]
     write_hand_cohort(tmp_path, members, accuracy=[0.98, 0.97, 0.96, 0.3])
-    _, loaded = plotting.load(str(tmp_path))
+    _, loaded = figure_inputs.load(str(tmp_path))
     least, most = cohort.extremes(loaded)
     assert loaded["lam"][least] == 10.0 and loaded["lam"][most] == 100.0  # not 1000 (collapsed)
     figures = []
@@ -234,21 +214,6 @@ def test_least_and_most_robust_picks_skip_degenerate_models(tmp_path, monkeypatc
     plotting.alignment_vs_robustness(str(tmp_path), str(tmp_path), "fig03")
     _, labels = figures[0].axes[0].get_legend_handles_labels()
     assert any(label.startswith("degenerate") for label in labels)
-
-
-def test_seed_spread_gives_each_lambdas_median_and_range_over_its_evaluated_seeds():
-    table = {"lam": np.repeat([10.0, 100.0], 3), "seed": np.tile([0, 1, 2], 2),
-             "status": np.array(["evaluated"] * 5 + ["trained"]),
-             "degenerate": np.array([0, 0, 0, 0, 1, 0], bool),
-             "accuracy": np.array([0.9, 0.8, 0.85, 0.9, 0.1, np.nan]),
-             "median_rho_bim": np.array([1.0, 3.0, 2.0, 2.5, np.nan, 9.0])}
-    md = claims.seed_spread_markdown(table).splitlines()
-    assert md[2] == "| lambda | seeds | accuracy | M[rho] BIM |"
-    assert md[4] == "| 10 | 3 | 0.850 (0.800-0.900) | 2.000 (1.000-3.000) |"
-    # The trained seed is not counted; the collapsed seed's undefined distance is left out.
-    assert md[5] == "| 100 | 2 (1 degenerate) | 0.500 (0.100-0.900) | 2.500 |"
-    table["seed"] = np.zeros(6, int)
-    assert claims.seed_spread_markdown(table) == ""
 
 
 def test_explanation_metric_claims_follow_their_direction(tmp_path):

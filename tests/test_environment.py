@@ -1,5 +1,6 @@
-"""The pinned environment: requirements-lock.txt satisfies setup.cfg's ranges, and make installs
-it (and installs unpinned only when asked to)."""
+"""robust_saliency.environment and the pinned environment it records: the versions beside a
+result, requirements-lock.txt satisfying setup.cfg's ranges, and make installing it (and
+installing unpinned only when asked to)."""
 
 import configparser
 import os
@@ -10,7 +11,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from robust_saliency import results
+from robust_saliency import environment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCK = os.path.join(ROOT, "requirements-lock.txt")
@@ -51,7 +52,7 @@ def test_lock_pins_every_direct_dependency_inside_setup_cfg_ranges():
 
 def test_results_record_the_versions_the_lock_pins():
     pins = _pins()
-    found = results.versions()
+    found = environment.versions()
     for name in ("tensorflow", "keras", "numpy", "foolbox", "eagerpy", "scipy",
                  "tensorflow-datasets", "matplotlib"):
         assert name.replace("-", "_") in found, name
@@ -59,6 +60,15 @@ def test_results_record_the_versions_the_lock_pins():
     assert found["git"]
     # conftest sets TF_ENABLE_ONEDNN_OPTS (unless given) before TensorFlow loads.
     assert found["onednn"] is (os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1")
+    assert found["cpu"] == environment.cpu()
+    assert found["git"] == environment.git_revision()
+
+
+def test_cpu_names_the_processor_and_its_widest_vector_unit():
+    name, flags = environment.cpu_info()
+    assert name and isinstance(flags, set)
+    assert environment.cpu().rsplit(", ", 1) == [
+        name, next((f for f in ("avx512f", "avx2", "avx") if f in flags), "no avx")]
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from robust_saliency import attacks, figures, plotting, results
+from robust_saliency import attacks, figure_inputs, figures, plotting, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +35,7 @@ def _rewrite(path, change):
 
 
 def _member_files(results_dir, name):
-    spec, members = plotting.load(results_dir)
+    spec, members = figure_inputs.load(results_dir)
     return [os.path.join(results_dir, d, name) for d in members["run_dir"]]
 
 
@@ -67,7 +67,7 @@ def test_figures_command_draws_all_twenty(drawn):
 
 @pytest.mark.parametrize("name", figures.PAPER_FIGURES)
 def test_empty_folder_names_the_file_and_the_command(tmp_path, name):
-    with pytest.raises(plotting.MissingResults,
+    with pytest.raises(figure_inputs.MissingResults,
                        match=r"cohort.json not found.*python -m experiments.cohort "
                              + re.escape(f"--results_dir={tmp_path}")):
         figures.draw(name, str(tmp_path), str(tmp_path / "out"))
@@ -79,7 +79,7 @@ def test_no_evaluated_member_fails_every_figure(cohort_dir, tmp_path):
     path = os.path.join(copy, "cohort.csv")
     _rewrite(path, lambda t: t.update(status=np.array(["diverged", "pending"])))
     for name in figures.PAPER_FIGURES:
-        with pytest.raises(plotting.MissingResults, match="no evaluated member.*1 diverged"):
+        with pytest.raises(figure_inputs.MissingResults, match="no evaluated member.*1 diverged"):
             figures.draw(name, copy, str(tmp_path / "out"))
 
 
@@ -101,18 +101,20 @@ def test_missing_maps_and_columns_are_named(cohort_dir, tmp_path):
     for path in _member_files(copy, "maps.npz"):
         os.remove(path)
     for name in ("fig01_saliency", "fig10_gallery"):
-        with pytest.raises(plotting.MissingResults, match="maps.npz not found.*experiments.cohort"):
+        with pytest.raises(figure_inputs.MissingResults,
+                           match="maps.npz not found.*experiments.cohort"):
             figures.draw(name, copy, str(tmp_path / "out"))
     for path in _member_files(copy, results.PER_IMAGE_CSV):
         _rewrite(path, lambda t: t.pop("bound14"))
-    with pytest.raises(plotting.MissingResults, match="column bound14 missing from .*per_image"):
+    with pytest.raises(figure_inputs.MissingResults,
+                       match="column bound14 missing from .*per_image"):
         figures.draw("fig06_bound18", copy, str(tmp_path / "out"))
 
 
 def test_member_option(cohort_dir, tmp_path):
     # `drawn` passed member=0; here the default and a member that does not exist.
     assert len(figures.draw("fig04_pointwise_alignment", cohort_dir, str(tmp_path))) == 2
-    with pytest.raises(plotting.MissingResults, match="member 7 is not evaluated.*0, 1"):
+    with pytest.raises(figure_inputs.MissingResults, match="member 7 is not evaluated.*0, 1"):
         figures.draw("fig04_pointwise_alignment", cohort_dir, str(tmp_path), member=7)
 
 

@@ -8,9 +8,9 @@ and each many-class measurement: one sequential backward pass per class, at ever
 the probe and again in the evaluation; measured here, 130 s of execution for 1000 classes on 2
 images). So one member (the preset's first lambda) instead of two, 2 measured images instead of
 4, 16 training images (2 steps) instead of 64, 101 logits instead of 1000: just above
-passes.UNROLL_MAX_CLASSES, so the measurement takes the same chunked path; and no per-epoch
-probe: it is the evaluation's many-class measurement (run here, maps included) called from a
-callback whose logic does not depend on the class count, and the callback is
+logit_gradients.UNROLL_MAX_CLASSES, so the measurement takes the same chunked path; and no
+per-epoch probe: it is the evaluation's many-class measurement (run here, maps included) called
+from a callback whose logic does not depend on the class count, and the callback is
 test_experiments_train's business. That 1000 chunked classes give the brute-force answer is
 test_models_resnet's test_1000_classes_chunked_equals_brute_force."""
 
@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import pytest
 
-from robust_saliency import cohort, data, figures, passes, results
+from robust_saliency import cohort, data, figures, logit_gradients, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = 101
@@ -40,7 +40,7 @@ def test_imagenet_smoke_cohort_and_figures(tmp_path):
     spec, table = cohort.read(folder)
     model, dataset = spec["train"]["model"], spec["train"]["data"]["dataset"]
     assert model["name"] == "resnet50" and dataset == "imagenet"
-    assert model["num_classes"] == CLASSES > passes.UNROLL_MAX_CLASSES
+    assert model["num_classes"] == CLASSES > logit_gradients.UNROLL_MAX_CLASSES
     assert list(table["status"]) == ["evaluated"] and list(table["lam"]) == [0.01]
     record = results.read_json(os.path.join(folder, table["run_dir"][0], results.RUN_JSON))
     assert record["history"][-1]["penalty"] > 0  # double backprop through ResNet50 ran

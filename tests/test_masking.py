@@ -15,7 +15,8 @@ from helpers import (
     write_hand_cohort,
 )
 
-from robust_saliency import claims, evaluation, masking, metrics, results, runs
+from robust_saliency import claims, evaluation, masking, results, runs
+from robust_saliency.logits import logits_network
 
 BOX = (0.0, 1.0)
 
@@ -62,7 +63,7 @@ def test_the_start_is_the_nearest_image_of_another_class():
 
 def test_no_image_of_another_class_means_no_distance(affine):
     model, x, _ = affine
-    labels = metrics.logits_network(model)(x).numpy().argmax(1)
+    labels = logits_network(model)(x).numpy().argmax(1)
     same = x[labels == labels[0]]
     assert np.all(np.isinf(masking.decision_based_distances(model, same[:1], BOX,
                                                             starts=same, steps=2)))
@@ -85,7 +86,7 @@ def _linear_member(folder, inflate, measured=16):
                                  probe_size=0)
     keras.utils.set_random_seed(0)
     model = runs.build_model(config, steps_per_epoch=1)
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     randomize_biases(network, np.random.default_rng(0), scale=0.5)
     os.makedirs(folder, exist_ok=True)
     record = {results.SCHEMA_KEY: results.SCHEMA_VERSION, "config": config.to_json(),

@@ -1,6 +1,6 @@
 """Beyond the paper: the quick presets of every robustification method end to end on synthetic
 data, their comparison's claims and its figure command, and the sanity command on them (the
-comparison's rules on hand-made curves: test_compare.py; the figure's legend:
+comparison's rules on hand-made curves: test_method_comparison.py; the figure's legend:
 test_figures_methods.py)."""
 
 import os
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from experiments import fig_methods, presets
-from robust_saliency import cohort, compare, evaluation, results
+from robust_saliency import cohort, evaluation, method_comparison, results
 from robust_saliency.figures import methods
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,7 +71,7 @@ def test_every_method_preset_runs_end_to_end(method_cohorts):
 def test_methods_figure_and_claims(method_cohorts, tmp_path):
     paths, rows = methods.plot(list(method_cohorts.values()), str(tmp_path))
     assert all(os.path.getsize(p) > 0 for p in paths)
-    labels = [compare.label(cohort.read(f)[0]) for f in method_cohorts.values()]
+    labels = [method_comparison.label(cohort.read(f)[0]) for f in method_cohorts.values()]
     assert len(set(labels)) == 4
     assert [r["claim"] for r in rows[:4]] == [
         f"alignment rises with robustness under {label}" for label in labels]

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from helpers import exact_linear_distance, linear_weights, randomize_biases, sum_of_bias_terms
 
-from robust_saliency import metrics, models, passes
+from robust_saliency import logit_gradients, metrics, models
 
 
 @pytest.mark.parametrize("use_bias", [False, True])
@@ -100,7 +100,7 @@ def test_theorem2_and_3_bounds_hold_and_xi_identity(images, rng):
 
 def test_many_classes_chunked_path_is_exact(rng):
     """Past the unrolled limit, classes go through chunked Jacobians with a running minimum."""
-    n = passes.UNROLL_MAX_CLASSES + 20
+    n = logit_gradients.UNROLL_MAX_CLASSES + 20
     model = randomize_biases(models.linear_classifier(num_classes=n, dtype="float64"), rng)
     x = rng.uniform(0.0, 1.0, (5, 28, 28, 1))
     exact = exact_linear_distance(x, *linear_weights(model))

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from helpers import randomize_biases, sum_of_bias_terms
 
-from robust_saliency import bounds, metrics, models
+from robust_saliency import metrics, models, theorem_bounds
 
 
 @pytest.fixture(scope="module")
@@ -93,5 +93,5 @@ def test_bounds_14_to_16_hold_on_every_image(measured):
     assert np.all(r["bound14"] <= r["bound15"] + tol)
     assert np.all(lin <= r["bound16"] + tol)
     for bound in ("bound14", "bound15", "bound16"):
-        assert not bounds.bound_violated(r, bound).any(), bound
+        assert not theorem_bounds.bound_violated(r, bound).any(), bound
     np.testing.assert_allclose(r["x_term_bin"] + r["b_term_bin"], r["psi_bin"], rtol=1e-10)

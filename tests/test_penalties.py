@@ -130,6 +130,25 @@ def test_pgd_with_zero_radius_is_ordinary_training(rng):
     np.testing.assert_array_equal(extra.numpy(), 0.0)
 
 
+def test_pgd_loss_ignores_the_convention_and_batch_size_it_records(rng):
+    # They scale a penalty quadratic in a gradient; PGD's loss is not one, so they are recorded
+    # (saved configurations carry them) and change nothing.
+    keras.utils.set_random_seed(5)
+    net = models.small_net()
+    x = tf.constant(rng.uniform(0, 1, (8, 28, 28, 1)).astype("float32"))
+    y = tf.constant(rng.integers(0, 10, 8))
+    found = []
+    for convention, batch_size in (("per_example", None), ("batch_mean", 100), ("batch_mean", 7)):
+        penalty = penalties.get("pgd_l2", lam=1.0, steps=3, random_start=False,
+                                convention=convention, batch_size=batch_size)
+        assert penalty.get_config()["convention"] == convention
+        assert penalty.get_config()["batch_size"] == batch_size
+        found.append([t.numpy() for t in penalty(net, x, y, training=False)])
+    for other in found[1:]:
+        for a, b in zip(found[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_penalty_configs_name_their_problems():
     config = runs.TrainConfig.of(data={"dataset": "synthetic"},
                                  penalty={"lam": 0.5, "name": "pgd_l2", "options": {"steps": 3}})

@@ -11,8 +11,9 @@ and the batch.
 import numpy as np
 import tensorflow as tf
 
-from robust_saliency import compiled, input_checks, metrics
+from robust_saliency import compiled, input_checks
 from robust_saliency import progress as shown_progress
+from robust_saliency.logits import logits_network
 
 # Relative lengthenings of a perturbation whose end point fails verification, smallest first
 # (see Attacker.verify_or_push): 1e-6 can be below float32 resolution, hence the ladder.
@@ -102,7 +103,7 @@ def find_adversarials(model, images, attack, bounds, labels=None, *, batch_size=
       adversarial was found, 0 where the image is already misclassified w.r.t. its label;
       adversarials (N, ...) the perturbed images (the clean image where none).
     """
-    network = metrics.logits_network(model)
+    network = logits_network(model)
     x = input_checks.check_images(images, network, bounds=bounds)
     attacker = Attacker(network, bounds)
     if batch_size < 1:

@@ -5,8 +5,8 @@
 
 FIGURES maps each figure's name (its file stem: <out_dir>/<name>.png and .pdf) to how it is
 drawn. Every figure reads only the files experiments.cohort wrote (cohort.json, cohort.csv,
-each member's per_image.csv and maps.npz) and raises plotting.MissingResults, naming the file
-or column and the command that writes it, when something is absent. `draw` draws one figure,
+each member's per_image.csv and maps.npz) and raises figure_inputs.MissingResults, naming the
+file or column and the command that writes it, when something is absent. `draw` draws one figure,
 `draw_all` any subset (`select`) and reports the ones it could not draw. Figures beyond the
 paper that need measurements not every cohort has (the explanation metrics for 11-12, a strong
 L2 attack for 13) are left out of `draw_all`'s default where those are absent.

@@ -13,7 +13,7 @@ not joined; lambda labels sit beside the rho_best points where they fit.
 
 import matplotlib.pyplot as plt
 
-from robust_saliency import plotting
+from robust_saliency import figure_inputs, plotting
 from robust_saliency.figures import labels
 
 
@@ -32,7 +32,7 @@ def alignment_vs_robustness(results_dir, out_dir, stem):
     Returns:
       The PNG and PDF paths written.
     """
-    spec, members = plotting.load(results_dir,
+    spec, members = figure_inputs.load(results_dir,
                                   columns=("median_alignment", "median_lin_robustness"))
     keys = estimates(members)
     bad = plotting.lambda_degenerate(members)

@@ -13,12 +13,12 @@ import functools
 import matplotlib.pyplot as plt
 import numpy as np
 
-from robust_saliency import bounds, plotting, stats
+from robust_saliency import figure_inputs, plotting, stats, theorem_bounds
 from robust_saliency.figures import labels
 
 
 def _violations(tables, rhs):
-    over = [bounds.bound_violated(t, rhs) for t in tables]
+    over = [theorem_bounds.bound_violated(t, rhs) for t in tables]
     return int(sum(o.sum() for o in over)), int(sum(len(o) for o in over))
 
 
@@ -35,9 +35,9 @@ def bound_summands(results_dir, out_dir, stem, *, equation, terms, rhs, printed=
     Returns:
       The PNG and PDF paths written.
     """
-    spec, members = plotting.load(results_dir)
+    spec, members = figure_inputs.load(results_dir)
     need = (*terms, rhs, "lin_robustness", *(printed or ()))
-    tables = [plotting.per_image(results_dir, members, i, need)
+    tables = [figure_inputs.per_image(results_dir, members, i, need)
               for i in range(len(members["lam"]))]
     lams, *x, band = plotting.per_lambda(members, members["median_lin_robustness"])
     bad = plotting.lambda_degenerate(members)

@@ -15,15 +15,15 @@ import functools
 import matplotlib.pyplot as plt
 import numpy as np
 
-from robust_saliency import plotting, stats
+from robust_saliency import figure_inputs, plotting, stats
 from robust_saliency.figures import labels
 
 
 @plotting.styled
 def linear_share(results_dir, out_dir, stem="fig09_linear_share"):
     """Figure 9: writes <out_dir>/<stem>.png and .pdf; returns their paths."""
-    spec, members = plotting.load(results_dir)
-    tables = [plotting.per_image(results_dir, members, i, ("x_term_bin", "psi_bin"))
+    spec, members = figure_inputs.load(results_dir)
+    tables = [figure_inputs.per_image(results_dir, members, i, ("x_term_bin", "psi_bin"))
               for i in range(len(members["lam"]))]
     ratio, linear, score = np.array(
         [stats.median_magnitude_ratio(t["x_term_bin"], t["psi_bin"]) for t in tables]).T

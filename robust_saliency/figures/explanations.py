@@ -15,7 +15,7 @@ each image's metric values beneath.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from robust_saliency import cohort, explanations, plotting, stats
+from robust_saliency import cohort, explanations, figure_inputs, plotting, stats
 from robust_saliency.explanation_claims import VARIANTS
 
 _VARIANT_LOOKS = {"": (plotting.PALETTE[0], "o"), "_smoothgrad": (plotting.PALETTE[2], "^"),
@@ -31,7 +31,7 @@ def _measured(members):
 def _require_metrics(results_dir, members):
     found = _measured(members)
     if not found:
-        raise plotting.MissingResults(
+        raise figure_inputs.MissingResults(
             f"no explanation-metric column in {results_dir}'s cohort.csv; they are measured by "
             f"python -m experiments.cohort --results_dir={results_dir} --preset=<its preset> "
             "--explanation_metrics")
@@ -63,7 +63,7 @@ def metrics_vs_robustness(results_dir, out_dir, stem="fig11_explanation_metrics"
     Returns:
       The PNG and PDF paths written.
     """
-    spec, members = plotting.load(results_dir, columns=(_X, "median_alignment"))
+    spec, members = figure_inputs.load(results_dir, columns=(_X, "median_alignment"))
     names = _require_metrics(results_dir, members)
     sound = ~np.asarray(members["degenerate"], bool)
     panels = 1 + len(names)
@@ -104,15 +104,15 @@ def gallery(results_dir, out_dir, stem="fig12_explanation_gallery", *, num_image
     Returns:
       The PNG and PDF paths written.
     """
-    spec, members = plotting.load(results_dir, columns=(_X,))
+    spec, members = figure_inputs.load(results_dir, columns=(_X,))
     names = _require_metrics(results_dir, members)
     display = display or plotting.default_display(spec)
     least, most = cohort.extremes(members)
     fig, axes = plt.subplots(4, num_images, figsize=(1.9 * num_images, 9.6), squeeze=False,
                              layout="constrained")
     for half, (at, which) in enumerate(((least, "least"), (most, "most"))):
-        arrays = plotting.maps(results_dir, members, at)
-        table = plotting.per_image(results_dir, members, at, ("alignment", *names))
+        arrays = figure_inputs.maps(results_dir, members, at)
+        table = figure_inputs.per_image(results_dir, members, at, ("alignment", *names))
         count = min(num_images, len(arrays["x"]))
         for image in range(num_images):
             top, bottom = axes[2 * half, image], axes[2 * half + 1, image]

@@ -17,7 +17,7 @@ each individually.
 
 import matplotlib.pyplot as plt
 
-from robust_saliency import cohort, plotting
+from robust_saliency import cohort, figure_inputs, plotting
 
 COLUMNS = (("x", r"$x$", None), ("grad_pred", r"$g$", ("alignment", r"$\alpha$")),
            ("grad_bin", r"$g^\dagger$", ("alignment_bin", r"$\alpha^\dagger$")),
@@ -28,9 +28,9 @@ COLUMNS = (("x", r"$x$", None), ("grad_pred", r"$g$", ("alignment", r"$\alpha$")
 def _extremes_with_maps(results_dir):
     """(spec, members, least, most, {position: maps.npz arrays}) of the least and the most
     robust evaluated members (cohort.extremes), the two models both galleries show."""
-    spec, members = plotting.load(results_dir)
+    spec, members = figure_inputs.load(results_dir)
     least, most = cohort.extremes(members)
-    return spec, members, least, most, {at: plotting.maps(results_dir, members, at)
+    return spec, members, least, most, {at: figure_inputs.maps(results_dir, members, at)
                                         for at in (least, most)}
 
 

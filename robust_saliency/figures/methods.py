@@ -12,7 +12,7 @@ rho_tilde. Points are labelled with their strength (lambda, or epsilon for PGD).
 import matplotlib.pyplot as plt
 import numpy as np
 
-from robust_saliency import compare, plotting
+from robust_saliency import method_comparison, plotting
 from robust_saliency.figures import labels
 
 STEM = "fig_methods"
@@ -23,7 +23,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P")
 def plot(results_dirs, out_dir, stem=STEM):
     """Writes <out_dir>/fig_methods.png and .pdf; returns (paths, the claims rows)."""
     columns = ("median_rho_bim", "median_lin_robustness")
-    curve_list = compare.curves(results_dirs, columns)
+    curve_list = method_comparison.curves(results_dirs, columns)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, column in zip(axes, columns):
         for k, c in enumerate(curve_list):
@@ -32,7 +32,7 @@ def plot(results_dirs, out_dir, stem=STEM):
                                label=_legend_label(c),
                                marker=MARKERS[k % len(MARKERS)],
                                color=plotting.PALETTE[k % len(plotting.PALETTE)])
-        ax.set_xlabel(compare.ROBUSTNESS[column])
+        ax.set_xlabel(method_comparison.ROBUSTNESS[column])
         ax.set_ylabel(r"median alignment $\alpha(x)$")
         for c in curve_list:
             labels.annotate_lambdas(ax, c[column], c["alignment"], c["lam"])
@@ -41,7 +41,7 @@ def plot(results_dirs, out_dir, stem=STEM):
     datasets = sorted({c["dataset"] for c in curve_list})
     fig.suptitle("Alignment vs robustness by robustification method "
                  f"({', '.join(datasets)}; labels: lambda, or epsilon for PGD)", fontsize=9)
-    return plotting.save(fig, out_dir, stem), compare.check(curve_list, columns[0])
+    return plotting.save(fig, out_dir, stem), method_comparison.check(curve_list, columns[0])
 
 
 def _legend_label(curve):

@@ -21,7 +21,7 @@ rho_tilde; cohort.extremes), the same model figures 1 and 10 call most robust.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from robust_saliency import plotting, results
+from robust_saliency import figure_inputs, plotting, results
 
 
 @plotting.styled
@@ -32,9 +32,9 @@ def alignment(results_dir, out_dir, stem="fig04_pointwise_alignment", *, member=
       member: member index (cohort.csv column `member`); None: the most robust evaluated one
         (cohort.extremes).
     """
-    spec, members = plotting.load(results_dir)
-    at = plotting.pick(members, member)
-    table = plotting.per_image(results_dir, members, at, ("lin_robustness", "alignment"))
+    spec, members = figure_inputs.load(results_dir)
+    at = figure_inputs.pick(members, member)
+    table = figure_inputs.per_image(results_dir, members, at, ("lin_robustness", "alignment"))
     x, y = table["lin_robustness"], table["alignment"]
     ok = np.isfinite(x) & np.isfinite(y)
     r = np.corrcoef(x[ok], y[ok])[0, 1] if ok.sum() > 1 else np.nan
@@ -72,14 +72,14 @@ def attack(results_dir, out_dir, stem="fig05_pointwise_attack", *, member=None):
       member: member index (cohort.csv column `member`); None: the most robust evaluated one
         (cohort.extremes).
     """
-    spec, members = plotting.load(results_dir)
-    at = plotting.pick(members, member)
-    table = plotting.per_image(results_dir, members, at, ("lin_robustness",))
+    spec, members = figure_inputs.load(results_dir)
+    at = figure_inputs.pick(members, member)
+    table = figure_inputs.per_image(results_dir, members, at, ("lin_robustness",))
     key = choose_attack(table)
     # Beside the paper's attack, the best estimate (every L2 attack's minimum) where it is a
     # different column: what the paper's tightness looks like against the tighter estimate.
     keys = [key] + (["rho_best"] if "rho_best" in table and key != "rho_best" else [])
-    table = plotting.per_image(results_dir, members, at, ("lin_robustness", *keys))
+    table = figure_inputs.per_image(results_dir, members, at, ("lin_robustness", *keys))
     x = table["lin_robustness"]
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     top, fits = 0.0, []

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
 
-from robust_saliency import attacks, cohort, plotting, results
+from robust_saliency import attacks, cohort, figure_inputs, plotting, results
 
 # An attack "finds the minimum" on an image when it is within this relative distance of rho_best.
 TOLERANCE = 1e-3
@@ -33,7 +33,7 @@ def strong_columns(results_dir, members):
     _, strong = plotting.attack_columns(members, prefix="median_rho_")
     if not strong:
         _, known = plotting.attack_columns([f"rho_{n}" for n in attacks.ATTACKS])
-        raise plotting.MissingResults(
+        raise figure_inputs.MissingResults(
             f"no strong L2 attack column (median_rho_<attack> of an L2 attack beyond the paper's "
             f"gradient, BIM and CW) in {os.path.join(results_dir, results.COHORT_CSV)}; they are "
             f"measured by python -m experiments.cohort --results_dir={results_dir} "
@@ -102,9 +102,9 @@ def _distribution_panel(ax, members, at, rows, looks, which):
 @plotting.styled
 def strong_attacks(results_dir, out_dir, stem="fig13_strong_attacks"):
     """Figure 13: writes <out_dir>/<stem>.png and .pdf; returns their paths."""
-    spec, members = plotting.load(results_dir, columns=("median_rho_best",))
+    spec, members = figure_inputs.load(results_dir, columns=("median_rho_best",))
     columns = strong_columns(results_dir, members)
-    tables = [plotting.per_image(results_dir, members, i, ("rho_best", *columns))
+    tables = [figure_inputs.per_image(results_dir, members, i, ("rho_best", *columns))
               for i in range(len(members["lam"]))]
     looks, spare = {}, 0
     for column in columns:  # the attacks without a look of their own take the spare ones in turn

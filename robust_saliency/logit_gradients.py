@@ -1,6 +1,7 @@
-"""The gradient passes behind metrics.measure: forward-mode x-terms, per-class input gradients
-(unrolled in one graph, or in class chunks for many classes) and the exact minimiser of eq. (9),
-plus the small vector helpers they share with metrics.
+"""The derivatives of the logits with respect to the image behind metrics.measure: forward-mode
+x-terms <x, grad Psi^i(x)>, per-class input gradients (one backward pass per class, unrolled in
+one graph, or in class chunks for many classes) and the exact minimiser of eq. (9) over them,
+plus the small vector helpers they share with metrics and saliency.
 """
 
 import numpy as np
@@ -53,6 +54,15 @@ def x_terms(model, x):
                          "images (no gradient path, e.g. a stop_gradient or a constant "
                          "output): the saliency map is undefined; measure a model that does.")
     return logits, tangent
+
+
+def grad_at(model, x, classes):
+    """(logits at x, grad_x Psi^{classes}(x)) per image."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        score = tf.gather(logits, classes[:, None], batch_dims=1)
+    return logits, tape.gradient(score, x)
 
 
 # Up to this many classes, one backward pass per class unrolled in one compiled graph is faster

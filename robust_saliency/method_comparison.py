@@ -9,7 +9,7 @@ settings in every preset), so the curves share one axis.
 
 import numpy as np
 
-from robust_saliency import plotting, stats, verdicts
+from robust_saliency import figure_inputs, plotting, stats, verdicts
 
 METHOD_LABELS = {
     "gradient_norm": "double backprop (L2 gradient norm)",
@@ -46,14 +46,14 @@ def curves(results_dirs, axes=("median_rho_bim",)):
     members' own columns (one per lambda and seed). Degenerate members (cohort.degenerate)
     are left out of all of it; 'degenerate' lists their strengths.
 
-    Raises plotting.MissingResults naming a folder that lacks a column.
+    Raises figure_inputs.MissingResults naming a folder that lacks a column.
     """
     unknown = [a for a in axes if a not in ROBUSTNESS]
     if unknown:
         raise ValueError(f"unknown robustness column {unknown[0]!r}; valid: {sorted(ROBUSTNESS)}")
     out = []
     for results_dir in results_dirs:
-        spec, members = plotting.load(results_dir, columns=(*axes, "median_alignment"))
+        spec, members = figure_inputs.load(results_dir, columns=(*axes, "median_alignment"))
         bad = members["degenerate"]
         curve = {"label": label(spec), "results_dir": results_dir,
                  "dataset": spec["train"]["data"]["dataset"],
