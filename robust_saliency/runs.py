@@ -24,7 +24,7 @@ from robust_saliency import (
     distribute,
     environment,
     init_weights,
-    metrics,
+    logits,
     models,
     penalties,
     results,
@@ -226,7 +226,7 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
         if start_from is not None:
             try:
                 record["init_weights"] = init_weights.load(
-                    metrics.logits_network(model), start_from,
+                    logits.logits_network(model), start_from,
                     description=f"model {config.model.name!r} on {config.data.dataset}")
             except ValueError:
                 if not record["epochs_completed"]:  # nothing trained: leave no record behind
@@ -320,7 +320,7 @@ def save_weights(model, run_dir):
     run.json's record of them ('trained_weights'): {'file': ..., 'sha256': ...}."""
     path = os.path.join(run_dir, results.WEIGHTS_FILE)
     with results.atomic_path(path) as tmp:
-        metrics.logits_network(model).save_weights(tmp)
+        logits.logits_network(model).save_weights(tmp)
     return {"file": results.WEIGHTS_FILE, "sha256": results.file_digest(path)}
 
 
@@ -356,5 +356,5 @@ def load_model(run_dir: str) -> training.RobustModel:
                          "restore it (git checkout) or retrain the run.")
     config = saved_config(record["config"]).replace(model={"weights": None})
     model = build_model(config, steps_per_epoch=1)
-    metrics.logits_network(model).load_weights(weights)
+    logits.logits_network(model).load_weights(weights)
     return model
