@@ -18,12 +18,10 @@ NOT_JUDGED = "n/a"
 
 @dataclasses.dataclass(frozen=True)
 class Words:
-    """A table's words for a claim that holds and one that fails; `fails_in_rule`, where it is
-    set, is how its rules word a failure instead."""
+    """A table's words for a claim that holds and one that fails, in its verdicts and rules."""
 
     holds: str
     fails: str
-    fails_in_rule: str | None = None
 
     def verdict(self, holds):
         """The verdict of `holds` (True, False, None, INCONCLUSIVE or a verdict string)."""
@@ -32,8 +30,7 @@ class Words:
 
 PAPER = Words("reproduced", "not reproduced")  # the paper's claims, the linearity conjecture
 EXPLANATIONS = Words("agrees", "disagrees")  # the explanation metrics against alignment
-# The open questions across methods; its rules read "not yes" (as results/methods.md has it).
-METHODS = Words("yes", "no", fails_in_rule="not yes")
+METHODS = Words("yes", "no")  # the open questions across methods
 
 
 def row(claim, paper, measured, rule, holds, words=PAPER):
@@ -44,7 +41,6 @@ def row(claim, paper, measured, rule, holds, words=PAPER):
 
 def trend_rule(threshold=TREND_THRESHOLD, words=PAPER):
     """The rule of stats.trend_verdict in `words`, for the claims tables."""
-    fails = words.fails_in_rule or words.fails
     return (f"{words.holds} if Spearman >= {threshold} and its {CONFIDENCE:.0%} bootstrap "
-            f"interval (over models) lies above 0; {fails} if the interval lies below "
+            f"interval (over models) lies above 0; {words.fails} if the interval lies below "
             f"{threshold}; else {INCONCLUSIVE}")
