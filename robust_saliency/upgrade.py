@@ -58,6 +58,16 @@ class UpgradeError(ValueError):
     """A folder the upgrade cannot rewrite without more information; the message says which."""
 
 
+def _write_out_b(penalty, batch_size, missing):
+    """Gives a 'batch_mean' penalty dict without its B the B it divided by, its batch per
+    replica (`batch_size`; None where unknown: UpgradeError saying `missing`)."""
+    if penalty["convention"] == "batch_mean" and penalty.get("batch_size") is None:
+        if batch_size is None:
+            raise UpgradeError(f"a 'batch_mean' penalty divided by each replica's batch, and "
+                               f"{missing}")
+        penalty["batch_size"] = batch_size
+
+
 def _parts():
     from robust_saliency import train_config
 
@@ -86,12 +96,8 @@ def train_config(saved: dict[str, Any], replicas: int | None) -> dict[str, Any]:
         part, _, name = leaf.name.rpartition(".")
         holder = nested.setdefault(part, {}) if part else nested
         holder.setdefault(name, OLD_DEFAULTS.get(leaf.name, leaf.default))
-    penalty = nested["penalty"]
-    if penalty["convention"] == "batch_mean" and penalty["batch_size"] is None:
-        if replicas is None:
-            raise UpgradeError("a 'batch_mean' penalty divided by each replica's batch, and how "
-                               "many replicas trained is not recorded; pass --replicas")
-        penalty["batch_size"] = nested["batch_size"] // replicas
+    _write_out_b(nested["penalty"], replicas and nested["batch_size"] // replicas,
+                 "how many replicas trained is not recorded; pass --replicas")
     try:
         return tc.TrainConfig.from_json(nested).to_json()
     except tc.ConfigError as e:
@@ -106,17 +112,12 @@ def model_penalty(saved: dict[str, Any], batch_size: int | None) -> dict[str, An
     penalty = saved.get("penalty")
     if isinstance(penalty, dict):
         penalty = dict(penalty)
-        penalty.setdefault("convention", OLD_DEFAULTS["penalty.convention"])
     else:
         penalty = {new: saved[old] for old, new in FLAT_MODEL_PENALTY.items() if old in saved}
-        penalty.setdefault("convention", OLD_DEFAULTS["penalty.convention"])
         penalty.setdefault("sensitivity_mode", FLAT_LEGACY_DEFAULTS["sensitivity_mode"])
-    if penalty["convention"] == "batch_mean" and penalty.get("batch_size") is None:
-        if batch_size is None:
-            raise UpgradeError("a saved RobustModel's 'batch_mean' penalty divided by each "
-                               "replica's batch, and neither its run.json nor --replicas and "
-                               "--batch_size say how large that was")
-        penalty["batch_size"] = batch_size
+    penalty.setdefault("convention", OLD_DEFAULTS["penalty.convention"])
+    _write_out_b(penalty, batch_size, "neither the saved RobustModel's run.json nor "
+                 "--replicas and --batch_size say how large that was")
     try:
         return results.jsonable(vars(tc.PenaltyConfig(**penalty)))
     except (tc.ConfigError, TypeError) as e:
