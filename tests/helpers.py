@@ -351,3 +351,30 @@ def file_bytes(folder):
             with open(os.path.join(root, name), "rb") as f:
                 found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
     return found
+
+
+# Tiny MNIST-format IDX folders (tests of robust_saliency.data and data_sources).
+
+NUM_FAKE_TRAIN = 60
+NUM_FAKE_TEST = 12
+
+
+def fake_images(n, offset):
+    """n uint8 28x28 images; image i is filled with offset + i, so content names the image."""
+    return np.repeat(np.arange(offset, offset + n, dtype=np.uint8), 28 * 28).reshape(n, 28, 28)
+
+
+def fake_labels(n, offset):
+    return ((np.arange(n) + offset) % 10).astype(np.uint8)
+
+
+def write_fake_idx_folder(folder, suffix=".gz"):
+    """Writes the four standard IDX files (NUM_FAKE_TRAIN train, NUM_FAKE_TEST test images)."""
+    from robust_saliency import data_sources, idx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n, offset in (("train", NUM_FAKE_TRAIN, 0), ("test", NUM_FAKE_TEST, 100)):
+        images_name, labels_name = data_sources.IDX_FILES[split]
+        idx.write_idx(folder / (images_name + suffix), fake_images(n, offset))
+        idx.write_idx(folder / (labels_name + suffix), fake_labels(n, offset))
+    return folder

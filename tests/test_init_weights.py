@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import data, models, results, runs
+from robust_saliency import data, data_sources, models, results, runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # small_bn_net: batch norm, so the moving statistics must come along too.
@@ -162,7 +162,7 @@ def test_tiny_pipeline_pretrains_fine_tunes_mirrored_from_it_and_evaluates(tmp_p
     """fashion_resnet_tiny_pretrain, then fashion_resnet_tiny from its weights under
     MirroredStrategy on two logical CPUs (the commands of the presets' docstrings)."""
     # The real Fashion-MNIST where its Debian package is installed (CI installs it).
-    dataset = ([] if os.path.isdir(data.DEBIAN_FASHION_MNIST_DIR)
+    dataset = ([] if os.path.isdir(data_sources.DEBIAN_FASHION_MNIST_DIR)
                else ["--train.data.dataset=synthetic"])
     pre, fine = str(tmp_path / "pre"), str(tmp_path / "fine")
     _cohort("--preset=fashion_resnet_tiny_pretrain", f"--results_dir={pre}", *dataset)
