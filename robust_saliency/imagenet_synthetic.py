@@ -7,7 +7,7 @@ in the folder is kept.
 
 import numpy as np
 
-from robust_saliency import imagenet
+from robust_saliency import imagenet_records
 
 
 def write_synthetic_set(folder, *, num_train=64, num_validation=16, num_classes=10, seed=0,
@@ -25,8 +25,8 @@ def write_synthetic_set(folder, *, num_train=64, num_validation=16, num_classes=
       The folder.
     """
     try:
-        imagenet.shard_files(folder, "train")
-        imagenet.shard_files(folder, "validation")
+        imagenet_records.shard_files(folder, "train")
+        imagenet_records.shard_files(folder, "validation")
         return folder
     except FileNotFoundError:
         pass
@@ -42,5 +42,5 @@ def write_synthetic_set(folder, *, num_train=64, num_validation=16, num_classes=
             image[:, width // 2:] = palette[label, 1]
             noise = rng.integers(-20, 21, image.shape)
             images.append(np.clip(image.astype(int) + noise, 0, 255).astype(np.uint8))
-        imagenet.write_tfrecords(folder, split, images, labels, num_shards=num_shards)
+        imagenet_records.write_tfrecords(folder, split, images, labels, num_shards=num_shards)
     return folder

@@ -378,3 +378,27 @@ def write_fake_idx_folder(folder, suffix=".gz"):
         idx.write_idx(folder / (images_name + suffix), fake_images(n, offset))
         idx.write_idx(folder / (labels_name + suffix), fake_labels(n, offset))
     return folder
+
+
+# Tiny ImageNet-layout shards of solid colours (tests of imagenet and imagenet_records).
+
+# Distinct solid colours; red first, so channel order is visible.
+SOLID_COLOURS = [(255, 0, 0), (0, 200, 0), (30, 60, 240), (200, 120, 40), (90, 90, 90)]
+SOLID_SIZES = [(40, 60), (70, 50), (50, 50), (45, 80), (64, 48)]
+
+
+def solid_image(colour, size):
+    """A uint8 RGB image of `size` (H, W) filled with `colour`."""
+    return np.broadcast_to(np.array(colour, np.uint8), size + (3,)).copy()
+
+
+def jpeg_of_solid(colour=(10, 20, 30), size=(4, 6)):
+    return tf.io.encode_jpeg(solid_image(colour, size), quality=95).numpy()
+
+
+def write_solid_shards(folder, split, labels, num_shards=2):
+    """Writes image i in SOLID_COLOURS[i] and SOLID_SIZES[i] with labels[i]; the shard paths."""
+    from robust_saliency import imagenet_records
+
+    images = [solid_image(SOLID_COLOURS[i], SOLID_SIZES[i]) for i in range(len(labels))]
+    return imagenet_records.write_tfrecords(folder, split, images, labels, num_shards=num_shards)

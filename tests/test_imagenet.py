@@ -1,24 +1,17 @@
 """The ImageNet input pipeline on tiny synthetic shards: layout, order, preprocessing, errors."""
 
 import io
-import os
 import tarfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import SOLID_COLOURS, jpeg_of_solid, solid_image, write_solid_shards
 
-from robust_saliency import imagenet
+from robust_saliency import imagenet, imagenet_records
 
 MEAN_BGR = np.array(imagenet.CAFFE_MEAN_BGR, np.float32)
 JPEG_TOL = 3.0  # solid colours survive JPEG (quality 95) within a few levels
-# Distinct solid colours; red first, so channel order is visible.
-COLOURS = [(255, 0, 0), (0, 200, 0), (30, 60, 240), (200, 120, 40), (90, 90, 90)]
-SIZES = [(40, 60), (70, 50), (50, 50), (45, 80), (64, 48)]
-
-
-def solid(colour, size):
-    return np.broadcast_to(np.array(colour, np.uint8), size + (3,)).copy()
 
 
 def caffe_of(colour):
@@ -26,43 +19,9 @@ def caffe_of(colour):
     return np.array(colour[::-1], np.float32) - MEAN_BGR
 
 
-def write_set(folder, split, labels, num_shards=2):
-    images = [solid(COLOURS[i], SIZES[i]) for i in range(len(labels))]
-    return imagenet.write_tfrecords(folder, split, images, labels, num_shards=num_shards)
-
-
-def example(features):
-    """A serialized tf.train.Example from {name: bytes or int}."""
-    def feature(value):
-        if isinstance(value, bytes):
-            return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-    return tf.train.Example(features=tf.train.Features(
-        feature={k: feature(v) for k, v in features.items()})).SerializeToString()
-
-
-def jpeg(colour=(10, 20, 30), size=(4, 6)):
-    return tf.io.encode_jpeg(solid(colour, size), quality=95).numpy()
-
-
-def test_write_tfrecords_shards_and_cleans_up(tmp_path):
-    paths = write_set(tmp_path, "validation", [3, 999, 0, 500, 7], num_shards=2)
-    assert [os.path.basename(p) for p in paths] == ["validation-00000-of-00002",
-                                                     "validation-00001-of-00002"]
-    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p) for p in paths)
-    counts = [sum(1 for _ in tf.data.TFRecordDataset(p)) for p in paths]
-    assert counts == [3, 2]
-    assert imagenet.shard_files(tmp_path, "validation") == paths
-    with pytest.raises(ValueError, match="0..999"):
-        write_set(tmp_path, "validation", [1000])
-    with pytest.raises(ValueError, match="uint8"):
-        imagenet.write_tfrecords(tmp_path, "train", [np.zeros((4, 4, 3), np.float32)], [0])
-
-
 def test_tfrecord_round_trip_labels_order_bgr_means(tmp_path):
     labels = [3, 999, 0, 500, 7]
-    write_set(tmp_path, "validation", labels)
+    write_solid_shards(tmp_path, "validation", labels)
     batches = list(imagenet.dataset("validation", 2, data_dir=tmp_path, training=False,
                                     image_size=32))
     assert [tuple(x.shape) for x, _ in batches] == [(2, 32, 32, 3)] * 2 + [(1, 32, 32, 3)]
@@ -72,7 +31,7 @@ def test_tfrecord_round_trip_labels_order_bgr_means(tmp_path):
     # Pure red: R (255) lands in channel 2, minus the R mean; B and G are 0 minus their means.
     np.testing.assert_allclose(images[0], np.broadcast_to(
         [-103.939, -116.779, 255.0 - 123.68], (32, 32, 3)), atol=JPEG_TOL)
-    for image, colour in zip(images, COLOURS):
+    for image, colour in zip(images, SOLID_COLOURS):
         np.testing.assert_allclose(image, np.broadcast_to(caffe_of(colour), image.shape),
                                    atol=JPEG_TOL)
         np.testing.assert_allclose(imagenet.to_display(image) * 255.0,
@@ -82,41 +41,13 @@ def test_tfrecord_round_trip_labels_order_bgr_means(tmp_path):
     assert [int(y.shape[0]) for _, y in full] == [2, 2]
 
 
-def test_parse_example_one_based_labels():
-    for stored, expected in [(1, 0), (1000, 999)]:
-        image, label = imagenet.parse_example(example({
-            "image/encoded": jpeg(), "image/class/label": stored}))
-        assert int(label) == expected and label.dtype == tf.int64
-        assert image.dtype == tf.uint8 and tuple(image.shape) == (4, 6, 3)
-    _, label = imagenet.parse_example(
-        example({"image/encoded": jpeg(), "image/class/label": 0}), label_offset=0)
-    assert int(label) == 0
-    with pytest.raises(tf.errors.InvalidArgumentError, match="label_offset"):
-        imagenet.parse_example(example({"image/encoded": jpeg(), "image/class/label": 0}))
-
-
-@pytest.mark.parametrize("features, message", [
-    ({"image/class/label": 5}, "image/encoded"),
-    ({"image/encoded": b"not used"}, "image/class/label"),
-    ({"image/encoded": jpeg(), "image/class/label": 1001}, "outside 0..999"),
-])
-def test_bad_record_error_names_the_file(tmp_path, features, message):
-    path = str(tmp_path / "validation-00000-of-00001")
-    with tf.io.TFRecordWriter(path) as writer:
-        writer.write(example(features))
-    ds = imagenet.dataset("validation", 1, data_dir=tmp_path, image_size=8)
-    with pytest.raises(tf.errors.InvalidArgumentError) as error:
-        list(ds)
-    assert path in str(error.value) and message in str(error.value)
-
-
 @pytest.mark.parametrize("transpose", [False, True])
 def test_preprocess_eval_short_side_then_centre_crop(transpose):
     # 60 x 120 in thirds A | B | C; short side 60 -> 20 makes it 20 x 40, whose centre 20 columns
     # span original columns 30..90: a little of A, B, a little of C. A crop without the resize
     # (all B) or with the wrong scale puts the colour boundaries elsewhere.
     a, b, c = (250, 10, 10), (10, 250, 10), (10, 10, 250)
-    image = np.concatenate([solid(a, (60, 40)), solid(b, (60, 40)), solid(c, (60, 40))], axis=1)
+    image = np.concatenate([solid_image(colour, (60, 40)) for colour in (a, b, c)], axis=1)
     out = imagenet.preprocess_eval(image.transpose(1, 0, 2) if transpose else image, 20)
     out = out.numpy().transpose(1, 0, 2) if transpose else out.numpy()
     assert out.shape == (20, 20, 3) and out.dtype == np.float32
@@ -127,7 +58,7 @@ def test_preprocess_eval_short_side_then_centre_crop(transpose):
 
 
 def test_preprocess_eval_upscales_small_images():
-    out = imagenet.preprocess_eval(solid((1, 2, 3), (10, 14)), 32)
+    out = imagenet.preprocess_eval(solid_image((1, 2, 3), (10, 14)), 32)
     np.testing.assert_allclose(out, np.broadcast_to(caffe_of((1, 2, 3)), (32, 32, 3)), atol=1e-3)
 
 
@@ -154,7 +85,7 @@ def test_preprocess_train_shape_range_seeds_and_flips():
 def test_preprocess_train_hue_jitter_is_bounded():
     # A solid red image is unchanged by rescale, crop and flip: only the hue moves it. A shift of
     # d (in turns, |d| <= 0.06) of pure red raises G or B to 6 |d| * 255 <= 91.8.
-    red = solid((255, 0, 0), (40, 40))
+    red = solid_image((255, 0, 0), (40, 40))
     shifts = [np.abs(to_rgb - np.array([255.0, 0.0, 0.0])).max()
               for s in range(12)
               for to_rgb in [imagenet.to_display(
@@ -164,7 +95,7 @@ def test_preprocess_train_hue_jitter_is_bounded():
 
 
 def test_training_dataset_is_seeded(tmp_path):
-    write_set(tmp_path, "train", [4, 5, 6, 7, 8], num_shards=3)
+    write_solid_shards(tmp_path, "train", [4, 5, 6, 7, 8], num_shards=3)
 
     def epoch(seed):
         ds = imagenet.dataset("train", 5, data_dir=tmp_path, image_size=16, seed=seed)
@@ -179,7 +110,7 @@ def test_training_dataset_is_seeded(tmp_path):
 
 def test_training_subset_is_fixed_and_augmentation_varies(tmp_path):
     # Six copies of one image: any difference between them comes from per-example seeds.
-    imagenet.write_tfrecords(tmp_path, "train", [gradient_image(40, 60)] * 6,
+    imagenet_records.write_tfrecords(tmp_path, "train", [gradient_image(40, 60)] * 6,
                              [0, 1, 2, 3, 4, 5], num_shards=3)
     orders = set()
     for seed in range(4):  # the subset is the first N in file order, whatever the seed
@@ -196,7 +127,7 @@ def test_training_subset_is_fixed_and_augmentation_varies(tmp_path):
 
 @pytest.mark.parametrize("training", [True, False])
 def test_input_context_splits_the_records_between_workers(tmp_path, training):
-    write_set(tmp_path, "train", [0, 1, 2, 3, 4], num_shards=2)
+    write_solid_shards(tmp_path, "train", [0, 1, 2, 3, 4], num_shards=2)
     shares = []
     for worker in range(2):
         context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker)
@@ -212,12 +143,12 @@ def test_input_context_splits_the_records_between_workers(tmp_path, training):
 
 
 def test_load_arrays_first_n_in_file_order(tmp_path):
-    write_set(tmp_path, "train", [10, 11, 12, 13, 14], num_shards=2)
+    write_solid_shards(tmp_path, "train", [10, 11, 12, 13, 14], num_shards=2)
     images, labels = imagenet.load_arrays("train", tmp_path, image_size=16, num_examples=4,
                                           batch_size=3)
     assert images.shape == (4, 16, 16, 3) and images.dtype == np.float32
     np.testing.assert_array_equal(labels, [10, 11, 12, 13])
-    for image, colour in zip(images, COLOURS):
+    for image, colour in zip(images, SOLID_COLOURS):
         np.testing.assert_allclose(image[8, 8], caffe_of(colour), atol=JPEG_TOL)
     _, everything = imagenet.load_arrays("train", tmp_path, image_size=16, num_examples=50)
     np.testing.assert_array_equal(everything, [10, 11, 12, 13, 14])
@@ -235,12 +166,12 @@ def test_to_display_numpy_and_tensor():
 
 def test_errors_name_split_source_folder_and_pattern(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"validation-\*-of-\*") as error:
-        imagenet.shard_files(tmp_path, "validation")
+        imagenet_records.shard_files(tmp_path, "validation")
     assert str(tmp_path) in str(error.value)
     with pytest.raises(FileNotFoundError, match="not a folder"):
         imagenet.dataset("train", 2, data_dir=tmp_path / "missing")
     with pytest.raises(ValueError, match="train, validation"):
-        imagenet.shard_files(tmp_path, "test")
+        imagenet_records.shard_files(tmp_path, "test")
     with pytest.raises(ValueError, match="train, validation"):
         imagenet.dataset("val", 2, data_dir=tmp_path)
     with pytest.raises(ValueError, match="tfrecord, tfds"):
@@ -258,15 +189,15 @@ def test_tfds_source_prepares_a_validation_tar(tmp_path):
     # Three "validation images" named as in ILSVRC2012_img_val.tar; TFDS knows their labels
     # (val_00000001..3 are classes 65, 970, 230), and fixes its own stored order.
     with tarfile.open(tmp_path / "ILSVRC2012_img_val.tar", "w") as tar:
-        for i, colour in enumerate(COLOURS[:3]):
-            data = jpeg(colour, (30, 40))
+        for i, colour in enumerate(SOLID_COLOURS[:3]):
+            data = jpeg_of_solid(colour, (30, 40))
             info = tarfile.TarInfo(f"ILSVRC2012_val_{i + 1:08d}.JPEG")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     images, labels = imagenet.load_arrays("validation", tmp_path, source="tfds", image_size=16)
     again = imagenet.load_arrays("validation", tmp_path, source="tfds", image_size=16)[1]
     np.testing.assert_array_equal(labels, again)
-    label_of = {65: COLOURS[0], 970: COLOURS[1], 230: COLOURS[2]}
+    label_of = {65: SOLID_COLOURS[0], 970: SOLID_COLOURS[1], 230: SOLID_COLOURS[2]}
     assert sorted(labels) == sorted(label_of)
     for image, label in zip(images, labels):
         np.testing.assert_allclose(image[8, 8], caffe_of(label_of[label]), atol=JPEG_TOL)
