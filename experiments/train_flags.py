@@ -56,16 +56,6 @@ def overrides():
     return given
 
 
-def _likely(name, valid):
-    """The --train.* flags an unknown `name` probably meant: a leaf of that last name or the
-    dotted name of an older flat flag ('lam', 'penalty_convention')."""
-    from robust_saliency import upgrade
-
-    bare = name.removeprefix(PREFIX)
-    dotted = upgrade.FLAT_TRAIN_CONFIG.get(bare)
-    return [v for v in valid if v == PREFIX + (dotted or "") or v.endswith("." + bare)]
-
-
 def parse_flags(argv):
     """absl's flag parsing, with an unknown training setting answered by its flag (--lam:
     --train.penalty.lam) or the valid names (pass as app.run(main,
@@ -76,10 +66,12 @@ def parse_flags(argv):
         name = arg.split("=", 1)[0].lstrip("-")
         if not arg.startswith("--") or name in flags.FLAGS:
             continue
-        likely = _likely(name, valid)
+        likely = [PREFIX + v for v in train_config.likely(name.removeprefix(PREFIX))
+                  if PREFIX + v in valid]
         if likely:
             sys.exit(f"error: unknown flag --{name}; the training settings are flags of their "
-                     f"dotted names: did you mean {' or '.join('--' + v for v in likely)}?")
+                     f"dotted names: did you mean {' or '.join('--' + v for v in likely)}? "
+                     "Valid: " + ", ".join(f"--{v}" for v in valid))
         if name.startswith(PREFIX):
             sys.exit(f"error: unknown flag --{name}; the training settings are "
                      + ", ".join(f"--{v}" for v in valid))

@@ -172,6 +172,11 @@ class PenaltyConfig:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"invalid penalty configuration: penalty {self.name!r}: {e}") from e
 
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        """The names of its fields, which are also RobustModel's keyword arguments for it."""
+        return frozenset(field.name for field in dataclasses.fields(cls))
+
     def build(self) -> penalties.GradientNormPenalty:
         """The penalties.PENALTIES object this configures."""
         return penalties.get(self.name, lam=self.lam, convention=self.convention,
@@ -381,20 +386,32 @@ def leaves():
     return tuple(found)
 
 
-def resolve(name):
+def likely(name: str) -> list[str]:
+    """The leaves an unknown setting `name` probably means: the place of an older flat name
+    ('lr_schedule' -> 'schedule.kind') or a leaf of that last name ('lam' -> 'penalty.lam');
+    failing those, close spellings ('optimizer.momentun' -> 'optimizer.momentum')."""
+    from robust_saliency import upgrade
+
+    valid = [leaf.name for leaf in leaves()]
+    exact = [upgrade.FLAT_TRAIN_CONFIG[name]] if name in upgrade.FLAT_TRAIN_CONFIG else []
+    exact += [v for v in valid if v.rsplit(".", 1)[-1] == name]
+    if exact:
+        return list(dict.fromkeys(exact))
+    last = {v.rsplit(".", 1)[-1]: v for v in valid}
+    close = [last[match] for match in difflib.get_close_matches(name, list(last), n=2,
+                                                                 cutoff=0.8)]
+    close += difflib.get_close_matches(name.replace("_", "."), valid, n=2)
+    return list(dict.fromkeys(close))
+
+
+def resolve(name: str) -> str:
     """`name` when it is a leaf's dotted name; ConfigError naming the likely one and all valid
     ones otherwise ('lam' -> 'penalty.lam')."""
     valid = [leaf.name for leaf in leaves()]
     if name in valid:
         return name
-    last = {v.rsplit(".", 1)[-1]: v for v in valid}
-    likely = [v for v in valid if v.rsplit(".", 1)[-1] == name]
-    likely += [last[close] for close in difflib.get_close_matches(name, list(last), n=2,
-                                                                  cutoff=0.8)
-               if last[close] not in likely]
-    likely += [v for v in difflib.get_close_matches(name.replace("_", "."), valid, n=2)
-               if v not in likely]
-    hint = f"did you mean {' or '.join(likely)}? " if likely else ""
+    candidates = likely(name)
+    hint = f"did you mean {' or '.join(candidates)}? " if candidates else ""
     raise ConfigError(f"unknown training setting {name!r}; {hint}valid: {', '.join(valid)}")
 
 

@@ -59,7 +59,7 @@ class RobustModel(keras.Model):
         # while models.py, which train_config needs, may itself be importing keras.
         from robust_saliency import train_config
 
-        fields = {f.name for f in dataclasses.fields(train_config.PenaltyConfig)} - {"name"}
+        fields = train_config.PenaltyConfig.field_names() - {"name"}
         given = {k: kwargs.pop(k) for k in list(kwargs) if k in fields}
         if isinstance(penalty, train_config.PenaltyConfig):
             if given:
@@ -199,8 +199,9 @@ class RobustModel(keras.Model):
 
         saved = dict(saved)
         penalty = saved.pop("penalty", None)
-        fields = {f.name for f in dataclasses.fields(train_config.PenaltyConfig)}
-        if not isinstance(penalty, dict) or set(penalty) != fields:
+        complete = isinstance(penalty, dict) and (
+            set(penalty) == train_config.PenaltyConfig.field_names())
+        if not complete:
             raise results.OldLayoutError(
                 "this RobustModel was saved by an older robust_saliency (its penalty is not a "
                 "complete PenaltyConfig); rewrite its results folder once with: "

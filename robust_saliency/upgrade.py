@@ -140,8 +140,7 @@ def _keras_needs_upgrade(document):
     if document.get("class_name") != "RobustModel":
         return False
     penalty = document["config"].get("penalty")
-    fields = {f for f in vars(tc.PenaltyConfig())}
-    return not isinstance(penalty, dict) or set(penalty) != fields
+    return not isinstance(penalty, dict) or set(penalty) != tc.PenaltyConfig.field_names()
 
 
 def upgrade_keras(path: str, batch_size: int | None) -> None:

@@ -99,3 +99,12 @@ def test_robust_model_takes_a_penalty_config_or_its_field_names_not_both():
                                                               convention="per_example")
     with pytest.raises(TypeError, match="give lam in the PenaltyConfig"):
         training.RobustModel(net, penalty=train_config.PenaltyConfig(), lam=1.0)
+
+
+def test_likely_names_an_old_flat_name_a_bare_leaf_or_a_close_spelling():
+    # One mechanism answers both TrainConfig.replace and the command-line flags.
+    assert train_config.likely("lr_schedule") == ["schedule.kind"]  # older flat name
+    assert train_config.likely("lam") == ["penalty.lam"]  # a leaf's last name
+    assert train_config.likely("momentun") == ["optimizer.momentum"]  # close spelling
+    assert train_config.likely("optimizer.momentun")[0] == "optimizer.momentum"
+    assert train_config.likely("zzz") == []
