@@ -30,111 +30,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from robust_saliency import image_seeds, stats
+from robust_saliency.explanation_inputs import Inputs, Metric, rank_correlations, ratio
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import keras
     from numpy.typing import ArrayLike
-
-
-class Metric:
-    """One explanation-quality metric. `higher_is_better` says which direction is better;
-    `needs_model` whether it calls the model (else it reads images and maps only)."""
-
-    name: str = ""
-    label: str = ""  # how figures and tables name it
-    higher_is_better = True
-    needs_model = False
-    # Scores the model's plain gradient whatever map it is given: for SmoothGrad or IG maps it
-    # would score the gradient again (or, randomisation, compare two methods), so it has no
-    # `_smoothgrad` / `_ig` column.
-    gradient_only = False
-
-    def __call__(self, inputs):
-        raise NotImplementedError
-
-
-class _Inputs:
-    """What the metrics read: images, maps and their flat pixel relevances, the classes the maps
-    explain, the bounds, and the model's compiled logits and input-gradient functions."""
-
-    def __init__(self, model, images, maps, classes, bounds, batch_size, compiled):
-        import tensorflow as tf
-
-        from robust_saliency import input_checks, logit_gradients
-        from robust_saliency.logits import logits_network
-
-        self._constant = tf.constant
-        self.network = logits_network(model) if model is not None else None
-        self.images = input_checks.check_images(images, self.network, bounds)
-        self.bounds, self.batch_size = bounds, batch_size
-        if self.network is not None:
-            from robust_saliency import saliency
-
-            self.grad_of = lambda net, x, c: logit_gradients.grad_at(net, x, c)[1]  # noqa: E731
-            call = lambda x: self.network(x, training=False)  # noqa: E731
-            grad = lambda x, c: self.grad_of(self.network, x, c)  # noqa: E731
-            self._logits = tf.function(call, autograph=False) if compiled else call
-            self._grad = tf.function(grad, autograph=False) if compiled else grad
-            # The classes validated (or predicted) as for every other saliency method.
-            self.classes = saliency.target_classes(self.network, self.images, classes, batch_size)
-        if maps is None:
-            if self.network is None:
-                raise ValueError("maps=None scores the model's plain gradients: pass the model.")
-            maps = self.gradient(self.images)
-        maps = np.asarray(maps, np.float64)
-        if maps.shape != self.images.shape:
-            raise ValueError(f"maps have shape {maps.shape}, the images {self.images.shape}: "
-                             "pass one map per image, shaped like it.")
-        if not np.all(np.isfinite(maps)):
-            raise ValueError(f"maps contain {int((~np.isfinite(maps)).sum())} NaN/Inf values; "
-                             "a map must be finite to be scored.")
-        self.maps = maps
-        n = len(maps)
-        self.relevance = maps.reshape(n, -1, maps.shape[-1]).sum(axis=-1)  # (N, pixels)
-        pixels = self.images.reshape(n, -1, self.images.shape[-1]).mean(axis=-1)
-        self.mask = pixels > bounds[0] + 0.5 * (bounds[1] - bounds[0])
-
-    def _batched(self, fn, x, *more):
-        return np.concatenate([np.asarray(fn(*(self._constant(a[s:s + self.batch_size])
-                                                for a in (x, *more))))
-                               for s in range(0, len(x), self.batch_size)])
-
-    def logits(self, x):
-        return self._batched(self._logits, np.asarray(x, self.images.dtype)).astype(np.float64)
-
-    def score(self, x, classes=None):
-        """Psi^c(x) per image, c the explained class."""
-        c = self.classes if classes is None else classes
-        return self.logits(x)[np.arange(len(x)), c]
-
-    def gradient(self, x, classes=None):
-        c = self.classes if classes is None else classes
-        return self._batched(self._grad, np.asarray(x, self.images.dtype),
-                             np.asarray(c, np.int32)).astype(np.float64)
-
-    def replaced(self, order, count, insert=False):
-        """The images with pixels order[:, :count] (every channel) set to the low bound, or with
-        `insert` an all-low-bound image with just those pixels set to the image's values."""
-        x = self.images.reshape(len(self.images), -1, self.images.shape[-1]).astype(np.float64)
-        out = np.full_like(x, self.bounds[0]) if insert else x.copy()
-        rows, cols = np.arange(len(x))[:, None], order[:, :count]
-        out[rows, cols] = x[rows, cols] if insert else self.bounds[0]
-        return out.reshape(self.images.shape)
-
-
-def _rank_correlations(a, b):
-    """Spearman per row, NaN where either row is constant (it ranks nothing)."""
-    from robust_saliency import saliency
-
-    r = saliency.rank_correlations(a, b)
-    return np.where((np.ptp(a, axis=1) > 0) & (np.ptp(b, axis=1) > 0), r, np.nan)
-
-
-def _ratio(num, den):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 class Sparseness(Metric):
@@ -148,7 +50,7 @@ class Sparseness(Metric):
         a = np.sort(np.abs(inputs.relevance), axis=1)
         n = a.shape[1]
         weights = 2 * np.arange(1, n + 1) - n - 1
-        return _ratio((a * weights).sum(axis=1), n * a.sum(axis=1))
+        return ratio((a * weights).sum(axis=1), n * a.sum(axis=1))
 
 
 class Complexity(Metric):
@@ -177,7 +79,7 @@ class RelevanceMass(Metric):
     def __call__(self, inputs):
         a = np.abs(inputs.relevance)
         on = (a * inputs.mask).sum(axis=1)
-        return np.where(inputs.mask.any(axis=1), _ratio(on, a.sum(axis=1)), np.nan)
+        return np.where(inputs.mask.any(axis=1), ratio(on, a.sum(axis=1)), np.nan)
 
 
 class RelevanceRank(Metric):
@@ -192,7 +94,7 @@ class RelevanceRank(Metric):
         k = inputs.mask.sum(axis=1)
         top = np.arange(order.shape[1])[None, :] < k[:, None]
         hits = np.take_along_axis(inputs.mask, order, axis=1) & top
-        return _ratio(hits.sum(axis=1).astype(np.float64), k.astype(np.float64))
+        return ratio(hits.sum(axis=1).astype(np.float64), k.astype(np.float64))
 
 
 def _flipping_curve(inputs, steps, insertion):
@@ -295,7 +197,7 @@ class MaxSensitivity(Metric):
             moved = np.clip(x + d, *inputs.bounds)
             change = np.linalg.norm(inputs.gradient(moved).reshape(len(x), -1) - g, axis=1)
             worst = np.maximum(worst, change)
-        return _ratio(worst, norm)
+        return ratio(worst, norm)
 
 
 class RandomLogit(Metric):
@@ -316,7 +218,7 @@ class RandomLogit(Metric):
         other = (inputs.classes + np.array(shift, dtype=inputs.classes.dtype)) % n
         a = np.abs(inputs.gradient(inputs.images).reshape(len(other), -1))
         b = np.abs(inputs.gradient(inputs.images, other).reshape(len(other), -1))
-        return _rank_correlations(a, b)
+        return rank_correlations(a, b)
 
 
 class Randomisation(Metric):
@@ -337,10 +239,10 @@ class Randomisation(Metric):
         from robust_saliency import saliency
 
         random = saliency.randomised_network(inputs.network, self.seed, self.biases)
-        g = inputs._batched(lambda x, c: inputs.grad_of(random, x, c), inputs.images,
+        g = inputs.batched(lambda x, c: inputs.grad_of(random, x, c), inputs.images,
                             inputs.classes)
         flat = lambda a: np.abs(a.reshape(len(a), -1))  # noqa: E731
-        return _rank_correlations(flat(inputs.maps), flat(g.astype(np.float64)))
+        return rank_correlations(flat(inputs.maps), flat(g.astype(np.float64)))
 
 
 METRICS: dict[str, type[Metric]] = {
@@ -404,7 +306,7 @@ def explanation_metrics(model: keras.Model | None, images: ArrayLike,
                          "recompute it at other inputs, classes or weights), not the maps "
                          "given: pass maps=None for them, or choose among "
                          f"{list(MAP_METRICS)} for these maps.")
-    inputs = _Inputs(model, images, maps, classes, bounds, batch_size, compiled)
+    inputs = Inputs(model, images, maps, classes, bounds, batch_size, compiled)
     return {name: np.asarray(METRICS[name]()(inputs), np.float64) for name in names}
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import randomize_biases
 
-from robust_saliency import explanations, metrics, models
+from robust_saliency import explanation_inputs, explanations, metrics, models
 
 
 def _linear(rng):
@@ -87,8 +87,8 @@ def test_map_compared_with_itself_and_an_independent_class(rng):
     # Deleting a subset lowers Psi^c by exactly sum_S w_i x_i, not sum_S w_i: correlated, < 1.
     assert np.all(r["faithfulness_correlation"] > 0)
     assert np.all(np.abs(r["random_logit"]) < 1)
-    same = explanations._rank_correlations(np.abs(g.reshape(len(g), -1)),
-                                           np.abs(g.reshape(len(g), -1)))
+    same = explanation_inputs.rank_correlations(np.abs(g.reshape(len(g), -1)),
+                                                np.abs(g.reshape(len(g), -1)))
     np.testing.assert_allclose(same, 1.0)
 
 
