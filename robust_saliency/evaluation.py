@@ -28,7 +28,7 @@ from robust_saliency import (
     results,
     runs,
     saliency,
-    stats,
+    table_summary,
 )
 from robust_saliency.logits import logits_network
 
@@ -54,10 +54,6 @@ def explanation_columns(aggregated_saliency):
 
 
 NUM_MAP_IMAGES = 16
-# Class indices and flags: their medians mean nothing.
-CATEGORICAL = ("index", "label", "correct", "pred", "runner_up", "pred_xi")
-
-
 def _write_maps(path, images, r):
     k = min(NUM_MAP_IMAGES, len(images))
     arrays = {"x": images[:k], **{key: r[key][:k] for key in metrics.MAP_KEYS},
@@ -92,53 +88,6 @@ def _same_aggregated_maps(model, images, table, bounds, batch_size):
                              "model, or other SmoothGrad/IG settings); delete the column to "
                              "measure both again.")
     return maps
-
-
-def _rho_columns(table):
-    return [k for k in table if k.startswith("rho_")]
-
-
-def summarize(table, *, meta=None):
-    """Medians of every numeric column with their bootstrap intervals over the images
-    (stats.median_interval), accuracy, and what each robustness median excluded.
-
-    As in the paper, an attack distance of 0 (the image is already misclassified w.r.t. the
-    attacked label) and +inf (no adversarial found) are dropped from that column's median and
-    counted under `excluded`.
-    """
-    medians, excluded, intervals = {}, {}, {}
-    for key, column in table.items():
-        if key in CATEGORICAL or column.dtype.kind not in "iuf":
-            continue
-        values = column.astype(np.float64)
-        if key.startswith("rho_"):
-            zero, missing = values == 0, ~np.isfinite(values)
-            excluded[key] = {"already_adversarial": int(zero.sum()),
-                             "not_found": int(missing.sum())}
-            values = values[~zero & ~missing]
-        medians[key] = float(np.median(values)) if len(values) else float("nan")
-        intervals[key] = list(stats.median_interval(values))
-    return {**(meta or {}), "num_images": int(len(table["label"])),
-            "accuracy": float(np.mean(table["correct"])), "medians": medians,
-            "median_intervals": intervals, "confidence": stats.CONFIDENCE, "excluded": excluded}
-
-
-def robust_accuracy(table, norm=2):
-    """Accuracy under a budget eps in `norm` (2 or np.inf), exactly, at every eps where it
-    changes, for each of the table's rho columns in that norm.
-
-    An image counts at budget eps when it is classified correctly and its minimal perturbation
-    is larger than eps; between breakpoints the curve is constant.
-    """
-    columns = [c for c in _rho_columns(table) if results.is_linf(c) == (norm == np.inf)]
-    correct = table["correct"].astype(bool)
-    finite = np.concatenate([table[c][np.isfinite(table[c])] for c in columns] or [[]])
-    eps = np.unique(np.concatenate([[0.0], finite]))
-    out = {"epsilon": eps}
-    for c in columns:
-        robust = stats.robust_at(correct, table[c], eps)
-        out["robust_accuracy_" + c[len("rho_"):]] = robust.mean(axis=0)
-    return out
 
 
 class _Stage(typing.NamedTuple):
@@ -284,15 +233,15 @@ def evaluate(model: keras.Model, images: ArrayLike, labels: ArrayLike, out_dir: 
         if rho:
             table[best] = np.min(np.stack(rho), axis=0)
             results.write_table(table_path, table)
-    summary = summarize(table, meta={**(meta or {}), "attacks": list(attack_methods),
-                                     "attack_options": attack_options,
-                                     "bounds": list(bounds), "seconds": timings})
+    meta = {**(meta or {}), "attacks": list(attack_methods), "attack_options": attack_options,
+            "bounds": list(bounds), "seconds": timings}
+    summary = table_summary.summarize(table, meta=meta)
     results.write_json(os.path.join(out_dir, results.SUMMARY_JSON), summary)
     results.write_table(os.path.join(out_dir, results.ROBUST_ACCURACY_CSV),
-                        robust_accuracy(table))
+                        table_summary.robust_accuracy(table))
     if "rho_best_linf" in table:
         results.write_table(os.path.join(out_dir, results.ROBUST_ACCURACY_LINF_CSV),
-                            robust_accuracy(table, norm=np.inf))
+                            table_summary.robust_accuracy(table, norm=np.inf))
     return {**summary, "stages_run": stages}
 
 
@@ -314,7 +263,7 @@ def forget(out_dir, columns):
     if not os.path.exists(table_path):
         return []
     table = results.read_table(table_path)
-    core = [c for c in columns if c in CATEGORICAL or c in metrics.PER_IMAGE_KEYS]
+    core = [c for c in columns if c in table_summary.CATEGORICAL or c in metrics.PER_IMAGE_KEYS]
     if core:
         raise ValueError(f"{core} are written by the metrics pass, not by a stage of their own; "
                          f"delete {table_path} to measure everything again.")

@@ -192,10 +192,10 @@ def _upgrade_file(path, replicas, batch_size):
         table_path = os.path.join(folder, results.PER_IMAGE_CSV)
         if "median_intervals" in summary or not os.path.exists(table_path):
             return None
-        from robust_saliency import evaluation
+        from robust_saliency import table_summary
 
         table = results.read_table(table_path)
-        return {**summary, **evaluation.summarize(table, meta=summary)}
+        return {**summary, **table_summary.summarize(table, meta=summary)}
     return None
 
 

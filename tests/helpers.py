@@ -299,7 +299,7 @@ def flat_layout(config_json, *, drop=("penalty.convention", "penalty.batch_size"
 def write_current_cohort(folder):
     """A cohort folder of one member as the current code writes it (cohort.json, run.json,
     per_image.csv, summary.json)."""
-    from robust_saliency import cohort, evaluation
+    from robust_saliency import cohort, table_summary
 
     spec = upgradable_spec()
     member = cohort.member_dir(folder, 0, spec.lambdas[0])
@@ -316,7 +316,7 @@ def write_current_cohort(folder):
     results.write_table(os.path.join(member, results.PER_IMAGE_CSV), table)
     summary = {"num_images": 30, "accuracy": 1.0, "attacks": []}
     results.write_json(os.path.join(member, results.SUMMARY_JSON),
-                       {**summary, **evaluation.summarize(table, meta=summary)})
+                       {**summary, **table_summary.summarize(table, meta=summary)})
     return spec, member
 
 

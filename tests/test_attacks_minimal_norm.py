@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import assert_exact_inside_box, box_case, linear_setup, random_float64_net
 
-from robust_saliency import attacks, evaluation
+from robust_saliency import attacks, evaluation, table_summary
 from robust_saliency.attacks import minimal_norm, through_foolbox, verify
 
 
@@ -173,7 +173,7 @@ def test_a_model_wrong_everywhere_is_excluded_as_already_adversarial(tmp_path):
     found = attacks.minimal_l2(model, x, "fmn", (0.0, 1.0), labels=wrong)
     np.testing.assert_array_equal(found, 0.0)
     table = {"label": wrong, "correct": np.zeros(6, int), "rho_fmn": found}
-    summary = evaluation.summarize(table)
+    summary = table_summary.summarize(table)
     assert summary["excluded"]["rho_fmn"] == {"already_adversarial": 6, "not_found": 0}
     assert np.isnan(summary["medians"]["rho_fmn"])  # not a median of zeros
     # The evaluation attacks the model's own predictions: distances, not zeros, at accuracy 0.

@@ -1,5 +1,5 @@
-"""Evaluation: the table's contents, resume after an interrupted attack, the robust-accuracy
-curve, and the evaluate command end to end."""
+"""Evaluation: the table's contents, resume after an interrupted attack, and the evaluate
+command end to end (the summary and robust-accuracy curve: test_table_summary.py)."""
 
 import json
 import os
@@ -85,22 +85,6 @@ def test_forgotten_columns_alone_are_measured_again(tmp_path, trained_small_net,
     with pytest.raises(ValueError, match=r"\['alignment'\] are written by the metrics pass"):
         evaluation.forget(str(tmp_path), ["alignment", "rho_bim"])
     assert "rho_bim" in results.read_table(tmp_path / "per_image.csv")
-
-
-def test_robust_accuracy_is_the_exact_step_function():
-    table = {"label": np.zeros(4), "correct": np.array([1, 1, 0, 1]),
-             "rho_cw": np.array([0.5, 2.0, 1.0, np.inf])}
-    curve = evaluation.robust_accuracy(table)
-    np.testing.assert_array_equal(curve["epsilon"], [0.0, 0.5, 1.0, 2.0])
-    np.testing.assert_array_equal(curve["robust_accuracy_cw"], [0.75, 0.5, 0.5, 0.25])
-
-
-def test_summary_excludes_zero_and_inf_distances():
-    table = {"label": np.zeros(5), "correct": np.ones(5),
-             "rho_bim": np.array([0.0, 1.0, 2.0, 3.0, np.inf])}
-    summary = evaluation.summarize(table)
-    assert summary["medians"]["rho_bim"] == 2.0
-    assert summary["excluded"]["rho_bim"] == {"already_adversarial": 1, "not_found": 1}
 
 
 @pytest.mark.slow
