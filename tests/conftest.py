@@ -10,6 +10,21 @@ slow (test_metrics_theory, test_models_resnet, test_cohort_seeds, ...). The rest
 or about the repository: test_methods, test_imagenet_smoke, test_api (the package's public
 names), test_entry_points, test_docs, test_tutorial (test_environment tests environment.py and
 the lock file its versions are pinned in).
+
+Modules without a file of their own are tested through the one module that uses them:
+  attacks/{gradient,bim,cw,verify,through_foolbox}  test_attacks (the paper's attacks, every
+                                                    result verified)
+  attacks/{bim_linf,fmn_linf}                       test_attacks_linf
+  figures/*, plotting, figure_inputs                test_figures (every figure drawn)
+  models, logits, logit_gradients                   test_models_resnet*, test_metrics_theory,
+                                                    test_training, test_model_checks
+  compiled, explanation_inputs                      test_explanations, test_metrics, test_saliency
+  callbacks, runs                                   test_training_schedule, test_init_weights,
+                                                    test_experiments_train
+  train_config_parts                                test_train_config
+  explanation_claims, report_page                   test_claims, test_reports
+  checkpoints                                       test_api (rs.pretrained)
+  imagenet_synthetic                                test_imagenet_smoke
 """
 
 import fcntl

@@ -1,12 +1,11 @@
 """Behaviour of metrics.measure beyond the exact theory: agreement with brute force, compiled vs
-eager, class chunking, degenerate points and bad input."""
+eager, class chunking and degenerate points (bad input: test_input_checks.py)."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from robust_saliency import input_checks, metrics, models
+from robust_saliency import metrics, models
 
 
 def _brute_force_lin_robustness(model, x):
@@ -109,33 +108,6 @@ def test_tied_logits_with_equal_gradients_are_at_distance_zero(images):
     r = metrics.measure(model, images.astype("float32"))
     assert np.all(r["lin_robustness"] == 0)
     assert not np.isnan(r["bound15"]).any()
-
-
-def test_nan_and_inf_pixels_raise(images):
-    model = models.linear_classifier()
-    for bad in (np.nan, np.inf):
-        x = images.copy()
-        x[3, 5, 5, 0] = bad
-        with pytest.raises(ValueError, match="NaN/Inf pixels .*image 3"):
-            metrics.measure(model, x)
-
-
-def test_wrong_shape_and_non_logit_models_raise(images):
-    with pytest.raises(ValueError, match="expects"):
-        metrics.measure(models.linear_classifier(), images[..., 0])
-    inputs = keras.Input((28, 28, 1))
-    not_logits = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))
-    with pytest.raises(ValueError, match="2-D logits"):
-        metrics.measure(not_logits, images)
-    with pytest.raises(ValueError, match="non-empty"):
-        metrics.measure(models.linear_classifier(), images[:0])
-
-
-def test_out_of_bounds_pixels_are_named():
-    x = np.full((2, 28, 28, 1), 0.5, "float32")
-    x[1, 0, 0, 0] = 1.5
-    with pytest.raises(ValueError, match="outside the bounds"):
-        input_checks.check_images(x, bounds=(0.0, 1.0))
 
 
 def test_docstring_documents_every_key(trained_result):
