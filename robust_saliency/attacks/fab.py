@@ -25,6 +25,7 @@ the caller verifies (attacks.verify).
 """
 
 import hashlib
+import typing
 
 import numpy as np
 
@@ -150,9 +151,132 @@ def project(t, w, b, low, high):
     return tf.clip_by_value(-lam_star[:, None] * w, low - t, high - t)
 
 
+class _Problem(typing.NamedTuple):
+    """What every stage of one FAB call reads: the network, the images, their labels, the
+    candidate classes (the k highest other logits at x) and the box."""
+
+    network: typing.Callable
+    x: typing.Any  # tensors, all of them
+    labels: typing.Any
+    classes: typing.Any  # (N, k)
+    k: typing.Any
+    low: typing.Any
+    high: typing.Any
+
+
+def _flat(v):
+    return tf.reshape(v, [tf.shape(v)[0], -1])
+
+
+def _predicted(network, z):
+    logits = network(z, training=False)
+    return logits, tf.argmax(logits, axis=1, output_type=tf.int32)
+
+
+def _class_gradient(network, point, classes, labels):
+    """(f_j - f_y, its gradient) at `point`, j = `classes`, per image: one gradient pass."""
+    with tf.GradientTape() as tape:
+        tape.watch(point)
+        logits = network(point, training=False)
+        diff = (tf.gather(logits, classes[:, None], batch_dims=1)[:, 0]
+                - tf.gather(logits, labels[:, None], batch_dims=1)[:, 0])
+    return diff, tape.gradient(diff, point)
+
+
+def _nearest_boundary(p, point, inf):
+    """(f_j - f_y, grad (f_j - f_y)) at `point` of the candidate j whose linearised boundary is
+    nearest; one class's gradient per pass, so memory stays O(batch)."""
+    from robust_saliency.attacks.minimal_norm import per_image
+
+    def body(c, best, df, dg):
+        diff, grad = _class_gradient(p.network, point, p.classes[:, c], p.labels)
+        norm = tf.norm(_flat(grad), axis=1)
+        distance = tf.where(norm > 0, tf.abs(diff) / norm, inf)
+        nearer = distance < best
+        return (c + 1, tf.where(nearer, distance, best), tf.where(nearer, diff, df),
+                tf.where(per_image(nearer, p.x), grad, dg))
+
+    return tf.while_loop(lambda c, *_: c < p.k, body,
+                         (0, inf, tf.zeros_like(inf), tf.zeros_like(p.x)))[2:]
+
+
+def _step(p, inf, alpha_max, eta, beta, i, point, best_delta, best_norm):
+    """One FAB iteration (the paper's Algorithm 1): project the point and x onto the nearest
+    linearised boundary, step to their alpha-mix with overshoot eta, keep the best adversarial
+    point, and pull an adversarial point back towards x by beta."""
+    from robust_saliency.attacks.minimal_norm import per_image
+
+    x, low, high = p.x, p.low, p.high
+    df, dg = _nearest_boundary(p, point, inf)
+    w = _flat(dg)
+    b = tf.reduce_sum(w * _flat(point), axis=1) - df  # the plane dg . z = b
+    d = project(tf.concat([_flat(point), _flat(x)], 0), tf.concat([w, w], 0),
+                tf.concat([b, b], 0), low, high)
+    d1, d2 = tf.split(d, 2)
+    n1, n2 = tf.norm(d1, axis=1), tf.norm(d2, axis=1)
+    alpha = per_image(tf.minimum(tf.math.divide_no_nan(n1, n1 + n2), alpha_max), x)
+    d1, d2 = tf.reshape(d1, tf.shape(x)), tf.reshape(d2, tf.shape(x))
+    point = tf.clip_by_value((1 - alpha) * (point + eta * d1) + alpha * (x + eta * d2),
+                             low, high)
+    _, label = _predicted(p.network, point)
+    adversarial = label != p.labels
+    norm = tf.norm(_flat(point - x), axis=1)
+    better = adversarial & (norm < best_norm)
+    best_norm = tf.where(better, norm, best_norm)
+    best_delta = tf.where(per_image(better, x), point - x, best_delta)
+    point = tf.where(per_image(adversarial, x), x + beta * (point - x), point)
+    return i + 1, point, best_delta, best_norm
+
+
+def _final_search(p, logits0, best_delta, best_norm, found, final_steps):
+    """The best points after the final search (an addition, then the paper's):
+
+    1. x projected inside the box onto the boundary of f_c - f_y linearised at the best point a2
+       (c its class), _OVERSHOOT past it; kept if adversarial and nearer. On an affine model
+       this is the exact box distance: FAB's own adversarial points sit past the boundary
+       (about 0.5% at eta 1.05 and beta 0.9), and shrinking them towards x (step 2) moves the
+       coordinates held at the box's bounds off them, which leaves a gap of the order of the
+       overshoot squared.
+    2. regula falsi on the segment from x (a1, not adversarial) to a2, on f_y - f_c with c the
+       class at a2, each step aimed _AIM of the rest of the way past the linearised crossing;
+       a2 is replaced by adversarial points only.
+    """
+    from robust_saliency.attacks.minimal_norm import logit_margin, per_image
+
+    x, labels, low, high = p.x, p.labels, p.low, p.high
+    a2 = x + best_delta
+    l2, c = _predicted(p.network, a2)
+    df, dg = _class_gradient(p.network, a2, c, labels)
+    w = _flat(dg)
+    d = project(_flat(x), w, tf.reduce_sum(w * _flat(a2), axis=1) - df, low, high)
+    q = tf.clip_by_value(x + (1 + _OVERSHOOT) * tf.reshape(d, tf.shape(x)), low, high)
+    lq, label = _predicted(p.network, q)
+    nearer = (found & (label != labels)
+              & (tf.norm(_flat(q - x), axis=1) < tf.norm(_flat(a2 - x), axis=1)))
+    a2 = tf.where(per_image(nearer, x), q, a2)
+    l2 = tf.where(nearer[:, None], lq, l2)
+
+    def search(i, a1, l1, a2, l2):
+        c = tf.argmax(l2, axis=1, output_type=tf.int32)
+        f1 = (tf.gather(l1, labels[:, None], batch_dims=1)[:, 0]
+              - tf.gather(l1, c[:, None], batch_dims=1)[:, 0])
+        f2 = -logit_margin(l2, labels)
+        t = tf.clip_by_value(tf.math.divide_no_nan(f1, f1 + f2), 0, 1)
+        t = per_image(t + _AIM * (1 - t), x)
+        a3 = tf.clip_by_value(a1 + t * (a2 - a1), low, high)
+        l3, label = _predicted(p.network, a3)
+        hit = (label != labels) & found
+        miss = (label == labels) & found
+        return (i + 1, tf.where(per_image(miss, x), a3, a1), tf.where(miss[:, None], l3, l1),
+                tf.where(per_image(hit, x), a3, a2), tf.where(hit[:, None], l3, l2))
+
+    a2 = tf.while_loop(lambda i, *_: i < final_steps, search, (0, x, logits0, a2, l2))[3]
+    return (tf.where(per_image(found, x), a2 - x, best_delta),
+            tf.where(found, tf.norm(_flat(a2 - x), axis=1), best_norm))
+
+
 def _build(ref):
     from robust_saliency import compiled, input_checks
-    from robust_saliency.attacks.minimal_norm import logit_margin, per_image
 
     network = ref()
     dtype = input_checks.input_dtype(network)
@@ -162,120 +286,25 @@ def _build(ref):
                  tf.TensorSpec([None], dtype), integer, integer, integer, *[scalar] * 5]
     del network
 
-    def flat(v):
-        return tf.reshape(v, [tf.shape(v)[0], -1])
-
-    def predicted(z):
-        logits = ref()(z, training=False)
-        return logits, tf.argmax(logits, axis=1, output_type=tf.int32)
-
-    def class_gradient(point, classes, labels):
-        """(f_j - f_y, its gradient) at `point`, j = `classes`, per image: one gradient pass."""
-        with tf.GradientTape() as tape:
-            tape.watch(point)
-            logits = ref()(point, training=False)
-            diff = (tf.gather(logits, classes[:, None], batch_dims=1)[:, 0]
-                    - tf.gather(logits, labels[:, None], batch_dims=1)[:, 0])
-        return diff, tape.gradient(diff, point)
-
     def fab(x, labels, start, best_delta, best_norm, steps, final_steps, candidates, alpha_max,
             eta, beta, low, high):
-        logits0 = ref()(x, training=False)
+        network = ref()
+        logits0 = network(x, training=False)
         own = tf.one_hot(labels, tf.shape(logits0)[1]) > 0
         others = tf.where(own, tf.cast(-np.inf, logits0.dtype), logits0)
         k = tf.minimum(candidates, tf.shape(logits0)[1] - 1)
-        classes = tf.math.top_k(others, k).indices
+        p = _Problem(network, x, labels, tf.math.top_k(others, k).indices, k, low, high)
         inf = tf.fill(tf.shape(labels), tf.cast(np.inf, dtype))
-
-        def nearest_boundary(point):
-            """(f_j - f_y, grad (f_j - f_y)) at `point` of the candidate j whose linearised
-            boundary is nearest; one class's gradient per pass, so memory stays O(batch)."""
-
-            def body(c, best, df, dg):
-                diff, grad = class_gradient(point, classes[:, c], labels)
-                norm = tf.norm(flat(grad), axis=1)
-                distance = tf.where(norm > 0, tf.abs(diff) / norm, inf)
-                nearer = distance < best
-                return (c + 1, tf.where(nearer, distance, best), tf.where(nearer, diff, df),
-                        tf.where(per_image(nearer, x), grad, dg))
-
-            return tf.while_loop(lambda c, *_: c < k, body,
-                                 (0, inf, tf.zeros_like(inf), tf.zeros_like(x)))[2:]
-
-        def step(i, point, best_delta, best_norm):
-            df, dg = nearest_boundary(point)
-            w = flat(dg)
-            b = tf.reduce_sum(w * flat(point), axis=1) - df  # the plane dg . z = b
-            d = project(tf.concat([flat(point), flat(x)], 0), tf.concat([w, w], 0),
-                        tf.concat([b, b], 0), low, high)
-            d1, d2 = tf.split(d, 2)
-            n1, n2 = tf.norm(d1, axis=1), tf.norm(d2, axis=1)
-            alpha = per_image(tf.minimum(tf.math.divide_no_nan(n1, n1 + n2), alpha_max), x)
-            d1, d2 = tf.reshape(d1, tf.shape(x)), tf.reshape(d2, tf.shape(x))
-            point = tf.clip_by_value((1 - alpha) * (point + eta * d1) + alpha * (x + eta * d2),
-                                     low, high)
-            _, label = predicted(point)
-            adversarial = label != labels
-            norm = tf.norm(flat(point - x), axis=1)
-            better = adversarial & (norm < best_norm)
-            best_norm = tf.where(better, norm, best_norm)
-            best_delta = tf.where(per_image(better, x), point - x, best_delta)
-            point = tf.where(per_image(adversarial, x), x + beta * (point - x), point)
-            return i + 1, point, best_delta, best_norm
-
         _, point, best_delta, best_norm = tf.while_loop(
-            lambda i, *_: i < steps, step, (0, start, best_delta, best_norm))
-
+            lambda i, *_: i < steps,
+            lambda *state: _step(p, inf, alpha_max, eta, beta, *state),
+            (0, start, best_delta, best_norm))
         found = tf.math.is_finite(best_norm)
         best_delta, best_norm = tf.cond(
             final_steps > 0,
-            lambda: final_search(x, labels, logits0, best_delta, best_norm, found, final_steps,
-                                 low, high),
+            lambda: _final_search(p, logits0, best_delta, best_norm, found, final_steps),
             lambda: (best_delta, best_norm))
         return point, best_delta, best_norm
-
-    def final_search(x, labels, logits0, best_delta, best_norm, found, final_steps, low, high):
-        """The best points after the final search (an addition, then the paper's):
-
-        1. x projected inside the box onto the boundary of f_c - f_y linearised at the best
-           point a2 (c its class), _OVERSHOOT past it; kept if adversarial and nearer. On an
-           affine model this is the exact box distance: FAB's own adversarial points sit past
-           the boundary (about 0.5% at eta 1.05 and beta 0.9), and shrinking them towards x
-           (step 2) moves the coordinates held at the box's bounds off them, which leaves a gap
-           of the order of the overshoot squared.
-        2. regula falsi on the segment from x (a1, not adversarial) to a2, on f_y - f_c with c
-           the class at a2, each step aimed _AIM of the rest of the way past the linearised
-           crossing; a2 is replaced by adversarial points only.
-        """
-        a2 = x + best_delta
-        l2, c = predicted(a2)
-        df, dg = class_gradient(a2, c, labels)
-        w = flat(dg)
-        d = project(flat(x), w, tf.reduce_sum(w * flat(a2), axis=1) - df, low, high)
-        q = tf.clip_by_value(x + (1 + _OVERSHOOT) * tf.reshape(d, tf.shape(x)), low, high)
-        lq, label = predicted(q)
-        nearer = (found & (label != labels)
-                  & (tf.norm(flat(q - x), axis=1) < tf.norm(flat(a2 - x), axis=1)))
-        a2 = tf.where(per_image(nearer, x), q, a2)
-        l2 = tf.where(nearer[:, None], lq, l2)
-
-        def search(i, a1, l1, a2, l2):
-            c = tf.argmax(l2, axis=1, output_type=tf.int32)
-            f1 = (tf.gather(l1, labels[:, None], batch_dims=1)[:, 0]
-                  - tf.gather(l1, c[:, None], batch_dims=1)[:, 0])
-            f2 = -logit_margin(l2, labels)
-            t = tf.clip_by_value(tf.math.divide_no_nan(f1, f1 + f2), 0, 1)
-            t = per_image(t + _AIM * (1 - t), x)
-            a3 = tf.clip_by_value(a1 + t * (a2 - a1), low, high)
-            l3, label = predicted(a3)
-            hit = (label != labels) & found
-            miss = (label == labels) & found
-            return (i + 1, tf.where(per_image(miss, x), a3, a1), tf.where(miss[:, None], l3, l1),
-                    tf.where(per_image(hit, x), a3, a2), tf.where(hit[:, None], l3, l2))
-
-        a2 = tf.while_loop(lambda i, *_: i < final_steps, search, (0, x, logits0, a2, l2))[3]
-        return (tf.where(per_image(found, x), a2 - x, best_delta),
-                tf.where(found, tf.norm(flat(a2 - x), axis=1), best_norm))
 
     return tf.function(fab, input_signature=signature, autograph=False)
 
