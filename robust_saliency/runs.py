@@ -185,28 +185,10 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
     scope = distribute.get_strategy(strategy)
     run_dir = distribute.worker_dir(run_dir) if strategy == "multi_worker" else run_dir
     run_json = os.path.join(run_dir, results.RUN_JSON)
-    model_path = os.path.join(run_dir, results.MODEL_FILE)
-    record = results.read_json(run_json) if os.path.exists(run_json) else None
     source = data_record(config)
-    if record is not None:
-        if not saved_config_matches(record.get("config", {}), config):
-            raise ValueError(f"{run_dir} holds a run of another configuration; choose another "
-                             "--run_dir or delete that folder.")
-        check_same_data(record.get("data"), source, run_dir)
-        if record.get("status") == "completed" and (
-                os.path.exists(model_path) or _has_weights(run_dir, record)):
-            return record
-        if record.get("status") == "diverged":
-            raise TrainingDiverged(_diverged_message(record))
-        if not os.path.isdir(os.path.join(run_dir, results.BACKUP_DIR)):
-            # No model and nothing to resume from (e.g. a committed run.json without its model
-            # file): train afresh, so that no recorded epoch claims weights that are gone, and
-            # drop the evaluation of those weights, which a resumed evaluation would otherwise
-            # extend with columns of the new model.
-            record = None
-            for name in results.EVALUATION_FILES:
-                if os.path.exists(os.path.join(run_dir, name)):
-                    os.remove(os.path.join(run_dir, name))
+    record, finished = _earlier_record(config, run_dir, source)
+    if finished:
+        return record
     record = record or {results.SCHEMA_KEY: results.SCHEMA_VERSION, "config": config.to_json(),
                         "history": [], "epochs_completed": 0}
     record.update(status="running", versions=environment.versions(), command=sys.argv, data=source,
@@ -233,6 +215,64 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
                     os.remove(run_json)
                 raise
             results.write_json(run_json, record)
+    guard, schedule, cbs = _fit_callbacks(config, run_dir, record, probe, extra_callbacks)
+    start = time.time()
+    # A run whose plateau schedule ended it before an interruption only restores its weights.
+    ended = bool(schedule) and schedule[0].state(record["history"])[1]
+    model.fit(train_ds, validation_data=val_ds, callbacks=cbs, verbose=verbose,
+              epochs=record["epochs_completed"] if ended else config.schedule.epochs,
+              shuffle=False,  # the dataset reshuffles itself, seeded
+              steps_per_epoch=steps)
+    record["train_seconds"] = record.get("train_seconds", 0.0) + time.time() - start
+    if guard.diverged is not None:
+        shutil.rmtree(os.path.join(run_dir, results.BACKUP_DIR), ignore_errors=True)
+        record.update(status="diverged", diverged_at=guard.diverged)
+        results.write_json(run_json, record)
+        raise TrainingDiverged(_diverged_message(record))
+    with results.atomic_path(os.path.join(run_dir, results.MODEL_FILE)) as tmp:
+        model.save(tmp)
+    record["trained_weights"] = save_weights(model, run_dir)
+    last = record["history"][-1] if record["history"] else {}
+    record.update(status="completed", finished=time.time(),
+                  final={k: v for k, v in last.items() if isinstance(v, float)
+                         and math.isfinite(v)})
+    results.write_json(run_json, record)
+    return record
+
+
+def _earlier_record(config, run_dir, source):
+    """(the run.json record an earlier call left in `run_dir`, whether that run is finished):
+    (None, False) when there is none or nothing to resume from. Raises ValueError for another
+    configuration or data source, TrainingDiverged for a run that diverged."""
+    run_json = os.path.join(run_dir, results.RUN_JSON)
+    if not os.path.exists(run_json):
+        return None, False
+    record = results.read_json(run_json)
+    if not saved_config_matches(record.get("config", {}), config):
+        raise ValueError(f"{run_dir} holds a run of another configuration; choose another "
+                         "--run_dir or delete that folder.")
+    check_same_data(record.get("data"), source, run_dir)
+    if record.get("status") == "completed" and (
+            os.path.exists(os.path.join(run_dir, results.MODEL_FILE))
+            or _has_weights(run_dir, record)):
+        return record, True
+    if record.get("status") == "diverged":
+        raise TrainingDiverged(_diverged_message(record))
+    if not os.path.isdir(os.path.join(run_dir, results.BACKUP_DIR)):
+        # No model and nothing to resume from (e.g. a committed run.json without its model
+        # file): train afresh, so that no recorded epoch claims weights that are gone, and drop
+        # the evaluation of those weights, which a resumed evaluation would otherwise extend
+        # with columns of the new model.
+        for name in results.EVALUATION_FILES:
+            if os.path.exists(os.path.join(run_dir, name)):
+                os.remove(os.path.join(run_dir, name))
+        return None, False
+    return record, False
+
+
+def _fit_callbacks(config, run_dir, record, probe, extra_callbacks):
+    """(the divergence guard, the plateau schedule as a list of 0 or 1, every callback of fit in
+    its order)."""
     tb_dir = os.path.join(run_dir, results.TENSORBOARD_DIR)
     _write_hparams(tb_dir, config)
     guard = callbacks.DivergenceGuard()
@@ -252,31 +292,10 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
     cbs = [guard, *schedule, *probes,
            keras.callbacks.BackupAndRestore(os.path.join(run_dir, results.BACKUP_DIR),
                                             double_checkpoint=True),
-           callbacks.RunRecorder(run_json, record),
+           callbacks.RunRecorder(os.path.join(run_dir, results.RUN_JSON), record),
            keras.callbacks.TensorBoard(tb_dir, write_graph=False),
            *extra_callbacks]
-    start = time.time()
-    # A run whose plateau schedule ended it before an interruption only restores its weights.
-    ended = bool(schedule) and schedule[0].state(record["history"])[1]
-    model.fit(train_ds, validation_data=val_ds, callbacks=cbs, verbose=verbose,
-              epochs=record["epochs_completed"] if ended else config.schedule.epochs,
-              shuffle=False,  # the dataset reshuffles itself, seeded
-              steps_per_epoch=steps)
-    record["train_seconds"] = record.get("train_seconds", 0.0) + time.time() - start
-    if guard.diverged is not None:
-        shutil.rmtree(os.path.join(run_dir, results.BACKUP_DIR), ignore_errors=True)
-        record.update(status="diverged", diverged_at=guard.diverged)
-        results.write_json(run_json, record)
-        raise TrainingDiverged(_diverged_message(record))
-    with results.atomic_path(model_path) as tmp:
-        model.save(tmp)
-    record["trained_weights"] = save_weights(model, run_dir)
-    last = record["history"][-1] if record["history"] else {}
-    record.update(status="completed", finished=time.time(),
-                  final={k: v for k, v in last.items() if isinstance(v, float)
-                         and math.isfinite(v)})
-    results.write_json(run_json, record)
-    return record
+    return guard, schedule, cbs
 
 
 def _diverged_message(record):
