@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.common import forward_flops, matmul_gflops, record  # noqa: E402
 from benchmarks.profile_train_step import conv_macs, step_flops  # noqa: E402
-from robust_saliency import attacks, cohort, figures, results, runs  # noqa: E402
+from robust_saliency import attacks, cohort, figures, results, run_folders, runs  # noqa: E402
 
 _BIM_DOUBLINGS = 3
 
@@ -45,7 +45,7 @@ def attack_image_steps(name, options):
 
 def stage_flops(folder, spec, run):
     """{stage: FLOPs} for one member (training, and each attack on the cohort's images)."""
-    config = runs.saved_config(run["config"])
+    config = run_folders.saved_config(run["config"])
     network = runs.build_model(config, steps_per_epoch=1).network
     steps = run.get("epochs_completed", 0) * (config.data.train_subset // config.batch_size)
     flops = {"train": steps * step_flops(conv_macs(network, config.batch_size),

@@ -126,16 +126,16 @@ def select_members(count, members=None, shard=None):
 
 
 def _claim_folder(results_dir, spec):
-    from robust_saliency import runs
+    from robust_saliency import run_folders
 
     path = os.path.join(results_dir, results.COHORT_JSON)
     wanted = results.jsonable(spec.to_json())
-    source = runs.data_record(spec.train)
+    source = run_folders.data_record(spec.train)
     if os.path.exists(path):
         found = results.read_json(path)
-        runs.check_same_data(found["data"], source, results_dir)
+        run_folders.check_same_data(found["data"], source, results_dir)
         changed = sorted(k for k in wanted if k != "train" and found.get(k) != wanted[k])
-        if not runs.saved_config_matches(found["train"], spec.train):
+        if not run_folders.saved_config_matches(found["train"], spec.train):
             changed.append("train")
         if "attacks" in changed and _more_attacks(found, wanted):
             # Attacks added to a cohort's protocol (e.g. the strong ones to a cohort evaluated

@@ -26,6 +26,7 @@ from robust_saliency import (
     input_checks,
     metrics,
     results,
+    run_folders,
     runs,
     saliency,
     table_summary,
@@ -285,7 +286,7 @@ def validation_arrays(config, num_images):
     """(images, labels): the first `num_images` validation images of a training config (a
     TrainConfig, or run.json's or cohort.json's 'config'/'train' dict in any layout),
     preprocessed as for training. Raises data.DataNotFoundError when the source holds fewer."""
-    d = (config if isinstance(config, runs.TrainConfig) else runs.saved_config(config)).data
+    d = (config if isinstance(config, runs.TrainConfig) else run_folders.saved_config(config)).data
     data.check_available(d.dataset, "validation", num_images, d.data_dir)
     return data.load_arrays(d.dataset, "validation", d.data_dir, num_examples=num_images,
                             image_size=d.image_size, source=d.source)
@@ -296,11 +297,11 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=attacks.PAPER,
                  aggregated_saliency=False, explanation_metrics=False):
     """Evaluates the trained model of a run folder on its dataset's first validation images."""
     record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
-    config = runs.saved_config(record["config"])
+    config = run_folders.saved_config(record["config"])
     dataset = config.data.dataset
-    runs.check_same_data(record.get("data"), data.source_info(dataset, config.data.data_dir),
+    run_folders.check_same_data(record.get("data"), data.source_info(dataset, config.data.data_dir),
                          run_dir)
-    model = runs.load_model(run_dir)
+    model = run_folders.load_model(run_dir)
     x, y = validation_arrays(config, num_images)
     meta = {"run_dir": os.path.abspath(run_dir), "dataset": dataset, "data": record.get("data"),
             "lam": config.penalty.lam, "split": "validation"}

@@ -261,7 +261,7 @@ def check_member(run_dir, num_images, *, batch_size=100, progress=None, **option
     Returns:
       MASKING_JSON's content, plus 'skipped': whether it was there already.
     """
-    from robust_saliency import data, evaluation, runs
+    from robust_saliency import data, evaluation, run_folders
 
     unknown = sorted(set(options) - set(ATTACK_OPTIONS))
     if unknown:
@@ -282,10 +282,10 @@ def check_member(run_dir, num_images, *, batch_size=100, progress=None, **option
             return {**done, "skipped": True}
     start = time.time()
     record = results.read_json(os.path.join(run_dir, results.RUN_JSON))
-    config = runs.saved_config(record["config"])
+    config = run_folders.saved_config(record["config"])
     pool, _ = evaluation.validation_arrays(config, measured)
     rho_decision = decision_based_distances(
-        runs.load_model(run_dir), pool[:num_images], data.bounds(config.data.dataset),
+        run_folders.load_model(run_dir), pool[:num_images], data.bounds(config.data.dataset),
         labels=table["pred"][:num_images] if "pred" in table else None, starts=pool,
         batch_size=batch_size, progress=progress, **options)
     rho_best = table["rho_best"][:num_images].astype(np.float64)

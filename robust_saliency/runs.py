@@ -28,6 +28,7 @@ from robust_saliency import (
     models,
     penalties,
     results,
+    run_folders,
     train_config,
     training,
 )
@@ -147,15 +148,6 @@ def _write_hparams(log_dir, config):
         hp.hparams(hparams, trial_id=os.path.basename(os.path.abspath(log_dir)))
 
 
-def saved_config_matches(saved, config):
-    """Whether a config saved in run.json/cohort.json is `config` (False for one this version
-    cannot read)."""
-    try:
-        return TrainConfig.from_json(saved) == config
-    except (TypeError, ValueError):  # not a configuration this version can make
-        return False
-
-
 def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "default",
           verbose: int | str = 1,
           extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, Any]:
@@ -185,7 +177,7 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
     scope = distribute.get_strategy(strategy)
     run_dir = distribute.worker_dir(run_dir) if strategy == "multi_worker" else run_dir
     run_json = os.path.join(run_dir, results.RUN_JSON)
-    source = data_record(config)
+    source = run_folders.data_record(config)
     record, finished = _earlier_record(config, run_dir, source)
     if finished:
         return record
@@ -231,7 +223,7 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
         raise TrainingDiverged(_diverged_message(record))
     with results.atomic_path(os.path.join(run_dir, results.MODEL_FILE)) as tmp:
         model.save(tmp)
-    record["trained_weights"] = save_weights(model, run_dir)
+    record["trained_weights"] = run_folders.save_weights(model, run_dir)
     last = record["history"][-1] if record["history"] else {}
     record.update(status="completed", finished=time.time(),
                   final={k: v for k, v in last.items() if isinstance(v, float)
@@ -248,13 +240,13 @@ def _earlier_record(config, run_dir, source):
     if not os.path.exists(run_json):
         return None, False
     record = results.read_json(run_json)
-    if not saved_config_matches(record.get("config", {}), config):
+    if not run_folders.saved_config_matches(record.get("config", {}), config):
         raise ValueError(f"{run_dir} holds a run of another configuration; choose another "
                          "--run_dir or delete that folder.")
-    check_same_data(record.get("data"), source, run_dir)
+    run_folders.check_same_data(record.get("data"), source, run_dir)
     if record.get("status") == "completed" and (
             os.path.exists(os.path.join(run_dir, results.MODEL_FILE))
-            or _has_weights(run_dir, record)):
+            or run_folders.has_weights(run_dir, record)):
         return record, True
     if record.get("status") == "diverged":
         raise TrainingDiverged(_diverged_message(record))
@@ -304,76 +296,3 @@ def _diverged_message(record):
     return (f"training diverged (loss {where.get('loss')}) in epoch {where.get('epoch', 0) + 1}, "
             f"batch {where.get('batch')}, lam={lam}; lower the learning "
             "rate or lambda.")
-
-
-def data_record(config):
-    """data.source_info of `config`'s dataset, after checking that the source holds the
-    training and validation images `config` asks for (DataNotFoundError if not)."""
-    d = config.data
-    data.check_available(d.dataset, "train", d.train_subset, d.data_dir)
-    data.check_available(d.dataset, "validation", d.val_subset, d.data_dir)
-    return data.source_info(d.dataset, d.data_dir)
-
-
-def check_same_data(saved, current, folder):
-    """Raises ValueError when a folder's recorded data source (run.json or cohort.json 'data')
-    is not the one `config` resolves to now: resuming would mix two datasets."""
-    keys = ("source", "sha1", "train_images", "validation_images")
-    if saved is None or all(saved.get(k) == current.get(k) for k in keys):
-        return
-    described = {k: saved.get(k) for k in keys}
-    raise ValueError(f"{folder} was made with {described} but the data now resolves to "
-                     f"{ {k: current.get(k) for k in keys} }; pass the original source with "
-                     "--data_dir, or choose another folder.")
-
-
-def _has_weights(run_dir, record):
-    """Whether a completed run keeps its trained weights (a committed folder has no
-    model.keras, but its weights file): then it is done, not to be retrained."""
-    return bool(record.get("trained_weights")) and os.path.exists(
-        os.path.join(run_dir, results.WEIGHTS_FILE))
-
-
-def save_weights(model, run_dir):
-    """Writes the trained network's weights to run_dir/WEIGHTS_FILE (atomically); returns
-    run.json's record of them ('trained_weights'): {'file': ..., 'sha256': ...}."""
-    path = os.path.join(run_dir, results.WEIGHTS_FILE)
-    with results.atomic_path(path) as tmp:
-        logits.logits_network(model).save_weights(tmp)
-    return {"file": results.WEIGHTS_FILE, "sha256": results.file_digest(path)}
-
-
-def saved_config(saved):
-    """The TrainConfig of a config dict saved in run.json or cohort.json."""
-    return TrainConfig.from_json(saved)
-
-
-def load_model(run_dir: str) -> training.RobustModel:
-    """The trained RobustModel of `run_dir`: its model.keras, else (a committed result folder)
-    the architecture rebuilt from run.json with the weights of WEIGHTS_FILE, checked against
-    the sha256 run.json recorded.
-
-    Raises:
-      FileNotFoundError: neither file is there.
-      ValueError: the weights file is not the one run.json recorded (sha256 mismatch).
-    """
-    path = os.path.join(run_dir, results.MODEL_FILE)
-    if os.path.exists(path):
-        return keras.models.load_model(path)
-    weights = os.path.join(run_dir, results.WEIGHTS_FILE)
-    record_path = os.path.join(run_dir, results.RUN_JSON)
-    record = results.read_json(record_path) if os.path.exists(record_path) else {}
-    if not _has_weights(run_dir, record):
-        raise FileNotFoundError(f"no trained model at {path} (nor weights recorded in "
-                                f"{record_path}); train it first (python -m experiments.train "
-                                "--run_dir=...).")
-    digest = results.file_digest(weights)
-    if digest != record["trained_weights"]["sha256"]:
-        raise ValueError(f"{weights} has sha256 {digest}, not the "
-                         f"{record['trained_weights']['sha256']} "
-                         f"recorded in {record_path}: the file was changed or is truncated; "
-                         "restore it (git checkout) or retrain the run.")
-    config = saved_config(record["config"]).replace(model={"weights": None})
-    model = build_model(config, steps_per_epoch=1)
-    logits.logits_network(model).load_weights(weights)
-    return model

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import tiny_cohort_spec
 
-from robust_saliency import cohort, results, runs
+from robust_saliency import cohort, results, run_folders, runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = tiny_cohort_spec().train
@@ -160,7 +160,7 @@ def test_committed_cohorts_load_and_still_resume(tmp_path, path, monkeypatch):
     refusing the folder."""
     found = results.read_json(path)
     # The data source is checked elsewhere (test_data); here the dataset need not be on disk.
-    monkeypatch.setattr(runs, "data_record", lambda config: found["data"])
+    monkeypatch.setattr(run_folders, "data_record", lambda config: found["data"])
     spec = cohort.CohortSpec.from_json(found)
     assert results.jsonable(spec.to_json()) == {k: v for k, v in found.items() if k != "data"}
     folder = str(tmp_path / "c")
@@ -172,9 +172,9 @@ def test_committed_cohorts_load_and_still_resume(tmp_path, path, monkeypatch):
     for run_json in run_jsons:
         config = results.read_json(run_json)["config"]
         lam, seed = config["penalty"]["lam"], config["seed"]
-        assert runs.saved_config_matches(config, spec.train.replace(penalty={"lam": lam},
+        assert run_folders.saved_config_matches(config, spec.train.replace(penalty={"lam": lam},
                                                                     seed=seed))
-        assert not runs.saved_config_matches(
+        assert not run_folders.saved_config_matches(
             config, spec.train.replace(penalty={"lam": lam + 1.0}, seed=seed))
         assert runs.TrainConfig.from_json(config).to_json() == config
 
@@ -188,7 +188,7 @@ def test_a_committed_cohort_reruns_with_every_member_done(tmp_path, monkeypatch)
     folder = str(tmp_path / "quick")
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("tb"))
     found = results.read_json(os.path.join(folder, results.COHORT_JSON))
-    monkeypatch.setattr(runs, "data_record", lambda config: found["data"])
+    monkeypatch.setattr(run_folders, "data_record", lambda config: found["data"])
     assert cohort.run(folder, cohort.CohortSpec.from_json(found)) == []
     preset = presets.override(presets.get("mnist_quick"), seeds=found["seeds"])
     assert cohort.run(folder, preset) == []
@@ -206,10 +206,10 @@ def _committed_copy(tiny_cohort, tmp_path):
 def test_a_committed_member_loads_from_its_weights_exactly(tiny_cohort, tmp_path):
     folder = _committed_copy(tiny_cohort, tmp_path)
     member = os.path.join(folder, "m00_lam1")
-    x = np.random.default_rng(0).uniform(0, 1, (5, *runs.load_model(
+    x = np.random.default_rng(0).uniform(0, 1, (5, *run_folders.load_model(
         os.path.join(tiny_cohort[0], "m00_lam1")).network.input_shape[1:])).astype("float32")
-    full = runs.load_model(os.path.join(tiny_cohort[0], "m00_lam1")).network(x)
-    rebuilt = runs.load_model(member).network(x)
+    full = run_folders.load_model(os.path.join(tiny_cohort[0], "m00_lam1")).network(x)
+    rebuilt = run_folders.load_model(member).network(x)
     np.testing.assert_array_equal(np.asarray(rebuilt), np.asarray(full))
     weights = os.path.join(member, results.WEIGHTS_FILE)
     with open(weights, "r+b") as f:  # one byte changed
@@ -218,10 +218,10 @@ def test_a_committed_member_loads_from_its_weights_exactly(tiny_cohort, tmp_path
         f.seek(-100, os.SEEK_END)
         f.write(bytes([byte[0] ^ 1]))
     with pytest.raises(ValueError, match="sha256.*restore it"):
-        runs.load_model(member)
+        run_folders.load_model(member)
     os.remove(weights)
     with pytest.raises(FileNotFoundError, match="no trained model"):
-        runs.load_model(member)
+        run_folders.load_model(member)
 
 
 @pytest.mark.slow

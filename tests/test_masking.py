@@ -15,7 +15,7 @@ from helpers import (
     write_hand_cohort,
 )
 
-from robust_saliency import claims, evaluation, masking, results, runs
+from robust_saliency import claims, evaluation, masking, results, run_folders, runs
 from robust_saliency.logits import logits_network
 
 BOX = (0.0, 1.0)
@@ -91,7 +91,7 @@ def _linear_member(folder, inflate, measured=16):
     os.makedirs(folder, exist_ok=True)
     record = {results.SCHEMA_KEY: results.SCHEMA_VERSION, "config": config.to_json(),
               "status": "completed",
-              "trained_weights": runs.save_weights(model, folder)}
+              "trained_weights": run_folders.save_weights(model, folder)}
     results.write_json(os.path.join(folder, results.RUN_JSON), record)
     x, _ = evaluation.validation_arrays(config, measured)
     w, b = linear_weights(network)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import models, results, runs, train_config, training
+from robust_saliency import models, results, run_folders, runs, train_config, training
 
 
 def test_parts_are_replaced_by_dicts_objects_or_dotted_names():
@@ -44,7 +44,7 @@ def test_a_saved_config_of_another_layout_is_refused_naming_the_upgrade():
     del partial["penalty"]["convention"]
     with pytest.raises(ValueError, match="missing fields penalty.convention"):
         runs.TrainConfig.from_json(partial)
-    assert not runs.saved_config_matches(flat, runs.TrainConfig())
+    assert not run_folders.saved_config_matches(flat, runs.TrainConfig())
 
 
 def test_each_part_names_its_own_problems():
@@ -69,7 +69,7 @@ def test_a_saved_config_from_a_newer_version_is_refused_not_half_read():
     saved = {**runs.TrainConfig().to_json(), "optimizer": {"learning_rate": 0.1, "nesterov": 1}}
     with pytest.raises(ValueError, match="unknown fields optimizer.nesterov"):
         runs.TrainConfig.from_json(saved)
-    assert not runs.saved_config_matches(saved, runs.TrainConfig())
+    assert not run_folders.saved_config_matches(saved, runs.TrainConfig())
 
 
 def test_a_model_round_trips_its_penalty_config_and_refuses_a_flat_one(tmp_path):
