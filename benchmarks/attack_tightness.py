@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import forward_flops, matmul_gflops, record  # noqa: E402
 from experiments import presets  # noqa: E402
-from robust_saliency import attacks, evaluation, results, run_folders  # noqa: E402
+from robust_saliency import attacks, evaluation, results, runs  # noqa: E402
 from robust_saliency.attacks import minimal_norm, through_foolbox, verify  # noqa: E402
 
 
@@ -121,7 +121,7 @@ def family_rows(best, families, reference):
 
 def measure(run_dir, num_images, gflops, chosen, previous, also=()):
     record_ = results.read_json(os.path.join(run_dir, results.RUN_JSON))
-    model = run_folders.load_model(run_dir)
+    model = runs.load_model(run_dir)
     x, _ = evaluation.validation_arrays(record_["config"], num_images)
     # One attack step: a forward pass and the gradient with respect to the input only (no
     # weight gradients), which for these layers costs about one more forward pass.

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import record  # noqa: E402
 from experiments import presets  # noqa: E402
-from robust_saliency import attacks, data, metrics, run_folders, runs  # noqa: E402
+from robust_saliency import attacks, data, metrics, runs  # noqa: E402
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
         data={"dataset": args.dataset}, penalty={"lam": 100.0}, schedule={"epochs": 1})
     with tempfile.TemporaryDirectory() as run_dir:
         runs.train(config, run_dir, verbose=0)
-        model = run_folders.load_model(run_dir)
+        model = runs.load_model(run_dir)
     x, _ = data.load_arrays(args.dataset, "validation", num_examples=args.images)
     metrics.measure(model, x[:10])  # trace once, outside the timing
     start = time.perf_counter()

@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from benchmarks.common import record  # noqa: E402
-from robust_saliency import attacks, data, evaluation, results, run_folders  # noqa: E402
+from robust_saliency import attacks, data, evaluation, results, run_folders, runs  # noqa: E402
 
 DEFAULT = "5x500@0.01"
 
@@ -45,7 +45,7 @@ def main():
     settings = [parse_setting(s) for s in [DEFAULT, *args.settings.split(",")]]
     config = results.read_json(os.path.join(args.run_dir, results.RUN_JSON))["config"]
     x, _ = evaluation.validation_arrays(config, args.images)
-    model = run_folders.load_model(args.run_dir)
+    model = runs.load_model(args.run_dir)
     bounds = data.bounds(run_folders.saved_config(config).data.dataset)
     rows, reference = [], None
     for text, options in zip([DEFAULT, *args.settings.split(",")], settings):

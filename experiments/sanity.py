@@ -31,13 +31,13 @@ def main(argv):
     del argv
     import numpy as np
 
-    from robust_saliency import evaluation, figure_inputs, results, run_folders, saliency
+    from robust_saliency import evaluation, figure_inputs, results, runs, saliency
 
     try:
         spec, members = figure_inputs.load(FLAGS.results_dir)
         at = figure_inputs.pick(members, FLAGS.member)
         run_dir = os.path.join(FLAGS.results_dir, str(members["run_dir"][at]))
-        model = run_folders.load_model(run_dir)
+        model = runs.load_model(run_dir)
         x, _ = evaluation.validation_arrays(spec["train"], FLAGS.num_images)
         rows = saliency.randomisation_check(model, x, seed=FLAGS.seed)
     except (ValueError, FileNotFoundError) as e:

@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags
 
-from robust_saliency import train_config
+from robust_saliency import train_config, upgrade
 
 PREFIX = "train."
 
@@ -66,7 +66,8 @@ def parse_flags(argv):
         name = arg.split("=", 1)[0].lstrip("-")
         if not arg.startswith("--") or name in flags.FLAGS:
             continue
-        likely = [PREFIX + v for v in train_config.likely(name.removeprefix(PREFIX))
+        likely = [PREFIX + v for v in train_config.likely(name.removeprefix(PREFIX),
+                                                          upgrade.FLAT_TRAIN_CONFIG)
                   if PREFIX + v in valid]
         if likely:
             sys.exit(f"error: unknown flag --{name}; the training settings are flags of their "

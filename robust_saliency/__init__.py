@@ -105,7 +105,7 @@ _API = {
     "TrainConfig": "train_config",
     "PenaltyConfig": "train_config",
     "train": "runs",
-    "load_model": "run_folders",
+    "load_model": "runs",
     "pretrained": "checkpoints",
     "CohortSpec": "cohort",
     "run_cohort": "cohort",
@@ -145,8 +145,7 @@ if TYPE_CHECKING:
     from robust_saliency.reports import compare_reports, report  # noqa: F401
     from robust_saliency.reproduce import compare_cohorts, reproduction_report  # noqa: F401
     from robust_saliency.results import read_json, read_table  # noqa: F401
-    from robust_saliency.run_folders import load_model  # noqa: F401
-    from robust_saliency.runs import train  # noqa: F401
+    from robust_saliency.runs import load_model, train  # noqa: F401
     from robust_saliency.saliency import (  # noqa: F401
         aggregated_alignments,
         integrated_gradients,

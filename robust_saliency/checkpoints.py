@@ -97,9 +97,9 @@ def pretrained(name: str, lam: float, seed: int = 0, *, dataset: str = "mnist",
         if member_seed == seed and math.isclose(member_lam, lam, rel_tol=1e-6):
             if not has_weights:
                 break
-            from robust_saliency import run_folders  # TensorFlow, needed only now
+            from robust_saliency import runs  # TensorFlow, needed only now
 
-            return run_folders.load_model(run_dir)
+            return runs.load_model(run_dir)
     available = ", ".join(f"lam={m_lam:g} seed={m_seed}" for m_lam, m_seed, _, w in every if w)
     raise FileNotFoundError(
         f"cohort {name!r} has no checkpoint for lam={lam:g}, seed={seed}; members with weights: "

@@ -301,7 +301,7 @@ def evaluate_run(run_dir, *, num_images=1000, attack_methods=attacks.PAPER,
     dataset = config.data.dataset
     run_folders.check_same_data(record.get("data"), data.source_info(dataset, config.data.data_dir),
                          run_dir)
-    model = run_folders.load_model(run_dir)
+    model = runs.load_model(run_dir)
     x, y = validation_arrays(config, num_images)
     meta = {"run_dir": os.path.abspath(run_dir), "dataset": dataset, "data": record.get("data"),
             "lam": config.penalty.lam, "split": "validation"}

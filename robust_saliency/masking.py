@@ -261,7 +261,7 @@ def check_member(run_dir, num_images, *, batch_size=100, progress=None, **option
     Returns:
       MASKING_JSON's content, plus 'skipped': whether it was there already.
     """
-    from robust_saliency import data, evaluation, run_folders
+    from robust_saliency import data, evaluation, run_folders, runs
 
     unknown = sorted(set(options) - set(ATTACK_OPTIONS))
     if unknown:
@@ -285,7 +285,7 @@ def check_member(run_dir, num_images, *, batch_size=100, progress=None, **option
     config = run_folders.saved_config(record["config"])
     pool, _ = evaluation.validation_arrays(config, measured)
     rho_decision = decision_based_distances(
-        run_folders.load_model(run_dir), pool[:num_images], data.bounds(config.data.dataset),
+        runs.load_model(run_dir), pool[:num_images], data.bounds(config.data.dataset),
         labels=table["pred"][:num_images] if "pred" in table else None, starts=pool,
         batch_size=batch_size, progress=progress, **options)
     rho_best = table["rho_best"][:num_images].astype(np.float64)

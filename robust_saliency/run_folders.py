@@ -1,14 +1,12 @@
-"""A run folder on disk: the configuration and data source its run.json records, its trained
-weights, and the model it holds (load_model). robust_saliency.runs trains into one.
+"""A run folder on disk: the configuration and data source its run.json records and its trained
+weights. robust_saliency.runs trains into one and loads its model back (runs.load_model).
 """
 
 from __future__ import annotations
 
 import os
 
-import keras
-
-from robust_saliency import data, logits, results, train_config, training
+from robust_saliency import data, logits, results, train_config
 
 
 def saved_config_matches(saved, config):
@@ -60,36 +58,3 @@ def save_weights(model, run_dir):
 def saved_config(saved):
     """The TrainConfig of a config dict saved in run.json or cohort.json."""
     return train_config.TrainConfig.from_json(saved)
-
-
-def load_model(run_dir: str) -> training.RobustModel:
-    """The trained RobustModel of `run_dir`: its model.keras, else (a committed result folder)
-    the architecture rebuilt from run.json with the weights of WEIGHTS_FILE, checked against
-    the sha256 run.json recorded.
-
-    Raises:
-      FileNotFoundError: neither file is there.
-      ValueError: the weights file is not the one run.json recorded (sha256 mismatch).
-    """
-    path = os.path.join(run_dir, results.MODEL_FILE)
-    if os.path.exists(path):
-        return keras.models.load_model(path)
-    weights = os.path.join(run_dir, results.WEIGHTS_FILE)
-    record_path = os.path.join(run_dir, results.RUN_JSON)
-    record = results.read_json(record_path) if os.path.exists(record_path) else {}
-    if not has_weights(run_dir, record):
-        raise FileNotFoundError(f"no trained model at {path} (nor weights recorded in "
-                                f"{record_path}); train it first (python -m experiments.train "
-                                "--run_dir=...).")
-    digest = results.file_digest(weights)
-    if digest != record["trained_weights"]["sha256"]:
-        raise ValueError(f"{weights} has sha256 {digest}, not the "
-                         f"{record['trained_weights']['sha256']} "
-                         f"recorded in {record_path}: the file was changed or is truncated; "
-                         "restore it (git checkout) or retrain the run.")
-    config = saved_config(record["config"]).replace(model={"weights": None})
-    from robust_saliency import runs
-
-    model = runs.build_model(config, steps_per_epoch=1)
-    logits.logits_network(model).load_weights(weights)
-    return model

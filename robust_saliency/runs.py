@@ -2,7 +2,9 @@
 
 `train(config, run_dir)` is the single code path behind `python -m experiments.train` and every
 member of a cohort. Rerunning it on the same folder resumes from the last completed epoch
-(keras.callbacks.BackupAndRestore) and returns at once for a finished or diverged run.
+(keras.callbacks.BackupAndRestore) and returns at once for a finished or diverged run;
+`load_model(run_dir)` loads the trained model back. What a run folder records (its
+configuration, data source and weights) is read and written by robust_saliency.run_folders.
 """
 
 from __future__ import annotations
@@ -296,3 +298,34 @@ def _diverged_message(record):
     return (f"training diverged (loss {where.get('loss')}) in epoch {where.get('epoch', 0) + 1}, "
             f"batch {where.get('batch')}, lam={lam}; lower the learning "
             "rate or lambda.")
+
+
+def load_model(run_dir: str) -> training.RobustModel:
+    """The trained RobustModel of `run_dir`: its model.keras, else (a committed result folder)
+    the architecture rebuilt from run.json with the weights of WEIGHTS_FILE, checked against
+    the sha256 run.json recorded.
+
+    Raises:
+      FileNotFoundError: neither file is there.
+      ValueError: the weights file is not the one run.json recorded (sha256 mismatch).
+    """
+    path = os.path.join(run_dir, results.MODEL_FILE)
+    if os.path.exists(path):
+        return keras.models.load_model(path)
+    weights = os.path.join(run_dir, results.WEIGHTS_FILE)
+    record_path = os.path.join(run_dir, results.RUN_JSON)
+    record = results.read_json(record_path) if os.path.exists(record_path) else {}
+    if not run_folders.has_weights(run_dir, record):
+        raise FileNotFoundError(f"no trained model at {path} (nor weights recorded in "
+                                f"{record_path}); train it first (python -m experiments.train "
+                                "--run_dir=...).")
+    digest = results.file_digest(weights)
+    if digest != record["trained_weights"]["sha256"]:
+        raise ValueError(f"{weights} has sha256 {digest}, not the "
+                         f"{record['trained_weights']['sha256']} "
+                         f"recorded in {record_path}: the file was changed or is truncated; "
+                         "restore it (git checkout) or retrain the run.")
+    config = run_folders.saved_config(record["config"]).replace(model={"weights": None})
+    model = build_model(config, steps_per_epoch=1)
+    logits.logits_network(model).load_weights(weights)
+    return model

@@ -172,14 +172,13 @@ def leaves():
     return tuple(found)
 
 
-def likely(name: str) -> list[str]:
-    """The leaves an unknown setting `name` probably means: the place of an older flat name
-    ('lr_schedule' -> 'schedule.kind') or a leaf of that last name ('lam' -> 'penalty.lam');
-    failing those, close spellings ('optimizer.momentun' -> 'optimizer.momentum')."""
-    from robust_saliency import upgrade
-
+def likely(name: str, renamed: typing.Mapping[str, str] | None = None) -> list[str]:
+    """The leaves an unknown setting `name` probably means: its entry in `renamed` (e.g. the flat
+    names of an older layout, robust_saliency.upgrade.FLAT_TRAIN_CONFIG: 'lr_schedule' ->
+    'schedule.kind') or a leaf of that last name ('lam' -> 'penalty.lam'); failing those, close
+    spellings ('optimizer.momentun' -> 'optimizer.momentum')."""
     valid = [leaf.name for leaf in leaves()]
-    exact = [upgrade.FLAT_TRAIN_CONFIG[name]] if name in upgrade.FLAT_TRAIN_CONFIG else []
+    exact = [renamed[name]] if renamed and name in renamed else []
     exact += [v for v in valid if v.rsplit(".", 1)[-1] == name]
     if exact:
         return list(dict.fromkeys(exact))

@@ -21,12 +21,12 @@ def load_model(spec):
     """
     import keras
 
-    from robust_saliency import checkpoints, run_folders
+    from robust_saliency import checkpoints, runs
 
     if spec.endswith(".keras") and os.path.isfile(spec):
         return keras.models.load_model(spec)
     if os.path.isdir(spec):
-        return run_folders.load_model(spec)
+        return runs.load_model(spec)
     parts = spec.split(":")
     if len(parts) in (2, 3) and not os.path.exists(spec):
         try:

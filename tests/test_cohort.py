@@ -206,10 +206,10 @@ def _committed_copy(tiny_cohort, tmp_path):
 def test_a_committed_member_loads_from_its_weights_exactly(tiny_cohort, tmp_path):
     folder = _committed_copy(tiny_cohort, tmp_path)
     member = os.path.join(folder, "m00_lam1")
-    x = np.random.default_rng(0).uniform(0, 1, (5, *run_folders.load_model(
+    x = np.random.default_rng(0).uniform(0, 1, (5, *runs.load_model(
         os.path.join(tiny_cohort[0], "m00_lam1")).network.input_shape[1:])).astype("float32")
-    full = run_folders.load_model(os.path.join(tiny_cohort[0], "m00_lam1")).network(x)
-    rebuilt = run_folders.load_model(member).network(x)
+    full = runs.load_model(os.path.join(tiny_cohort[0], "m00_lam1")).network(x)
+    rebuilt = runs.load_model(member).network(x)
     np.testing.assert_array_equal(np.asarray(rebuilt), np.asarray(full))
     weights = os.path.join(member, results.WEIGHTS_FILE)
     with open(weights, "r+b") as f:  # one byte changed
@@ -218,10 +218,10 @@ def test_a_committed_member_loads_from_its_weights_exactly(tiny_cohort, tmp_path
         f.seek(-100, os.SEEK_END)
         f.write(bytes([byte[0] ^ 1]))
     with pytest.raises(ValueError, match="sha256.*restore it"):
-        run_folders.load_model(member)
+        runs.load_model(member)
     os.remove(weights)
     with pytest.raises(FileNotFoundError, match="no trained model"):
-        run_folders.load_model(member)
+        runs.load_model(member)
 
 
 @pytest.mark.slow

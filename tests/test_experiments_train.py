@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import run_folders
+from robust_saliency import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--preset=mnist_quick", "--train.data.dataset=synthetic", "--train.data.train_subset=400",
@@ -135,7 +135,7 @@ def test_train_command_end_to_end(resumed_run, capsys):
     assert config["schedule"] == {**config["schedule"], "kind": "step", "decay_epochs": 1,
                                   "decay_factor": 0.5}
     assert "tensorflow" in record["versions"]
-    model = run_folders.load_model(run_dir)
+    model = runs.load_model(run_dir)
     assert model.penalty.lam == 10.0
     # Loaded with its optimizer state: 150 steps taken over both processes, so the step
     # schedule is at 0.004 / 2^3.

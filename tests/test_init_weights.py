@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import data, data_sources, models, results, run_folders, runs
+from robust_saliency import data, data_sources, models, results, runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # small_bn_net: batch norm, so the moving statistics must come along too.
@@ -50,7 +50,7 @@ def _images():
 def test_a_fine_tune_starts_exactly_at_its_source_and_records_it(source_run, tmp_path,
                                                                   as_file):
     path = os.path.join(source_run, results.WEIGHTS_FILE) if as_file else source_run
-    source = run_folders.load_model(source_run).network
+    source = runs.load_model(source_run).network
     start = _LogitsAtStart(_images())
     config = SOURCE.replace(penalty={"lam": 10.0}, model={"init_weights": path},
                             optimizer={"learning_rate": 0.01})
@@ -64,7 +64,7 @@ def test_a_fine_tune_starts_exactly_at_its_source_and_records_it(source_run, tmp
     assert saved["init_weights"] == record["init_weights"]
     assert saved["config"]["model"]["init_weights"] == path
     # ... and it trained from there: its weights moved.
-    tuned = run_folders.load_model(str(tmp_path / "fine")).network
+    tuned = runs.load_model(str(tmp_path / "fine")).network
     assert not np.array_equal(np.asarray(tuned(_images(), training=False)), start.logits)
 
 

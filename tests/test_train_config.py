@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import models, results, run_folders, runs, train_config, training
+from robust_saliency import models, results, run_folders, runs, train_config, training, upgrade
 
 
 def test_parts_are_replaced_by_dicts_objects_or_dotted_names():
@@ -103,7 +103,8 @@ def test_robust_model_takes_a_penalty_config_or_its_field_names_not_both():
 
 def test_likely_names_an_old_flat_name_a_bare_leaf_or_a_close_spelling():
     # One mechanism answers both TrainConfig.replace and the command-line flags.
-    assert train_config.likely("lr_schedule") == ["schedule.kind"]  # older flat name
+    old_names = upgrade.FLAT_TRAIN_CONFIG
+    assert train_config.likely("lr_schedule", old_names) == ["schedule.kind"]  # a renamed one
     assert train_config.likely("lam") == ["penalty.lam"]  # a leaf's last name
     assert train_config.likely("momentun") == ["optimizer.momentum"]  # close spelling
     assert train_config.likely("optimizer.momentun")[0] == "optimizer.momentum"

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from robust_saliency import models, results, run_folders, runs, training
+from robust_saliency import models, results, runs, training
 
 
 @pytest.mark.parametrize("values, patience, max_decays, expected", [
@@ -78,7 +78,7 @@ def test_plateau_run_stops_early_and_a_run_cut_after_its_last_epoch_resumes_done
     assert [h["epoch"] for h in record["history"]] == [1, 2, 3]  # nothing trained again
     np.testing.assert_allclose([h["learning_rate"] for h in record["history"]],
                                [1e-9, 1e-9, 1e-10], rtol=1e-6)
-    for saved, kept in zip(run_folders.load_model(run_dir).network.weights, seen["weights"]):
+    for saved, kept in zip(runs.load_model(run_dir).network.weights, seen["weights"]):
         np.testing.assert_array_equal(saved.numpy(), kept)
 
 
@@ -104,7 +104,7 @@ def test_a_completed_run_without_its_model_file_trains_afresh(tmp_path):
     first = runs.train(config, run_dir, verbose=0)
     os.remove(os.path.join(run_dir, "model.keras"))
     assert runs.train(config, run_dir, verbose=0) == first  # the weights file: done
-    run_folders.load_model(run_dir)
+    runs.load_model(run_dir)
     os.remove(os.path.join(run_dir, results.WEIGHTS_FILE))
     stale_table = os.path.join(run_dir, results.PER_IMAGE_CSV)
     results.write_table(stale_table, {"label": np.zeros(3)})  # an evaluation of the lost model

@@ -17,7 +17,7 @@ from helpers import (
     write_current_cohort,
 )
 
-from robust_saliency import cohort, models, results, run_folders, training, upgrade
+from robust_saliency import cohort, models, results, runs, training, upgrade
 
 
 def test_the_oldest_layout_upgrades_to_what_the_current_code_writes_once(tmp_path):
@@ -49,7 +49,7 @@ def test_an_old_folder_is_refused_naming_the_command(tmp_path):
     downgrade_to_oldest_layout(folder, member)
     command = f"with: python -m experiments.upgrade_results {os.path.abspath(folder)}"
     for read in (lambda: cohort.read(folder), lambda: cohort.run(folder, spec),
-                 lambda: run_folders.load_model(member)):
+                 lambda: runs.load_model(member)):
         with pytest.raises(results.OldLayoutError, match="older layout") as error:
             read()
         assert str(error.value).endswith(command)  # a member's names its cohort
