@@ -1,6 +1,9 @@
 """Random streams that belong to an image: keyed by the seed and the image's pixels alone."""
 
+import hashlib
+
 import numpy as np
+import pytest
 
 from robust_saliency import image_seeds
 
@@ -39,3 +42,21 @@ def test_keys_are_non_negative_int64_and_equal_images_share_them():
     assert seeds.shape == (3, 2) and seeds.dtype == np.int64
     np.testing.assert_array_equal(seeds[:, 0], 5)
     np.testing.assert_array_equal(seeds[:, 1], keys[:3])
+
+
+def test_fabs_restart_streams_keep_the_key_their_distances_were_drawn_with():
+    # FAB's committed distances were drawn from blake2b keys: changing the hash would change
+    # every restart's noise, and so the distances.
+    x = _images(2)
+    expected = int.from_bytes(hashlib.blake2b(x[1].tobytes(), digest_size=8).digest(), "little")
+    keys = image_seeds.keys(x, digest="blake2b")
+    assert keys.dtype == np.uint64 and int(keys[1]) == expected
+    drawn = image_seeds.generators(3, x, stream=(1,), digest="blake2b")[1].random(4)
+    np.testing.assert_array_equal(drawn, np.random.default_rng([3, 1, expected]).random(4))
+    other_restart = image_seeds.generators(3, x, stream=(2,), digest="blake2b")[1].random(4)
+    assert not np.array_equal(drawn, other_restart)
+
+
+def test_an_unknown_digest_is_refused():
+    with pytest.raises(ValueError, match="'sha256' or 'blake2b'"):
+        image_seeds.keys(_images(1), digest="md5")

@@ -24,7 +24,6 @@ restarts, optional early-exit chunks and the final search, and returns candidate
 the caller verifies (attacks.verify).
 """
 
-import hashlib
 import typing
 
 import numpy as np
@@ -271,12 +270,14 @@ def compiled_attack(network):
 
 def _random_starts(x, best_norm, radius, seed, restart, bounds):
     """x plus Gaussian noise of norm min(radius, best distance) / 2 (the paper's restarts),
-    clipped to the box; each image's noise is drawn from a generator seeded by its own bytes,
-    `seed` and `restart`."""
+    clipped to the box; each image's noise is its own (image_seeds: `seed`, `restart` and the
+    image's pixels)."""
+    from robust_saliency import image_seeds
+
     starts = np.empty_like(x)
-    for i, image in enumerate(x):
-        key = int.from_bytes(hashlib.blake2b(image.tobytes(), digest_size=8).digest(), "little")
-        noise = np.random.default_rng([seed, restart, key]).standard_normal(image.shape)
+    rngs = image_seeds.generators(seed, x, stream=(restart,), digest="blake2b")
+    for i, (image, rng) in enumerate(zip(x, rngs)):
+        noise = rng.standard_normal(image.shape)
         scale = min(radius, float(best_norm[i])) / 2 / np.linalg.norm(noise)
         starts[i] = np.clip(image + scale * noise, *bounds)
     return starts
