@@ -20,6 +20,7 @@ def field(default, help):
 
 
 def check_problems(problems, owner):
+    """Raises one ConfigError listing every problem found in `owner`, if there is any."""
     if problems:
         raise ConfigError(f"invalid {owner}: " + "; ".join(problems))
 
@@ -30,6 +31,8 @@ def label(part, name):
 
 
 def at_least(problems, obj, part, names, low, *, optional=False):
+    """Adds a problem for each field of `names` of `obj` below `low` (None allowed if
+    `optional`), named by its dotted name under `part`."""
     for name in names:
         value = getattr(obj, name)
         if value is None and optional:
