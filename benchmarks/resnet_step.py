@@ -90,7 +90,7 @@ def tf_step(form):
     from experiments import presets
     from robust_saliency import runs
 
-    config = presets.fashion_resnet().train.replace(
+    config = presets.get("fashion_resnet").train.replace(
         model={"init_weights": None}, penalty={"lam": 0.0 if form == "plain" else LAM})
     assert (config.batch_size, config.penalty.batch_size, config.optimizer.learning_rate,
             config.optimizer.momentum, config.optimizer.weight_decay) == (
