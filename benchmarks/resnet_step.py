@@ -78,6 +78,21 @@ def timed(run, *, steps, repeats, warmup):
     return wall, cpu
 
 
+def preset_config(form):
+    """fashion_resnet's training configuration for `form` (lambda 0 for the plain step), from
+    scratch; an error if its settings no longer match the ones the PyTorch step copies."""
+    from experiments import presets
+
+    config = presets.get("fashion_resnet").train.replace(
+        model={"init_weights": None}, penalty={"lam": 0.0 if form == "plain" else LAM})
+    settings = (config.batch_size, config.penalty.batch_size, config.optimizer.learning_rate,
+                config.optimizer.momentum, config.optimizer.weight_decay)
+    if settings != (BATCH, PENALTY_BATCH, LR, MOMENTUM, WEIGHT_DECAY):
+        raise ValueError(f"fashion_resnet's settings changed to {settings}: update the "
+                         "constants of benchmarks/resnet_step.py that the PyTorch step copies")
+    return config
+
+
 def tf_step(form):
     """The form's compiled step: a function of one (images, labels) batch, as step_seconds calls
     it (the mirrored one splits the batch between its replicas as a distributed dataset does)."""
@@ -87,14 +102,9 @@ def tf_step(form):
         distribute.split_cpu(REPLICAS)  # before TensorFlow's first operation
     import keras
 
-    from experiments import presets
     from robust_saliency import runs
 
-    config = presets.get("fashion_resnet").train.replace(
-        model={"init_weights": None}, penalty={"lam": 0.0 if form == "plain" else LAM})
-    assert (config.batch_size, config.penalty.batch_size, config.optimizer.learning_rate,
-            config.optimizer.momentum, config.optimizer.weight_decay) == (
-        BATCH, PENALTY_BATCH, LR, MOMENTUM, WEIGHT_DECAY), "fashion_resnet's settings changed"
+    config = preset_config(form)
     keras.utils.set_random_seed(0)
     strategy = distribute.get_strategy("mirrored" if form == "mirrored" else "default")
     with strategy.scope():
