@@ -11,7 +11,7 @@ momentum 0.999) as the fashion_resnet preset trains it, in four forms:
   torch     PyTorch eager double backprop (autograd.grad(..., create_graph=True)) of the same
             network, optimiser, weight decay and penalty, when torch is importable.
 
-    python -m benchmarks.resnet_step [--processes=5] [--steps=40] [--repeats=3] [--quick]
+    python -m benchmarks.resnet_step [--processes=5] [--steps=40] [--repeats=3] [--fit] [--quick]
 
 Each measurement is a fresh process (`--child=<form>`): the mirrored form's logical devices are
 fixed when TensorFlow starts, and no form inherits another's threads or allocator. A child warms
@@ -21,7 +21,10 @@ median seconds per step, wall and CPU (process_time, all threads). The parent la
 in turn (plain, double, mirrored, torch, plain, ...), so that a slow phase of a shared machine
 hits all alike, and records each process's median, their median, min and max; the ratios (of
 the medians); the double-backprop FLOP rate against the float32 matmul rate
-(common.matmul_gflops, measured once per round while no child runs).
+(common.matmul_gflops, measured once per round while no child runs). With --fit a child
+instead times whole `fit` epochs of `steps` batches (after one warm-up epoch), fed as the cohort
+feeds them (data.make_dataset, shuffled full batches; Keras splits each between the replicas),
+PyTorch a loop over the same batches: what a training run pays per step beyond the step itself.
 
 FLOPs: profile_train_step.step_flops, convolutions and Dense only: each layer's forward
 multiply-adds x 2, times 6 passes (5 for the first layer, whose input gradient plain backprop
@@ -93,9 +96,8 @@ def preset_config(form):
     return config
 
 
-def tf_step(form):
-    """The form's compiled step: a function of one (images, labels) batch, as step_seconds calls
-    it (the mirrored one splits the batch between its replicas as a distributed dataset does)."""
+def tf_model(form):
+    """The form's compiled RobustModel, built in its strategy's scope, with its train function."""
     from robust_saliency import distribute
 
     if form == "mirrored":
@@ -110,15 +112,32 @@ def tf_step(form):
     with strategy.scope():
         model = runs.build_model(config)
     model.make_train_function()
+    return model
+
+
+def tf_step(form):
+    """The form's compiled step: a function of one (images, labels) batch, as step_seconds calls
+    it (the mirrored one splits the batch between its replicas as a distributed dataset does)."""
+    model = tf_model(form)
     if form != "mirrored":
         return lambda data: model.train_function([data])
-    share = BATCH // REPLICAS
+    share, strategy = BATCH // REPLICAS, model.distribute_strategy
 
     def split(data):
         return strategy.experimental_distribute_values_from_function(
             lambda ctx: tuple(t[ctx.replica_id_in_sync_group * share:][:share] for t in data))
 
     return lambda data: model.train_function([split(data)])
+
+
+def tf_fit_epoch(form, x, y):
+    """One `fit` epoch of the form's model over (x, y), fed as the cohort feeds it
+    (data.make_dataset: shuffled full batches of BATCH, split between the replicas by Keras)."""
+    from robust_saliency import data
+
+    model = tf_model(form)
+    dataset = data.make_dataset(x, y, BATCH, shuffle=True, drop_remainder=True)
+    return lambda: model.fit(dataset, epochs=1, verbose=0)
 
 
 def torch_resnet20():
@@ -161,7 +180,8 @@ def torch_resnet20():
 
 
 def torch_step(x, y):
-    """PyTorch eager double-backprop step on one batch, as train_step.torch_step for small_net."""
+    """PyTorch eager double-backprop step on batch i of x, as train_step.torch_step for
+    small_net."""
     # triton, the GPU kernel compiler of PyPI's CUDA wheels, crashes this process when torch
     # probes for it (its LLVM beside TensorFlow's, which `import benchmarks` loads): hidden, as
     # an eager CPU step never uses it.
@@ -172,10 +192,11 @@ def torch_step(x, y):
     torch.manual_seed(0)
     net = torch_resnet20().train()
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
-    images, labels = torch.tensor(np.transpose(x, (0, 3, 1, 2)).copy()), torch.tensor(y)
+    images = torch.tensor(np.transpose(x, (0, 3, 1, 2)).copy()).split(BATCH)
+    labels = torch.tensor(y).split(BATCH)
 
-    def step():
-        torch_double_backprop_step(net, opt, images, labels,
+    def step(i=0):
+        torch_double_backprop_step(net, opt, images[i], labels[i],
                                    penalty_scale=LAM / PENALTY_BATCH**2,
                                    weight_decay=WEIGHT_DECAY)
 
@@ -183,23 +204,37 @@ def torch_step(x, y):
 
 
 def child(form, args):
-    """Times one form in this process and prints its result as one JSON line."""
-    x, y = mnist_like(BATCH)
-    step = torch_step(x, y) if form == "torch" else tf_step(form)
+    """Times one form in this process and prints its result as one JSON line: seconds per step
+    of `steps` calls on one batch or, with --fit, of `fit` epochs of `steps` batches."""
+    if args.fit:
+        x, y = mnist_like(BATCH * args.steps)
+        if form == "torch":
+            step = torch_step(x, y)
+            epoch = lambda: [step(i) for i in range(args.steps)]  # noqa: E731
+        else:
+            epoch = tf_fit_epoch(form, x, y)
+        wall, cpu = timed(lambda n: [epoch() for _ in range(n)], steps=1, repeats=args.repeats,
+                          warmup=1)
+        wall, cpu = np.divide(wall, args.steps), np.divide(cpu, args.steps)
+    else:
+        x, y = mnist_like(BATCH)
+        step = torch_step(x, y) if form == "torch" else tf_step(form)
 
-    def run(n):
-        if form != "torch":
-            return step_seconds(step, x, y, steps=n, repeats=1, warmup=0)
-        for _ in range(n):
-            step()
+        def run(n):
+            if form != "torch":
+                return step_seconds(step, x, y, steps=n, repeats=1, warmup=0)
+            for _ in range(n):
+                step()
 
-    wall, cpu = timed(run, steps=args.steps, repeats=args.repeats, warmup=args.warmup)
+        wall, cpu = timed(run, steps=args.steps, repeats=args.repeats, warmup=args.warmup)
     print(json.dumps({"form": form, "wall": float(np.median(wall)), "cpu": float(np.median(cpu))}))
 
 
 def launch(form, args):
     command = [sys.executable, "-m", "benchmarks.resnet_step", f"--child={form}",
                f"--steps={args.steps}", f"--repeats={args.repeats}", f"--warmup={args.warmup}"]
+    if args.fit:
+        command.append("--fit")
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -237,11 +272,15 @@ def report(results, gflops, args):
     notes.append(f"double-backprop step {flops / 1e9:.2f} GFLOP (module docstring): {rates} of "
                  f"the float32 matmul rate {peak:.0f} GFLOP/s (median of "
                  + ", ".join(f"{g:.0f}" for g in gflops) + ", one per round)")
-    notes.append(f"each process: {args.warmup} warm-up steps, then the median of {args.repeats} "
-                 f"repeats of {args.steps} steps; CPU ms: median over processes of process_time "
-                 "per step")
-    title = (f"resnet_step, ResNet-20 28x28x1, batch {BATCH}, lambda={LAM:g}, "
-             f"{len(wall['plain'])} fresh processes per form, interleaved")
+    timing = (f"one warm-up epoch, then the median of {args.repeats} `fit` epochs of "
+              f"{args.steps} batches (PyTorch: a loop over the same batches)" if args.fit else
+              f"{args.warmup} warm-up steps, then the median of {args.repeats} repeats of "
+              f"{args.steps} steps")
+    notes.append(f"each process: {timing}; CPU ms: median over processes of process_time per "
+                 "step")
+    title = (f"resnet_step{' in a fit epoch' if args.fit else ''}, ResNet-20 28x28x1, batch "
+             f"{BATCH}, lambda={LAM:g}, {len(wall['plain'])} fresh processes per form, "
+             "interleaved")
     header = ["step", "per-process medians ms", "median ms", "min-max ms", "CPU ms",
               "ratio to plain"]
     if args.quick:
@@ -257,6 +296,8 @@ def main():
     parser.add_argument("--processes", type=int, default=5, help="fresh processes per form")
     for name, default in (("steps", 40), ("repeats", 3), ("warmup", 5)):
         parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--fit", action="store_true",
+                        help="time `fit` epochs of `steps` batches instead of single steps")
     parser.add_argument("--quick", action="store_true", help="smoke run; records nothing")
     parser.add_argument("--child", choices=tuple(FORMS), help=argparse.SUPPRESS)
     args = parser.parse_args()
