@@ -32,18 +32,12 @@ STEPS, REPEATS, WARMUP = 30, 3, 5
 def child():
     """Times the step in this process and prints one JSON line, with the float32 matmul rate
     measured in the same process just before and after."""
-    import keras
-
     from benchmarks import train_step
     from benchmarks.common import matmul_gflops, mnist_like
     from benchmarks.resnet_step import timed
-    from robust_saliency import models, training
 
     x, y = mnist_like(train_step.BATCH)
-    keras.utils.set_random_seed(0)
-    model = training.RobustModel(models.small_net(), lam=train_step.LAM, convention="batch_mean",
-                                 batch_size=train_step.BATCH, weight_decay=train_step.WEIGHT_DECAY)
-    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
+    model = train_step.small_net_model(train_step.LAM)
     model.make_train_function()
     step = lambda data: model.train_function([data])  # noqa: E731 (what `fit` calls per batch)
     before = matmul_gflops()

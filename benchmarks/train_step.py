@@ -59,11 +59,18 @@ def step_seconds(step, x, y, *, steps, repeats, warmup=5):
     return times
 
 
-def keras_step_seconds(x, y, *, lam, jit, steps, repeats):
+def small_net_model(lam):
+    """The benchmarks' compiled small_net RobustModel at `lam` (seed 0, batch-mean penalty,
+    SGD with momentum): the one every small_net step and epoch row times."""
     keras.utils.set_random_seed(0)
     model = training.RobustModel(models.small_net(), lam=lam, convention="batch_mean",
                                  batch_size=BATCH, weight_decay=WEIGHT_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
+    return model
+
+
+def keras_step_seconds(x, y, *, lam, jit, steps, repeats):
+    model = small_net_model(lam)
     return step_seconds(compiled_step(model, jit), x, y, steps=steps, repeats=repeats)
 
 
@@ -72,10 +79,7 @@ def keras_fit_epoch(x, y, *, lam, arrays=False):
     callbacks) in seconds per step, after a warm-up epoch that pays for tracing: on
     data.make_dataset's pipeline, as the jobs feed it, or with `arrays` on the numpy arrays
     themselves (Keras' own pipeline, as a user's script may)."""
-    keras.utils.set_random_seed(0)
-    model = training.RobustModel(models.small_net(), lam=lam, convention="batch_mean",
-                                 batch_size=BATCH, weight_decay=WEIGHT_DECAY)
-    model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9))
+    model = small_net_model(lam)
     dataset = None if arrays else data.make_dataset(x, y, BATCH)
 
     def epoch():
