@@ -5,9 +5,13 @@ momentum 0.999) as the fashion_resnet preset trains it, in four forms:
   double    double backprop as shipped: runs.build_model of fashion_resnet's TrainConfig at
             lambda = 10 (batch-mean penalty, B fixed at 16 by the preset; SGD lr 1e-4, momentum
             0.99; weight decay 1e-4), batch 32;
-  mirrored  the same under MirroredStrategy over two logical CPU devices (distribute.split_cpu),
-            global batch 32 as 2 x 16, as `experiments.cohort --preset=fashion_resnet
-            --strategy=mirrored --cpu_replicas=2` trains it;
+  mirrored  the same under MirroredStrategy over two logical CPU devices, global batch 32 as
+            2 x 16, kernels on one thread each (train_process.split_cpu_single_threaded), as
+            `experiments.cohort --preset=fashion_resnet --strategy=mirrored --cpu_replicas=2`
+            trains it;
+  mirrored_pool  the mirrored form with TensorFlow's default intra-op pool (a thread per core),
+            shared by the replicas' kernels: how the cohort trained before it trained apart
+            (train_process's module doc); with --fit only;
   torch     PyTorch eager double backprop (autograd.grad(..., create_graph=True)) of the same
             network, optimiser, weight decay and penalty, when torch is importable.
 
@@ -61,6 +65,7 @@ from benchmarks.train_step import step_seconds  # noqa: E402
 
 FORMS = {"plain": "plain step, lambda=0 (baseline)", "double": "double backprop as shipped",
          "mirrored": "double backprop, MirroredStrategy 2 x 16",
+         "mirrored_pool": "the same, replicas sharing the default kernel pool",
          "torch": "PyTorch eager double backprop"}
 BATCH, REPLICAS = 32, 2
 # fashion_resnet's settings, written out for the PyTorch step; the TensorFlow children take them
@@ -98,17 +103,20 @@ def preset_config(form):
 
 def tf_model(form):
     """The form's compiled RobustModel, built in its strategy's scope, with its train function."""
-    from robust_saliency import distribute
+    from robust_saliency import distribute, train_process
 
+    # Both before TensorFlow's first operation.
     if form == "mirrored":
-        distribute.split_cpu(REPLICAS)  # before TensorFlow's first operation
+        train_process.split_cpu_single_threaded(REPLICAS)
+    elif form == "mirrored_pool":
+        distribute.split_cpu(REPLICAS)
     import keras
 
     from robust_saliency import runs
 
     config = preset_config(form)
     keras.utils.set_random_seed(0)
-    strategy = distribute.get_strategy("mirrored" if form == "mirrored" else "default")
+    strategy = distribute.get_strategy("mirrored" if form.startswith("mirrored") else "default")
     with strategy.scope():
         model = runs.build_model(config)
     model.make_train_function()
@@ -119,7 +127,7 @@ def tf_step(form):
     """The form's compiled step: a function of one (images, labels) batch, as step_seconds calls
     it (the mirrored one splits the batch between its replicas as a distributed dataset does)."""
     model = tf_model(form)
-    if form != "mirrored":
+    if not form.startswith("mirrored"):
         return lambda data: model.train_function([data])
     share, strategy = BATCH // REPLICAS, model.distribute_strategy
 
@@ -258,6 +266,9 @@ def report(results, gflops, args):
     ratio = mid["double"] / mid["plain"]
     notes = [goal("double backprop / plain", ratio, ratio <= 2.4, "<= 2.4"),
              f"mirrored / single-device double backprop = {mid['mirrored'] / mid['double']:.2f}"]
+    if "mirrored_pool" in mid:
+        notes.append("mirrored sharing the default pool / mirrored as shipped = "
+                     f"{mid['mirrored_pool'] / mid['mirrored']:.2f}")
     if "torch" in mid:
         ratio = mid["double"] / mid["torch"]
         notes.append(goal("ours / PyTorch", ratio, ratio < 1.0, "< 1.0") + f" (PyTorch: "
@@ -305,7 +316,8 @@ def main():
         args.processes, args.steps, args.repeats, args.warmup = 2, 3, 1, 2
     if args.child:
         return child(args.child, args)
-    forms = [f for f in FORMS if f != "torch" or importlib.util.find_spec("torch")]
+    forms = [f for f in FORMS if (f != "torch" or importlib.util.find_spec("torch"))
+             and (f != "mirrored_pool" or args.fit)]
     results, gflops = {form: [] for form in forms}, []
     for i in range(args.processes):
         for form in forms:

@@ -17,31 +17,15 @@ import os
 import sys
 
 import robust_saliency  # noqa: F401, E402 - chooses the kernels before TensorFlow loads
+from robust_saliency import environment
 
 _VERBOSE = any(a == "-v" or a.startswith(("--verbosity", "-v=")) for a in sys.argv[1:])
-
-
-def _import_tensorflow_quietly():
-    """TensorFlow's C++ libraries log through absl before anything can configure absl (the
-    "All log messages before absl::InitializeLog()" banner, oneDNN and CUDA-stub lines, which
-    TF_CPP_MIN_LOG_LEVEL does not reach), so the file descriptor of stderr points to /dev/null
-    while they load. An import error still shows: it is raised after stderr is back."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                import tensorflow  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 if not _VERBOSE:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        _import_tensorflow_quietly()
+        environment.import_tensorflow_quietly()
 
 
 def quiet_logs():

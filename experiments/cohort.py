@@ -35,9 +35,9 @@ flags.DEFINE_bool("explanation_metrics", None, "Also the explanation-quality met
                   "the preset's); switched on for a measured cohort, only their columns run.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy for training each member.")
-flags.DEFINE_integer("cpu_replicas", None, "Split the CPU into this many logical devices, so "
-                     "--strategy=mirrored trains that many replicas without GPUs (default: one "
-                     "CPU device).", lower_bound=1)
+flags.DEFINE_integer("cpu_replicas", None, "With --strategy=mirrored on a machine without GPUs: "
+                     "train each member on this many logical CPU devices, in a child process with "
+                     "one thread per kernel (default: one CPU device).", lower_bound=1)
 
 
 def spec_from_flags():
@@ -64,10 +64,8 @@ def _say(message, end="\n"):
 
 def main(argv):
     del argv
-    from robust_saliency import attacks, cohort, distribute
+    from robust_saliency import attacks, cohort
 
-    if FLAGS.cpu_replicas:
-        distribute.split_cpu(FLAGS.cpu_replicas)  # before TensorFlow's first operation
     try:
         spec = spec_from_flags()
         if FLAGS.print_preset:
@@ -80,7 +78,7 @@ def main(argv):
         print(experiments.banner(spec.train.data.dataset, spec.train.data.data_dir), flush=True)
         members = [int(m) for m in FLAGS.members] if FLAGS.members else None
         ran = cohort.run(results_dir, spec, members=members, shard=FLAGS.shard, progress=_say,
-                         strategy=FLAGS.strategy)
+                         strategy=FLAGS.strategy, cpu_replicas=FLAGS.cpu_replicas)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     _, table = cohort.read(results_dir)

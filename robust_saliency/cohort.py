@@ -189,7 +189,8 @@ def _evaluated(run_dir, spec):
 
 def run_cohort(results_dir: str, spec: CohortSpec, *, members: Sequence[int] | None = None,
                shard: str | None = None, progress: Callable[..., object] | None = None,
-               train_verbose: int | str = 2, strategy: str = "default") -> list[tuple[int, str]]:
+               train_verbose: int | str = 2, strategy: str = "default",
+               cpu_replicas: int | None = None) -> list[tuple[int, str]]:
     """Trains and evaluates the chosen members of `spec` into `results_dir`, then gathers.
 
     Args:
@@ -201,12 +202,18 @@ def run_cohort(results_dir: str, spec: CohortSpec, *, members: Sequence[int] | N
         counts images, '\\n' when it is done).
       train_verbose: Keras verbosity while training (2: one line per epoch).
       strategy: distribute.STRATEGIES name used to train each member.
+      cpu_replicas: with strategy 'mirrored' on a machine without GPUs, the number of logical
+        CPU devices to train on; each member then trains in a child process with one thread per
+        kernel (train_process.train_apart), and is measured in this one.
 
     Returns:
       The stages this call ran, as (member, stage) pairs; empty when everything existed.
     """
-    from robust_saliency import evaluation, runs
+    from robust_saliency import evaluation, runs, train_process
 
+    if cpu_replicas is not None and strategy != "mirrored":
+        raise ValueError(f"cpu_replicas={cpu_replicas} needs strategy 'mirrored' (it is "
+                         f"{strategy!r}): the replicas are what the mirrored strategy trains")
     say = progress or (lambda message, end="\n": None)
     everyone = member_list(spec.lambdas, spec.seeds)
     chosen = select_members(len(everyone), members, shard)
@@ -227,7 +234,11 @@ def run_cohort(results_dir: str, spec: CohortSpec, *, members: Sequence[int] | N
             say(f"{head}: training")
             ran.append((m, "train"))
         try:
-            runs.train(config, run_dir, strategy=strategy, verbose=train_verbose)
+            if cpu_replicas is None:
+                runs.train(config, run_dir, strategy=strategy, verbose=train_verbose)
+            else:
+                train_process.train_apart(config, run_dir, replicas=cpu_replicas,
+                                          verbose=train_verbose)
         except runs.TrainingDiverged as e:
             say(f"{head}: diverged ({e})")
             gather(results_dir)

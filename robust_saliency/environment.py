@@ -13,6 +13,25 @@ import subprocess
 import numpy as np
 
 
+def import_tensorflow_quietly():
+    """Imports TensorFlow with the process's stderr pointed at /dev/null while it loads.
+
+    TensorFlow's C++ libraries log through absl before anything can configure absl (the
+    "All log messages before absl::InitializeLog()" banner, oneDNN and CUDA-stub lines, which
+    TF_CPP_MIN_LOG_LEVEL does not reach). An import error still shows: it is raised after
+    stderr is back."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def git_revision():
     """The source tree's git commit (with '-dirty' if modified), or 'unknown'."""
     here = os.path.dirname(os.path.abspath(__file__))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from robust_saliency import (
     callbacks,
@@ -141,7 +142,6 @@ def milestone_decay(initial, *, steps_per_epoch, milestones, factor):
 
 
 def _write_hparams(log_dir, config):
-    import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
     hparams = {name: (v if isinstance(v, (bool, int, float, str)) else str(v))
@@ -187,7 +187,9 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
                         "history": [], "epochs_completed": 0}
     record.update(status="running", versions=environment.versions(), command=sys.argv, data=source,
                   started=record.get("started", time.time()), strategy=strategy,
-                  replicas=scope.num_replicas_in_sync)
+                  replicas=scope.num_replicas_in_sync,
+                  # 0: TensorFlow's default, a thread per core (see train_process)
+                  intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads())
     # A fresh start only: a resumed run's weights come from its backup.
     start_from = None if os.path.isdir(os.path.join(run_dir, results.BACKUP_DIR)) else (
         config.model.init_weights)
@@ -232,6 +234,18 @@ def train(config: train_config.TrainConfig, run_dir: str, *, strategy: str = "de
                          and math.isfinite(v)})
     results.write_json(run_json, record)
     return record
+
+
+def finished_record(config: train_config.TrainConfig, run_dir: str) -> dict[str, Any] | None:
+    """The record (run.json's content) of `run_dir`'s finished training of `config`, or None when
+    it has not finished.
+
+    Raises:
+      TrainingDiverged: the run diverged.
+      ValueError: run_dir holds a run of another configuration or data source.
+    """
+    record, finished = _earlier_record(config, run_dir, run_folders.data_record(config))
+    return record if finished else None
 
 
 def _earlier_record(config, run_dir, source):

@@ -180,6 +180,7 @@ def test_tiny_pipeline_pretrains_fine_tunes_mirrored_from_it_and_evaluates(tmp_p
         record = results.read_json(os.path.join(fine, member, results.RUN_JSON))
         assert record["init_weights"]["sha256"] == pretrained["trained_weights"]["sha256"]
         assert record["strategy"] == "mirrored" and record["replicas"] == 2
+        assert record["intra_op_threads"] == 1  # trained apart (train_process)
         assert record["config"]["model"]["depth"] == 8
         summary = results.read_json(os.path.join(fine, member, results.SUMMARY_JSON))
         assert summary["num_images"] == 8 and {"gradient", "bim"} <= set(summary["attacks"])
