@@ -5,10 +5,12 @@ are noisy: the ratio is the result, the seconds are context.
 """
 
 import datetime
+import json
 import os
 import platform
 import resource
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -17,6 +19,7 @@ from robust_saliency import environment
 from robust_saliency.results import markdown_table
 
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def time_call(fn, *, repeats=5, warmup=1):
@@ -95,6 +98,18 @@ def matmul_gflops(n=2048, repeats=5):
     product(a).numpy()
     t = time_call(lambda: product(a).numpy(), repeats=repeats)
     return 2 * n ** 3 / t["median"] / 1e9
+
+
+def run_child(module, *args, env=None):
+    """Runs `python -m <module> <args>` in a fresh process from the repository's root and returns
+    the JSON of its last output line, the child's result; exits with the child's error output if
+    it fails. A fresh process per measurement: no measurement inherits another's threads, devices
+    or allocator."""
+    command = [sys.executable, "-m", module, *args]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def git_revision():

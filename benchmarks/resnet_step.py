@@ -46,7 +46,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -58,6 +57,7 @@ from benchmarks.common import (  # noqa: E402
     matmul_gflops,
     mnist_like,
     record,
+    run_child,
     torch_double_backprop_step,
 )
 from benchmarks.profile_train_step import conv_macs, step_flops  # noqa: E402
@@ -71,7 +71,6 @@ BATCH, REPLICAS = 32, 2
 # fashion_resnet's settings, written out for the PyTorch step; the TensorFlow children take them
 # from the preset and check that they still agree.
 LAM, PENALTY_BATCH, LR, MOMENTUM, WEIGHT_DECAY, BN_MOMENTUM = 10.0, 16, 1e-4, 0.99, 1e-4, 0.999
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def timed(run, *, steps, repeats, warmup):
@@ -239,14 +238,9 @@ def child(form, args):
 
 
 def launch(form, args):
-    command = [sys.executable, "-m", "benchmarks.resnet_step", f"--child={form}",
-               f"--steps={args.steps}", f"--repeats={args.repeats}", f"--warmup={args.warmup}"]
-    if args.fit:
-        command.append("--fit")
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child("benchmarks.resnet_step", f"--child={form}", f"--steps={args.steps}",
+                     f"--repeats={args.repeats}", f"--warmup={args.warmup}",
+                     *(["--fit"] if args.fit else []))
 
 
 def goal(name, ratio, met, target):

@@ -17,15 +17,13 @@ over a set of names, repeatable.
 import argparse
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 
 # Before TensorFlow, as in a job or a user's script: the library's choice of kernels.
 import robust_saliency  # noqa: F401
+from benchmarks.common import run_child
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, REPEATS, WARMUP = 30, 3, 5
 
 
@@ -52,11 +50,7 @@ def launch(env_setting, index):
     if env_setting:
         name, value = env_setting.split("=", 1)
         env[name] = str(index) if value == "each" else value
-    done = subprocess.run([sys.executable, "-m", "benchmarks.step_modes", "--child"], cwd=REPO,
-                          env=env, capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"child failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child("benchmarks.step_modes", "--child", env=env)
 
 
 def main():

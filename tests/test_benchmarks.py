@@ -35,7 +35,7 @@ def test_resnet_step_times_the_fashion_resnet_preset(form, lam):
 
 
 def test_step_modes_sets_each_process_its_own_value(monkeypatch):
-    from benchmarks import step_modes
+    from benchmarks import common, step_modes
 
     seen = []
 
@@ -46,7 +46,7 @@ def test_step_modes_sets_each_process_its_own_value(monkeypatch):
         seen.append(env.get("PYTHONHASHSEED"))
         return Done()
 
-    monkeypatch.setattr(step_modes.subprocess, "run", run)
+    monkeypatch.setattr(common.subprocess, "run", run)
     monkeypatch.delenv("PYTHONHASHSEED", raising=False)
     assert step_modes.launch("PYTHONHASHSEED=each", 3)["wall"] == 0.06
     step_modes.launch("PYTHONHASHSEED=7", 3)
