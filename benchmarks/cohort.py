@@ -8,10 +8,15 @@ train_seconds, timings.json); the figures are drawn and timed now, into a tempor
 FLOPs: training counts every step's linear layers (profile_train_step.step_flops, exact for the
 steps run; validation and the probe left out, so the rate is a lower bound); an attack counts
 two forward passes of the network per image and gradient step at the steps its settings allow
-(CW: binary_search_steps x steps; DDN, FMN: steps; BIM: steps per fixed-epsilon run x
-search_steps + 3 runs, three being the doublings its search needs from 0.5 to these models'
-distances; the gradient attack: its grid and refinement forward passes), an upper bound where
-the attack stops early (DDN, FMN, CW's abort), so that rate is one too. The matmul rate is
+(CW: binary_search_steps x steps; DDN, FMN, ALMA: steps; FMN from DDN: DDN's steps and
+then FMN's; FAB: restarts x steps x candidates, a gradient per candidate class, its forward
+passes and final search left out; BIM: steps per fixed-epsilon run x search_steps + 3 runs,
+three being the doublings its search needs from 0.5 to these models' distances; the gradient
+attack: its grid and refinement forward passes), an upper bound where the attack stops early
+(DDN, FMN, ALMA, FAB's early exit, CW's abort), so that rate is one too. Training steps are the
+epochs completed times the training images over the batch (run.json's data record), so a run
+interrupted and resumed counts its steps once but its seconds only from the sessions that
+finished an epoch: the rate is then an upper bound. The matmul rate is
 measured in the same run; the cohort's own stage times were measured when it ran.
 """
 
@@ -34,8 +39,12 @@ def attack_image_steps(name, options):
     o = attacks.get(name, **options).options
     if name == "cw":
         return o["binary_search_steps"] * o["steps"]
-    if name in ("ddn", "fmn", "fmn_linf"):
+    if name in ("ddn", "fmn", "fmn_linf", "alma"):
         return o["steps"]
+    if name == "ddn_fmn":
+        return o["ddn_steps"] + o["steps"]
+    if name == "fab":
+        return o["restarts"] * o["steps"] * o["candidates"]
     if name in ("bim", "bim_linf"):
         return o["steps"] * (o["search_steps"] + _BIM_DOUBLINGS)
     if name == "gradient":
@@ -47,7 +56,8 @@ def stage_flops(folder, spec, run):
     """{stage: FLOPs} for one member (training, and each attack on the cohort's images)."""
     config = run_folders.saved_config(run["config"])
     network = runs.build_model(config, steps_per_epoch=1).network
-    steps = run.get("epochs_completed", 0) * (config.data.train_subset // config.batch_size)
+    images = config.data.train_subset or run["data"]["train_images"]
+    steps = run.get("epochs_completed", 0) * (images // config.batch_size)
     flops = {"train": steps * step_flops(conv_macs(network, config.batch_size),
                                          config.penalty.lam > 0)}
     per_step = 2 * forward_flops(network)

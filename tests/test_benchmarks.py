@@ -52,3 +52,16 @@ def test_step_modes_sets_each_process_its_own_value(monkeypatch):
     step_modes.launch("PYTHONHASHSEED=7", 3)
     step_modes.launch("", 3)
     assert seen == ["3", "7", None]
+
+
+def test_cohort_stage_account_counts_every_attack():
+    """benchmarks.cohort's FLOP rate per stage needs each attack's steps per image: an attack
+    it does not know would drop out of the account unnoticed."""
+    from benchmarks import cohort
+    from robust_saliency import attacks
+
+    for name in attacks.ATTACKS:
+        steps = cohort.attack_image_steps(name, attacks.STRONG_OPTIONS.get(name, {}))
+        assert steps is not None and steps > 0, name
+    assert cohort.attack_image_steps("fab", {"steps": 50, "candidates": 3, "restarts": 2}) == 300
+    assert cohort.attack_image_steps("ddn_fmn", {"ddn_steps": 30, "steps": 10}) == 40
