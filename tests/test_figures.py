@@ -323,9 +323,10 @@ def test_strong_attack_figure_picks_up_new_attack_columns(sweep_dir, tmp_path, k
     # Two attacks beyond the fixture's ddn, added as columns only: one registered now (as a
     # new attack class would be), one not registered at all. Both join figure 13, an L-inf
     # attack's column does not, and the default draw includes the figure.
-    # Defining the class registers it; monkeypatch first records that "zeta" was absent, so the
-    # registration is undone after the test.
-    monkeypatch.delitem(attacks.ATTACKS, "zeta", raising=False)
+    # Defining the class registers it. monkeypatch.setitem records that "zeta" was absent, so
+    # the registration is undone after the test (delitem of an absent key records nothing, and
+    # the registration leaked into later tests).
+    monkeypatch.setitem(attacks.ATTACKS, "zeta", None)
 
     class Zeta(attacks.Attack):
         name, label = "zeta", "Zeta"
