@@ -2,10 +2,10 @@
 
 MirroredStrategy over logical CPU devices (distribute.split_cpu) runs every replica's kernels in
 TensorFlow's one intra-op thread pool. At its default size (a thread per core) the replicas'
-kernels contend for that pool, and in some processes, chosen at random as they start, the
-replicas take turns on one core: the step takes about as long in wall time as in CPU time,
-twice the step of the same global batch on one device (`python -m benchmarks.resnet_step
---fit`). With one intra-op thread the inter-op pool runs the replicas side by side, each on a
+kernels contend for that pool: the step is slower than the step of the same global batch on one
+device, and in some processes, chosen at random as they start, the replicas take turns on one
+core, the step about as long in wall time as in CPU time and twice the single-device one
+(`python -m benchmarks.resnet_step --fit`). With one intra-op thread the inter-op pool runs the replicas side by side, each on a
 core, in every process. The same setting would make every single-device kernel, such as an
 attack's gradient, single-threaded and slower, and TensorFlow fixes its pools when it starts;
 so a cohort trains each member in a child process set up this way, and measures in its own.
