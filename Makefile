@@ -55,6 +55,7 @@ converged: $(STAMP)
 	$(PY) -m experiments.cohort --preset=mnist_converged --train.data.dataset=$(DATASET)
 	$(PY) -m experiments.figures --results_dir=results/mnist_converged_$(DATASET) \
 		--out_dir=figures/mnist_converged_$(DATASET)
+	$(PY) -m experiments.masking --results_dir=results/mnist_converged_$(DATASET)
 	$(PY) -m experiments.claims --results_dir=results/mnist_converged_$(DATASET)
 
 # The paper's ImageNet protocol on Fashion-MNIST (apt-get install dataset-fashion-mnist): a
@@ -66,6 +67,7 @@ fashion_resnet fashion_small: $(STAMP)
 	$(PY) -m experiments.cohort --preset=$@ --strategy=mirrored --cpu_replicas=2
 	$(PY) -m experiments.figures --results_dir=results/$@_fashion_mnist \
 		--out_dir=figures/$@_fashion_mnist
+	$(PY) -m experiments.masking --results_dir=results/$@_fashion_mnist
 	$(PY) -m experiments.claims --results_dir=results/$@_fashion_mnist
 
 conjecture: $(STAMP)
