@@ -47,8 +47,13 @@ def test_divergence_in_the_child_raises_here(tmp_path):
     assert results.read_json(os.path.join(run_dir, results.RUN_JSON))["status"] == "diverged"
 
 
+# Ctrl-C's default handler, which a process started in the background of a non-interactive
+# shell (as CI may start the suite) inherits switched off: SIGINT ignored, for this script and
+# the child it starts.
 _PARENT = """
+import signal
 import sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 from helpers import tiny_cohort_spec
 from robust_saliency import train_process
