@@ -5,10 +5,11 @@ TensorFlow's one intra-op thread pool. At its default size (a thread per core) t
 kernels contend for that pool: the step is slower than the step of the same global batch on one
 device, and in some processes, chosen at random as they start, the replicas take turns on one
 core, the step about as long in wall time as in CPU time and twice the single-device one
-(`python -m benchmarks.resnet_step --fit`). With one intra-op thread the inter-op pool runs the replicas side by side, each on a
-core, in every process. The same setting would make every single-device kernel, such as an
-attack's gradient, single-threaded and slower, and TensorFlow fixes its pools when it starts;
-so a cohort trains each member in a child process set up this way, and measures in its own.
+(`python -m benchmarks.resnet_step --fit`). With one intra-op thread the inter-op pool runs the
+replicas side by side, each on a core, in every process. The same setting would make every
+single-device kernel, such as an attack's gradient, single-threaded and slower, and TensorFlow
+fixes its pools when it starts; so a cohort trains each member in a child process set up this
+way, and measures in its own.
 
     train_apart(config, run_dir, replicas=2)   # as runs.train(..., strategy="mirrored")
 """
@@ -63,9 +64,7 @@ def train_apart(config: train_config.TrainConfig, run_dir: str, *, replicas: int
     try:
         child.communicate(json.dumps(job))
     except KeyboardInterrupt:
-        if child.poll() is None:  # the child's own Ctrl-C may not have reached it
-            child.send_signal(signal.SIGINT)
-        child.wait()
+        _stop(child)
         raise
     record = runs.finished_record(config, run_dir)  # raises TrainingDiverged for a diverged run
     if record is None:
@@ -74,6 +73,22 @@ def train_apart(config: train_config.TrainConfig, run_dir: str, *, replicas: int
                            "its error is printed above. Rerunning resumes from its last "
                            "finished epoch.")
     return record
+
+
+def _stop(child, patience=30.0):
+    """Stops the child after this process was interrupted: Ctrl-C (its own may not have reached
+    it), then, if it is still running after `patience` seconds, SIGTERM and SIGKILL. Its finished
+    epochs are in its backup whichever ends it."""
+    for send, wait in ((lambda: child.send_signal(signal.SIGINT), patience),
+                       (child.terminate, 5.0), (child.kill, None)):
+        if child.poll() is not None:
+            return
+        send()
+        try:
+            child.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def split_cpu_single_threaded(replicas: int) -> None:
@@ -92,6 +107,9 @@ def split_cpu_single_threaded(replicas: int) -> None:
 def _main():
     """The child: reads the job train_apart wrote to its stdin, trains, exits."""
     job = json.load(sys.stdin)
+    # Ctrl-C from the parent stops the training even where this process started with SIGINT
+    # ignored (as a job in the background of a non-interactive shell does).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL"):  # the parent's quiet setting holds here too
         environment.import_tensorflow_quietly()
     from robust_saliency import runs, train_config

@@ -92,7 +92,12 @@ def test_interrupting_the_parent_stops_the_child_and_keeps_finished_epochs(tmp_p
             sent = True
             break
         time.sleep(0.05)
-    _, err = parent.communicate(timeout=120)
+    try:
+        _, err = parent.communicate(timeout=120)
+    finally:  # leave nothing running behind a failed test
+        for pid in [parent.pid, *children]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
     assert sent, "the parent ended before it was interrupted: " + err[-2000:]
     assert "KeyboardInterrupt" in err, err[-2000:]
     assert len(children) == 1 and not _alive(children[0])
