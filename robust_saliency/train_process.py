@@ -69,9 +69,8 @@ def train_apart(config: train_config.TrainConfig, run_dir: str, *, replicas: int
     record = runs.finished_record(config, run_dir)  # raises TrainingDiverged for a diverged run
     if record is None:
         raise RuntimeError(f"training {run_dir} in a child process failed (exit code "
-                           f"{child.returncode}); "
-                           "its error is printed above. Rerunning resumes from its last "
-                           "finished epoch.")
+                           f"{child.returncode}; its error is printed above). Rerunning resumes "
+                           "from its last finished epoch.")
     return record
 
 
